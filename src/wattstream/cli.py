@@ -1,0 +1,84 @@
+"""`wattstream` command line: wires the wings (local stack, generator, job) to one config.
+
+Each wing exposes `register(subparsers)` adding its command(s); every command takes `--config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .config import ConfigError, load_config
+from .errors import WattstreamError
+
+# Wings that add commands; a wing that is missing its module is skipped, not fatal.
+COMMAND_MODULES = (
+    "wattstream.local.commands",
+    "wattstream.generator.commands",
+    "wattstream.job.commands",
+    "wattstream.analytics.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wattstream",
+        description="Real-time energy analytics for fleets of buildings.",
+    )
+    parser.add_argument("--config", "-c", metavar="FILE",
+                        help="YAML config file (default: $WATTSTREAM_CONFIG, else built-in "
+                             "defaults); WATTSTREAM_<SECTION>__<KEY> variables override it")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    config_cmd = sub.add_parser("config", help="print the effective configuration or its reference")
+    config_cmd.add_argument("--reference", action="store_true",
+                            help="list every key with its type, default and meaning")
+    config_cmd.set_defaults(func=_config_command)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _config_command(args, cfg) -> int:
+    import yaml
+
+    from .config import describe, to_dict
+
+    if args.reference:
+        for key, tp, default, doc in describe():
+            print(f"{key:40} {tp:8} {default!r:24} {doc}")
+    else:
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"wattstream: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args, cfg) or 0)
+    except WattstreamError as exc:
+        print(f"wattstream {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

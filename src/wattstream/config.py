@@ -1,0 +1,331 @@
+"""The one typed configuration of wattstream: a YAML file plus environment overrides.
+
+    config = load_config("wattstream.yaml")          # or load_config() for the defaults
+
+Every section is a frozen dataclass whose fields carry a description and bounds. Loading checks
+every key and value and fails with `ConfigError` naming the key (`kafka.partitions: must be >= 1`).
+
+Environment overrides take the form `WATTSTREAM_<SECTION>__<KEY>=value` (value parsed as YAML),
+e.g. `WATTSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092`. `WATTSTREAM_CONFIG` names the file.
+The Helm chart renders its values into this same file format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ENV_PREFIX = "WATTSTREAM_"
+ENV_FILE = "WATTSTREAM_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message starts with the dotted key."""
+
+
+def _f(default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
+       choices: tuple | None = None, pattern: str | None = None) -> Any:
+    meta = {"doc": doc, "min": minimum, "max": maximum, "choices": choices, "pattern": pattern}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = _f("127.0.0.1:9092", "comma-separated host:port list")
+    readings_topic: str = _f("energy_data", "topic of raw readings", pattern=_TOPIC)
+    alerts_topic: str = _f("energy_alerts", "topic of alerts", pattern=_TOPIC)
+    dead_letter_topic: str = _f("energy_data_dlq", "topic of quarantined readings", pattern=_TOPIC)
+    partitions: int = _f(6, "partitions of the readings topic", minimum=1, maximum=10_000)
+    replication_factor: int = _f(1, "replication factor of created topics", minimum=1, maximum=10)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    uri: str = _f(".run/warehouse", "where windows and alerts land as Parquet (file:// or hdfs://)")
+    checkpoint_uri: str = _f(".run/checkpoints", "Spark checkpoint root (file:// or hdfs://)")
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    length_seconds: int = _f(300, "tumbling event-time window length", minimum=1, maximum=86_400)
+    watermark_seconds: int = _f(120, "how late a reading may arrive and still count",
+                                minimum=0, maximum=7 * 86_400)
+
+
+@dataclass(frozen=True)
+class ThresholdOverride:
+    high_consumption_kwh: float | None = _f(None, "HIGH_CONSUMPTION threshold for this building",
+                                            minimum=0)
+    peak_demand_kwh: float | None = _f(None, "PEAK_DEMAND threshold for this building", minimum=0)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    high_consumption_kwh: float = _f(150.0, "window energy that raises HIGH_CONSUMPTION", minimum=0)
+    peak_demand_kwh: float = _f(180.0, "window energy that raises PEAK_DEMAND", minimum=0)
+    abnormal_sigma: float = _f(3.0, "ABNORMAL_USAGE when a window is this many standard "
+                               "deviations from its hour-of-week baseline", minimum=0.1, maximum=100)
+    baseline_uri: str = _f("", "baseline table (Parquet); empty means <storage.uri>/baseline")
+    buildings: dict[str, ThresholdOverride] = _f({}, "per-building threshold overrides")
+
+    def thresholds(self, building_id: str) -> tuple[float, float]:
+        """(high consumption, peak demand) thresholds for one building."""
+        o = self.buildings.get(building_id)
+        high = o.high_consumption_kwh if o and o.high_consumption_kwh is not None else None
+        peak = o.peak_demand_kwh if o and o.peak_demand_kwh is not None else None
+        return (
+            self.high_consumption_kwh if high is None else high,
+            self.peak_demand_kwh if peak is None else peak,
+        )
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str = _f("127.0.0.1", "address the /metrics endpoints bind to (0.0.0.0 in a pod)")
+    job_port: int = _f(9108, "port of the streaming job's /metrics", minimum=1, maximum=65535)
+    generator_port: int = _f(9109, "port of the generator's /metrics (0 disables it)",
+                             minimum=0, maximum=65535)
+    max_buildings: int = _f(1000, "at most this many buildings get per-building series",
+                            minimum=0, maximum=100_000)
+
+
+@dataclass(frozen=True)
+class SchemaConfig:
+    timezone: str = _f("", "zone assumed for timestamps without one (IANA name); empty rejects "
+                       "them")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    buildings: int = _f(20, "buildings simulated by one replica", minimum=1, maximum=1_000_000)
+    interval_seconds: float = _f(5.0, "event-time spacing of one building's readings",
+                                 minimum=0.001, maximum=3600)
+    seed: int = _f(42, "seed of the building model and anomalies", minimum=0)
+    replica_id: str = _f("", "replica identity (pod name); empty means replica 0")
+    replicas: int = _f(1, "replicas sharing the fleet", minimum=1, maximum=10_000)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    trigger_seconds: float = _f(1.0, "micro-batch trigger interval", minimum=0, maximum=3600)
+    max_offsets_per_trigger: int = _f(200_000, "cap of readings per micro-batch", minimum=1)
+    shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions", minimum=1, maximum=10_000)
+    starting_offsets: str = _f("earliest", "where a new query starts reading",
+                               choices=("earliest", "latest"))
+    master: str = _f("local[2]", "Spark master when not submitted by spark-submit")
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    run_dir: str = _f(".run", "pid files, logs and data of the local stack")
+    kafka_port: int = _f(9092, "local broker port", minimum=1, maximum=65535)
+    kafka_controller_port: int = _f(9093, "local KRaft controller port", minimum=1, maximum=65535)
+    hdfs_port: int = _f(9000, "local NameNode RPC port", minimum=1, maximum=65535)
+    hdfs_http_port: int = _f(9870, "local NameNode web port", minimum=1, maximum=65535)
+    datanode_port: int = _f(9866, "local DataNode data port", minimum=1, maximum=65535)
+    datanode_http_port: int = _f(9864, "local DataNode web port", minimum=1, maximum=65535)
+    datanode_ipc_port: int = _f(9867, "local DataNode IPC port", minimum=1, maximum=65535)
+    prometheus_port: int = _f(9090, "local Prometheus port", minimum=1, maximum=65535)
+    hdfs: bool = _f(True, "start HDFS with `local up`")
+    prometheus: bool = _f(True, "start Prometheus with `local up`")
+    start_timeout_seconds: float = _f(120.0, "how long `local up` waits for each service",
+                                      minimum=1, maximum=3600)
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    windows: WindowConfig = field(default_factory=WindowConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    schema: SchemaConfig = field(default_factory=SchemaConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    job: JobConfig = field(default_factory=JobConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
+
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some keys changed, validated like a file: `cfg.replace(kafka={...})`."""
+        data = to_dict(self)
+        for name, changes in sections.items():
+            if name not in data:
+                raise ConfigError(f"{name}: unknown section")
+            data[name] = {**data[name], **changes}
+        return from_dict(data)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def _check_value(key: str, tp: Any, value: Any, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _check_value(key, args[0], value, meta)
+    if origin is dict:
+        _, vtype = typing.get_args(tp)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: must be a mapping, got {type(value).__name__}")
+        return {str(k): _build(f"{key}.{k}", vtype, v) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: must be a number, got {value!r}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a string, got {value!r}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{key}: must be >= {meta['min']}, got {value!r}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{key}: must be <= {meta['max']}, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta.get("pattern") and not re.match(meta["pattern"], value):
+        raise ConfigError(f"{key}: {value!r} does not match {meta['pattern']}")
+    return value
+
+
+def _build(prefix: str, cls: type, data: Any) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix}: must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}: unknown key (known: {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}"
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(key, tp, value)
+        else:
+            kwargs[name] = _check_value(key, tp, value, fields[name].metadata)
+    return cls(**kwargs)
+
+
+def from_dict(data: Mapping[str, Any] | None) -> Config:
+    """Build and validate a `Config` from nested plain data (e.g. parsed YAML)."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(Config)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(sorted(hints))})")
+    cfg = Config(**{name: _build(name, hints[name], value) for name, value in data.items()})
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    a = cfg.alerts
+    if a.peak_demand_kwh < a.high_consumption_kwh:
+        raise ConfigError("alerts.peak_demand_kwh: must be >= alerts.high_consumption_kwh")
+    for bid in a.buildings:
+        high, peak = a.thresholds(bid)
+        if peak < high:
+            raise ConfigError(
+                f"alerts.buildings.{bid}.peak_demand_kwh: must be >= its high_consumption_kwh"
+            )
+    if cfg.schema.timezone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(cfg.schema.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"schema.timezone: unknown zone {cfg.schema.timezone!r}") from None
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested data of a config (round-trips through `from_dict`)."""
+    return dataclasses.asdict(cfg)
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Nested overrides from `WATTSTREAM_<SECTION>__<KEY>` variables."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{section}.{key}: cannot parse ${name}: {exc}") from None
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Load the YAML file (or `$WATTSTREAM_CONFIG`, or nothing), apply env overrides, validate."""
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_FILE) or None
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"config file {p}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {p}: must hold a mapping of sections")
+    for section, values in env_overrides(env).items():
+        current = data.get(section) or {}
+        if not isinstance(current, dict):
+            raise ConfigError(f"{section}: must be a mapping")
+        data[section] = {**current, **values}
+    return from_dict(data)
+
+
+def resolve_uri(uri: str, base: str | os.PathLike | None = None) -> str:
+    """`file://` or `hdfs://` URIs pass through; a bare path becomes an absolute `file://` URI."""
+    if "://" in uri:
+        return uri
+    return Path(base or os.getcwd()).joinpath(uri).resolve().as_uri()
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, description) for every key: the documented reference of the file."""
+    rows = []
+
+    def walk(prefix: str, cls: type) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            key = f"{prefix}.{f.name}" if prefix else f.name
+            if dataclasses.is_dataclass(tp):
+                walk(key, tp)
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((key, getattr(tp, "__name__", str(tp)), default, f.metadata.get("doc", "")))
+
+    walk("", Config)
+    return rows

@@ -1,0 +1,1 @@
+"""The single-machine stack: a KRaft Kafka broker, HDFS and Prometheus on loopback."""

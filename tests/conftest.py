@@ -1,0 +1,76 @@
+"""Session-scoped real services, started through the same code as `wattstream local up`, on free
+ports in a temporary folder, and stopped by pid afterwards.
+
+    def test_x(kafka_cfg):            # a Config whose kafka.bootstrap_servers is a live broker
+    def test_y(hdfs_cfg):             # ... whose storage URIs point at a live hdfs://
+    def test_z(prometheus_service):   # a running Prometheus (see PrometheusHandle)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from wattstream.config import Config
+from wattstream.local import kafka
+from wattstream.local.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def local_cfg(stack_dir) -> Config:
+    """A config whose local ports are all free, with data under a temporary folder."""
+    return Config().replace(
+        local={
+            "run_dir": str(stack_dir),
+            "kafka_port": free_port(),
+            "kafka_controller_port": free_port(),
+            "hdfs_port": free_port(),
+            "hdfs_http_port": free_port(),
+            "datanode_port": free_port(),
+            "datanode_http_port": free_port(),
+            "datanode_ipc_port": free_port(),
+            "prometheus_port": free_port(),
+        },
+        storage={
+            "uri": (stack_dir / "warehouse").as_uri(),
+            "checkpoint_uri": (stack_dir / "checkpoints").as_uri(),
+        },
+        metrics={"job_port": free_port(), "generator_port": free_port()},
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_service(local_cfg, stack_dir):
+    svc = kafka.start(local_cfg, stack_dir)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cfg(local_cfg, kafka_service) -> Config:
+    """`local_cfg` pointing at the live broker (topics created)."""
+    return local_cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(local_cfg)})
+
+
+@pytest.fixture
+def unique_topics(kafka_cfg, request) -> Config:
+    """`kafka_cfg` with fresh topics for one test, so tests never see each other's messages."""
+    suffix = f"{request.node.name[:60]}-{os.getpid()}-{free_port()}"
+    suffix = "".join(c if c.isalnum() or c in "._-" else "_" for c in suffix)
+    cfg = kafka_cfg.replace(kafka={
+        "readings_topic": f"readings.{suffix}",
+        "alerts_topic": f"alerts.{suffix}",
+        "dead_letter_topic": f"dlq.{suffix}",
+    })
+    kafka.create_topics(cfg, cfg.kafka.bootstrap_servers)
+    return cfg
