@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":
+        # kafka-python narrates every connection at INFO.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:

@@ -17,9 +17,10 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -77,7 +78,8 @@ class AlertConfig:
     high_consumption_kwh: float = _f(150.0, "window energy that raises HIGH_CONSUMPTION", minimum=0)
     peak_demand_kwh: float = _f(180.0, "window energy that raises PEAK_DEMAND", minimum=0)
     abnormal_sigma: float = _f(3.0, "ABNORMAL_USAGE when a window is this many standard "
-                               "deviations from its hour-of-week baseline", minimum=0.1, maximum=100)
+                               "deviations from its hour-of-week baseline",
+                               minimum=0.1, maximum=100)
     baseline_uri: str = _f("", "baseline table (Parquet); empty means <storage.uri>/baseline")
     buildings: dict[str, ThresholdOverride] = _f({}, "per-building threshold overrides")
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 __all__ = [
     "FIELDS",
@@ -123,7 +124,7 @@ class Reading:
 
 def format_timestamp(ts: datetime) -> str:
     """UTC ISO-8601 with millisecond precision and a trailing Z."""
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
@@ -145,7 +146,7 @@ def parse_timestamp(value: str, default_tz: tzinfo | None = None) -> datetime:
                 "timestamp",
             )
         ts = ts.replace(tzinfo=default_tz)
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 
 
 def _check_number(f: Field, value: Any) -> float | int | None:
@@ -206,7 +207,9 @@ def validate_reading(obj: Any, default_tz: tzinfo | None = None) -> Reading:
                 raise InvalidReading(Reason.MISSING_FIELD, f"{f.name} must not be null", f.name)
             if not isinstance(raw, str):
                 raise InvalidReading(
-                    Reason.WRONG_TYPE, f"{f.name} must be a string, got {type(raw).__name__}", f.name
+                    Reason.WRONG_TYPE,
+                    f"{f.name} must be a string, got {type(raw).__name__}",
+                    f.name,
                 )
             if not raw.strip() or len(raw) > BUILDING_ID_MAX_LENGTH:
                 raise InvalidReading(

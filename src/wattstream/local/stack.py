@@ -1,0 +1,74 @@
+"""The embedded stack as a whole: bring up, tear down and report Kafka, HDFS and Prometheus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+from . import hdfs, kafka, prometheus
+from .procs import Service
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    endpoint: str
+
+    @property
+    def state(self) -> str:
+        if not self.running:
+            return "stopped"
+        return "healthy" if self.healthy else "unhealthy"
+
+
+def run_dir(cfg: Config) -> Path:
+    return Path(cfg.local.run_dir).resolve()
+
+
+def _services(cfg: Config) -> list[tuple[Service, str, callable]]:
+    rd = run_dir(cfg)
+    nn, dn = hdfs.services(rd)
+    return [
+        (kafka.service(rd), kafka.bootstrap(cfg), kafka.healthy),
+        (nn, hdfs.uri(cfg), hdfs.healthy),
+        (dn, f"127.0.0.1:{cfg.local.datanode_port}", hdfs.healthy),
+        (prometheus.service(rd), prometheus.url(cfg), prometheus.healthy),
+    ]
+
+
+def up(cfg: Config, *, with_hdfs: bool | None = None, with_prometheus: bool | None = None,
+       rule_files: list[Path] | None = None) -> list[str]:
+    """Start what is configured and not yet running; returns the names of services started.
+    Safe to call twice: running services are only checked for health."""
+    rd = run_dir(cfg)
+    before = {s.name for s, _, _ in _services(cfg) if s.running()}
+    kafka.start(cfg, rd)
+    if cfg.local.hdfs if with_hdfs is None else with_hdfs:
+        hdfs.start(cfg, rd)
+    if cfg.local.prometheus if with_prometheus is None else with_prometheus:
+        prometheus.start(cfg, rd, rule_files)
+    return [s.name for s, _, _ in _services(cfg) if s.running() and s.name not in before]
+
+
+def down(cfg: Config, only: set[str] | None = None) -> list[str]:
+    """Stop the services `up` started (tracked by pid files), last started first."""
+    stopped = []
+    for svc, _, _ in reversed(_services(cfg)):
+        if only is not None and svc.name not in only:
+            continue
+        if svc.stop():
+            stopped.append(svc.name)
+    return stopped
+
+
+def status(cfg: Config) -> list[ServiceStatus]:
+    out = []
+    for svc, endpoint, check in _services(cfg):
+        running = svc.running()
+        out.append(ServiceStatus(svc.name, svc.pid if running else None, running,
+                                 running and check(cfg), endpoint))
+    return out
