@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from wattstream.config import Config
-from wattstream.local import kafka
+from wattstream.local import hdfs, kafka, prometheus
 from wattstream.local.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +74,28 @@ def unique_topics(kafka_cfg, request) -> Config:
     })
     kafka.create_topics(cfg, cfg.kafka.bootstrap_servers)
     return cfg
+
+
+@pytest.fixture(scope="session")
+def hdfs_services(local_cfg, stack_dir):
+    nn, dn = hdfs.start(local_cfg, stack_dir)
+    yield nn, dn
+    dn.stop()
+    nn.stop()
+
+
+@pytest.fixture(scope="session")
+def hdfs_cfg(local_cfg, hdfs_services) -> Config:
+    """`local_cfg` with storage and checkpoints on the live single-node HDFS."""
+    root = hdfs.uri(local_cfg)
+    return local_cfg.replace(storage={"uri": f"{root}/wattstream/warehouse",
+                                      "checkpoint_uri": f"{root}/wattstream/checkpoints"})
+
+
+@pytest.fixture(scope="session")
+def prometheus_service(local_cfg, stack_dir):
+    """A live Prometheus; add scrape targets with `prometheus.register_target(stack_dir, …)` and
+    query with `prometheus.query(local_cfg, promql)`."""
+    svc = prometheus.start(local_cfg, stack_dir)
+    yield svc
+    svc.stop()
