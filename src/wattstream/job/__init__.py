@@ -1,0 +1,1 @@
+"""The streaming job: Kafka readings → windows, alerts, quarantine, metrics."""

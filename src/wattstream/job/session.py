@@ -1,0 +1,45 @@
+"""The SparkSession of the job: local mode with the Kafka connector from the jar cache, or
+whatever spark-submit configured."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..config import Config
+
+
+def under_spark_submit() -> bool:
+    # spark-submit starts the Python driver with the gateway port of its JVM.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
+          extra: dict | None = None):
+    """Get or create the session. Locally: master from `job.master`, the Kafka connector jars,
+    Python workers on this interpreter (so they find pyarrow)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit():
+        from ..local import jvm
+
+        builder = (
+            builder.master(cfg.job.master)
+            .config("spark.jars", ",".join(str(p) for p in jvm.jars("spark-kafka")))
+            .config("spark.ui.enabled", str(ui).lower())
+            .config("spark.driver.memory", "2g")
+        )
+    conf = {
+        "spark.sql.shuffle.partitions": str(cfg.job.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        # Python's json keeps the last of duplicate keys; do the same.
+        "spark.sql.variant.allowDuplicateKeys": "true",
+        **(extra or {}),
+    }
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
