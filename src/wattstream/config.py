@@ -118,6 +118,23 @@ class GeneratorConfig:
     seed: int = _f(42, "seed of the building model and anomalies", minimum=0)
     replica_id: str = _f("", "replica identity (pod name); empty means replica 0")
     replicas: int = _f(1, "replicas sharing the fleet", minimum=1, maximum=10_000)
+    anomaly_kinds: str = _f("all", "injected anomaly kinds: all, none, or a comma list of "
+                            "hvac_overnight, equipment_spike, stuck_meter, sensor_dropout")
+    anomaly_rate_per_day: float = _f(0.5, "anomalies started per building and day of event time",
+                                     minimum=0, maximum=1000)
+    labels_path: str = _f("", "JSON-lines file of anomaly labels; empty writes none")
+    linger_ms: int = _f(20, "Kafka producer linger.ms (batching delay)", minimum=0,
+                        maximum=60_000)
+    batch_size_bytes: int = _f(262_144, "Kafka producer batch.size", minimum=1024,
+                               maximum=16_777_216)
+    compression: str = _f("gzip", "Kafka producer compression", choices=("none", "gzip"))
+    max_pending_records: int = _f(100_000, "unacknowledged readings before sending blocks",
+                                  minimum=1, maximum=10_000_000)
+    connect_timeout_seconds: float = _f(30.0, "wait for the broker and topic before failing",
+                                        minimum=0.1, maximum=3600)
+    delivery_timeout_seconds: int = _f(120, "give up on a reading Kafka has not acknowledged "
+                                       "after this long (counted as a send error)",
+                                       minimum=1, maximum=86_400)
 
 
 @dataclass(frozen=True)
