@@ -48,7 +48,7 @@ $(JARS)/.fetched: pom.xml
 	@$(MAKE) java-check
 	@for p in $(JAR_PROFILES); do \
 	  echo "fetching $$p jars"; rm -rf $(JARS)/$$p; \
-	  mvn -q -B -P $$p dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/$$p; \
+	  mvn -q -B -Dstyle.color=never -P $$p dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/$$p; \
 	done
 	@touch $@
 
@@ -84,7 +84,7 @@ run: deps ## Start the stack, the generator and the streaming job; live windows 
 
 .PHONY: lint
 lint: venv ## ruff
-	$(VENV)/bin/ruff check src tests bench k8s-tests
+	$(VENV)/bin/ruff check .
 
 .PHONY: test
 test: deps lint ## Install what is missing, then run every test against real services
