@@ -145,6 +145,9 @@ class JobConfig:
     starting_offsets: str = _f("earliest", "where a new query starts reading",
                                choices=("earliest", "latest"))
     master: str = _f("local[2]", "Spark master when not submitted by spark-submit")
+    correlation_horizon_seconds: int = _f(86_400, "sliding event-time horizon of the "
+                                          "energy correlation gauges", minimum=60,
+                                          maximum=90 * 86_400)
 
 
 @dataclass(frozen=True)

@@ -162,11 +162,14 @@ def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
                      F.coalesce(top, *errors).alias("error"))
 
 
-def valid(parsed: DataFrame) -> DataFrame:
-    """The valid readings with their contract types."""
+def valid(parsed: DataFrame, keep_source: bool = False) -> DataFrame:
+    """The valid readings with their contract types (plus Kafka `partition` and `offset` when
+    `keep_source`, to order readings deterministically)."""
     casts = {"day_of_week": "int", "hour": "int"}
+    source = ["partition", "offset"] if keep_source else []
     return parsed.where(F.col("error").isNull()).select(
-        *[F.col(c).cast(casts[c]).alias(c) if c in casts else F.col(c) for c in READING_COLUMNS]
+        *[F.col(c).cast(casts[c]).alias(c) if c in casts else F.col(c) for c in READING_COLUMNS],
+        *source,
     )
 
 

@@ -1,0 +1,103 @@
+"""`wattstream job`: read readings from Kafka, run the four streaming queries, stop on SIGTERM.
+
+    wattstream --config wattstream.yaml job
+
+Queries (each with its checkpoint under `storage.checkpoint_uri`):
+  ingest   every message once: quarantine to the dead-letter topic, counters, correlations
+  windows  final windows (append) → Parquet `<storage.uri>/windows`, partitioned by date
+  alerts   running per-window energy → alerts at the crossing reading → Kafka + Parquet
+  live     running windows (update) → Prometheus gauges and console lines
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from pyspark.sql import DataFrame, SparkSession
+
+from ..config import Config
+from ..errors import WattstreamError
+from . import alerts, baseline, correlation, parse, session, sinks, windows
+from .metrics import JobMetrics, ProgressListener
+
+log = logging.getLogger(__name__)
+
+
+def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
+    k = cfg.kafka
+    return (spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", k.bootstrap_servers)
+            .option("subscribe", k.readings_topic)
+            .option("startingOffsets", cfg.job.starting_offsets)
+            .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)
+            .load())
+
+
+def trigger_of(cfg: Config, available_now: bool = False) -> dict:
+    if available_now:
+        return {"availableNow": True}
+    return {"processingTime": f"{int(cfg.job.trigger_seconds * 1000)} milliseconds"}
+
+
+def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
+                  source: DataFrame | None = None, available_now: bool = False) -> list:
+    """Start all queries on `source` (default: the readings topic) and return them."""
+    source = kafka_source(spark, cfg) if source is None else source
+    trigger = trigger_of(cfg, available_now)
+    parsed = parse.decode(source, cfg.schema.timezone)
+    readings = windows.watermarked(parse.valid(parsed, keep_source=True), cfg.windows)
+
+    table = baseline.load(spark, cfg)
+    metrics.baseline_loaded.set(0 if table is None else 1)
+    horizon = cfg.job.correlation_horizon_seconds
+    bucket = max(cfg.windows.length_seconds, horizon // 24)
+    tracker = correlation.PearsonTracker(horizon, bucket)
+
+    return [
+        sinks.start_ingest(parsed, cfg, metrics, tracker, trigger),
+        sinks.start_windows(windows.aggregate(readings, cfg.windows), cfg, trigger),
+        sinks.start_alerts(alerts.running_alerts(readings, cfg, table), cfg, metrics, trigger),
+        sinks.start_live(windows.aggregate(readings, cfg.windows), cfg, metrics, trigger),
+    ]
+
+
+def stop_all(queries: list) -> None:
+    for q in queries:
+        try:
+            q.stop()
+        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            log.warning("stopping %s: %s", q.name, exc)
+
+
+def run(cfg: Config, stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop` is set); a failed query ends the job with an error."""
+    stop = stop or threading.Event()
+    metrics = JobMetrics(cfg)
+    metrics.serve()
+    spark = session.build(cfg)
+    spark.streams.addListener(ProgressListener(metrics))
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    queries = start_queries(spark, cfg, metrics)
+    print(f"[job] reading {cfg.kafka.readings_topic} from {cfg.kafka.bootstrap_servers}; "
+          f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}",
+          flush=True)
+    failed = None
+    try:
+        while not stop.is_set():
+            for q in queries:
+                if not q.isActive:
+                    failed = q
+                    break
+            if failed:
+                break
+            stop.wait(1.0)
+    finally:
+        stop_all(queries)
+        print("[job] stopped", flush=True)
+    if failed is not None:
+        raise WattstreamError(f"query {failed.name} stopped: {failed.exception()}")
+    return 0

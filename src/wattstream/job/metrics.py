@@ -1,0 +1,170 @@
+"""The job's Prometheus metrics (names fixed by the project's metric contract) and the
+StreamingQueryListener that feeds the engine-side ones.
+
+Per-building series are capped at `metrics.max_buildings`: the first buildings seen get series,
+later ones are counted in `wattstream_buildings_over_cap` instead of growing cardinality.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from pyspark.sql.streaming import StreamingQueryListener
+
+from ..config import Config
+from ..schema import Reason
+
+log = logging.getLogger(__name__)
+
+WINDOW_GAUGES = {
+    "energy_kwh": ("wattstream_window_energy_kwh", "running window total energy, kWh"),
+    "avg_kwh": ("wattstream_window_avg_kwh", "running window average reading, kWh"),
+    "peak_kwh": ("wattstream_window_peak_kwh", "running window peak reading, kWh"),
+    "avg_temperature": ("wattstream_window_temperature_celsius",
+                        "running window average outdoor temperature, degrees Celsius"),
+    "avg_humidity": ("wattstream_window_humidity_percent",
+                     "running window average outdoor humidity, percent"),
+    "avg_occupancy": ("wattstream_window_occupancy", "running window average occupancy"),
+}
+
+
+class JobMetrics:
+    def __init__(self, cfg: Config, registry: CollectorRegistry | None = None):
+        self.cfg = cfg
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.max_buildings = cfg.metrics.max_buildings
+        self._buildings: set[str] = set()
+        self._window_start: dict[str, datetime] = {}
+        self.window = {k: Gauge(name, doc, ["building"], registry=r)
+                       for k, (name, doc) in WINDOW_GAUGES.items()}
+        self.correlation = Gauge("wattstream_correlation",
+                                 "Pearson r of energy with a factor over the sliding horizon",
+                                 ["building", "factor"], registry=r)
+        self.readings = Counter("wattstream_readings_processed",
+                                "valid readings taken in by the job", registry=r)
+        self.alerts = Counter("wattstream_alerts", "alerts raised", ["building", "type"],
+                              registry=r)
+        self.quarantined = Counter("wattstream_quarantined",
+                                   "readings sent to the dead-letter topic", ["reason"],
+                                   registry=r)
+        self.late = Counter("wattstream_late_readings_dropped",
+                            "readings dropped as later than the watermark", registry=r)
+        self.over_cap = Gauge("wattstream_buildings_over_cap",
+                              "buildings seen beyond metrics.max_buildings (no series)",
+                              registry=r)
+        self.batch = Histogram("wattstream_batch_duration_seconds",
+                               "micro-batch duration", ["query"], registry=r,
+                               buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120))
+        self.input_rate = Gauge("wattstream_input_rows_per_second",
+                                "rows per second arriving at a query", ["query"], registry=r)
+        self.processed_rate = Gauge("wattstream_processed_rows_per_second",
+                                    "rows per second a query processed", ["query"], registry=r)
+        self.lag = Gauge("wattstream_kafka_lag_records",
+                         "offsets behind the latest, summed over partitions", ["query"],
+                         registry=r)
+        self.last_progress = Gauge("wattstream_last_progress_timestamp_seconds",
+                                   "unix time of the last query progress", ["query"], registry=r)
+        self.baseline_loaded = Gauge("wattstream_baseline_loaded",
+                                     "1 when an ABNORMAL_USAGE baseline table is loaded",
+                                     registry=r)
+        for reason in Reason.ALL:
+            self.quarantined.labels(reason)
+        self._over: set[str] = set()
+
+    def serve(self) -> None:
+        port, host = self.cfg.metrics.job_port, self.cfg.metrics.host
+        start_http_server(port, addr=host, registry=self.registry)
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def admit(self, building: str) -> bool:
+        """True if the building has (or now gets) per-building series."""
+        if building in self._buildings:
+            return True
+        if len(self._buildings) < self.max_buildings:
+            self._buildings.add(building)
+            return True
+        self._over.add(building)
+        self.over_cap.set(len(self._over))
+        return False
+
+    def set_window(self, row: dict) -> None:
+        b = row["building_id"]
+        if not self.admit(b):
+            return
+        # Update mode re-emits older windows that got late readings; show the newest.
+        if b in self._window_start and row["window_start"] < self._window_start[b]:
+            return
+        self._window_start[b] = row["window_start"]
+        for k, g in self.window.items():
+            v = row.get(k)
+            g.labels(b).set(float("nan") if v is None else float(v))
+
+    def set_correlations(self, building: str, values: dict) -> None:
+        if not self.admit(building):
+            return
+        for factor, r in values.items():
+            self.correlation.labels(building, factor).set(float("nan") if r is None else r)
+
+    def count_alert(self, building: str, kind: str) -> None:
+        self.alerts.labels(building if self.admit(building) else "_other", kind).inc()
+
+
+def _lag(source: dict) -> int | None:
+    """Σ(latest − end) over the partitions of a Kafka source progress."""
+    try:
+        end = json.loads(source.get("endOffset") or "null")
+        latest = json.loads(source.get("latestOffset") or "null")
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(end, dict) or not isinstance(latest, dict):
+        return None
+    total = 0
+    for topic, parts in latest.items():
+        for p, off in parts.items():
+            total += max(0, int(off) - int(end.get(topic, {}).get(p, off)))
+    return total
+
+
+class ProgressListener(StreamingQueryListener):
+    """Per query progress → batch duration, rates, Kafka lag, last progress time; dropped-late
+    rows of the final-windows query → the late counter."""
+
+    def __init__(self, metrics: JobMetrics, late_query: str = "windows"):
+        self.m = metrics
+        self.late_query = late_query
+
+    def onQueryStarted(self, event):
+        log.info("query %s started", event.name)
+
+    def onQueryProgress(self, event):
+        p = event.progress
+        name = p.name or str(p.id)
+        self.on_progress(name, json.loads(p.json))
+
+    def on_progress(self, name: str, p: dict) -> None:
+        m = self.m
+        m.last_progress.labels(name).set(time.time())
+        if p.get("batchDuration") is not None and p.get("numInputRows", 0) > 0:
+            m.batch.labels(name).observe(p["batchDuration"] / 1000.0)
+        m.input_rate.labels(name).set(float(p.get("inputRowsPerSecond") or 0.0))
+        m.processed_rate.labels(name).set(float(p.get("processedRowsPerSecond") or 0.0))
+        lags = [x for x in (_lag(s) for s in p.get("sources") or []) if x is not None]
+        if lags:
+            m.lag.labels(name).set(sum(lags))
+        if name == self.late_query:
+            dropped = sum(int(op.get("numRowsDroppedByWatermark") or 0)
+                          for op in p.get("stateOperators") or [])
+            if dropped:
+                m.late.inc(dropped)
+
+    def onQueryIdle(self, event):
+        self.m.last_progress.labels(event.name or str(event.id)).set(time.time())
+
+    def onQueryTerminated(self, event):
+        if event.exception:
+            log.error("query %s failed: %s", event.id, event.exception)
