@@ -1,0 +1,244 @@
+{{/*
+Chart name, truncated to the 63-character DNS label limit.
+*/}}
+{{- define "wattstream.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: release-chart unless the release name already holds the chart name.
+Truncated to 40 characters so that component suffixes ("-hdfs-namenode-0") stay within 63.
+*/}}
+{{- define "wattstream.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "wattstream.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every object. Never used as a selector (helm.sh/chart changes on upgrade).
+*/}}
+{{- define "wattstream.labels" -}}
+helm.sh/chart: {{ include "wattstream.chart" . }}
+{{ include "wattstream.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: wattstream
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades.
+*/}}
+{{- define "wattstream.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wattstream.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component: call with (dict "root" $ "component" "generator").
+*/}}
+{{- define "wattstream.componentLabels" -}}
+{{ include "wattstream.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Selector labels of one component: call with (dict "root" $ "component" "generator").
+*/}}
+{{- define "wattstream.componentSelectorLabels" -}}
+{{ include "wattstream.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+An image reference "repository:tag"; refuses the floating "latest" tag (kind-loaded images
+tagged latest get pull policy Always and fail with ErrImagePull).
+*/}}
+{{- define "wattstream.image" -}}
+{{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- if eq $tag "latest" -}}
+{{- fail (printf "%s.tag: 'latest' is not allowed; pin a version" .path) -}}
+{{- end -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end }}
+
+{{/*
+Name of the ConfigMap holding wattstream.yaml.
+*/}}
+{{- define "wattstream.config.name" -}}
+{{- printf "%s-config" (include "wattstream.fullname" .) }}
+{{- end }}
+
+{{/*
+Where the config file is mounted in every wattstream container.
+*/}}
+{{- define "wattstream.config.dir" -}}
+/etc/wattstream
+{{- end }}
+
+{{/*
+Strimzi Kafka cluster name.
+*/}}
+{{- define "wattstream.kafka.clusterName" -}}
+{{- default (printf "%s-kafka" (include "wattstream.fullname" .)) .Values.kafka.clusterName }}
+{{- end }}
+
+{{/*
+Bootstrap servers the apps use: the Strimzi plain listener when the chart runs Kafka,
+else config.kafka.bootstrap_servers as given.
+*/}}
+{{- define "wattstream.kafka.bootstrapServers" -}}
+{{- if .Values.kafka.enabled -}}
+{{- printf "%s-kafka-bootstrap.%s.svc:9092" (include "wattstream.kafka.clusterName" .) .Release.Namespace -}}
+{{- else -}}
+{{- .Values.config.kafka.bootstrap_servers -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+HDFS resource names and the NameNode URI (stable pod DNS through the headless Service).
+*/}}
+{{- define "wattstream.hdfs.namenode" -}}
+{{- printf "%s-hdfs-namenode" (include "wattstream.fullname" .) }}
+{{- end }}
+
+{{- define "wattstream.hdfs.datanode" -}}
+{{- printf "%s-hdfs-datanode" (include "wattstream.fullname" .) }}
+{{- end }}
+
+{{- define "wattstream.hdfs.uri" -}}
+{{- $nn := include "wattstream.hdfs.namenode" . -}}
+{{- printf "hdfs://%s-0.%s.%s.svc.cluster.local:%d" $nn $nn .Release.Namespace (int .Values.hdfs.namenode.rpcPort) -}}
+{{- end }}
+
+{{/*
+Storage and checkpoint URIs: on the chart's HDFS when enabled, else config.storage as given.
+*/}}
+{{- define "wattstream.storage.uri" -}}
+{{- if .Values.hdfs.enabled -}}
+{{- printf "%s%s" (include "wattstream.hdfs.uri" .) .Values.hdfs.paths.warehouse -}}
+{{- else -}}
+{{- .Values.config.storage.uri -}}
+{{- end -}}
+{{- end }}
+
+{{- define "wattstream.storage.checkpointUri" -}}
+{{- if .Values.hdfs.enabled -}}
+{{- printf "%s%s" (include "wattstream.hdfs.uri" .) .Values.hdfs.paths.checkpoints -}}
+{{- else -}}
+{{- .Values.config.storage.checkpoint_uri -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Spark job resource names.
+*/}}
+{{- define "wattstream.job.name" -}}
+{{- printf "%s-job" (include "wattstream.fullname" .) }}
+{{- end }}
+
+{{- define "wattstream.job.serviceAccountName" -}}
+{{- if .Values.job.serviceAccount.create }}
+{{- default (printf "%s-spark" (include "wattstream.fullname" .)) .Values.job.serviceAccount.name }}
+{{- else }}
+{{- required "job.serviceAccount.name: required when job.serviceAccount.create is false" .Values.job.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "wattstream.generator.name" -}}
+{{- printf "%s-generator" (include "wattstream.fullname" .) }}
+{{- end }}
+
+{{/*
+Labels that make kube-prometheus-stack select a monitoring object (its `release` label).
+*/}}
+{{- define "wattstream.monitoring.labels" -}}
+{{- with .Values.monitoring.release }}
+release: {{ . }}
+{{- end }}
+{{- with .Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+True when monitoring objects render: enabled and the prometheus-operator API is present.
+*/}}
+{{- define "wattstream.monitoring.enabled" -}}
+{{- if and .Values.monitoring.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") -}}
+true
+{{- end -}}
+{{- end }}
+
+{{/*
+The restricted container security context shared by the chart's own containers.
+*/}}
+{{- define "wattstream.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Egress rule allowing DNS lookups (any resolver, port 53).
+*/}}
+{{- define "wattstream.networkPolicy.dnsEgress" -}}
+- ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+{{- end }}
+
+{{/*
+Egress rule to the Kafka brokers: the Strimzi pods when the chart runs Kafka, else any host.
+*/}}
+{{- define "wattstream.networkPolicy.kafkaEgress" -}}
+- ports:
+    - protocol: TCP
+      port: 9092
+    - protocol: TCP
+      port: 9093
+  {{- if .Values.kafka.enabled }}
+  to:
+    - podSelector:
+        matchLabels:
+          strimzi.io/cluster: {{ include "wattstream.kafka.clusterName" . }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Ingress rule for a metrics port: call with (dict "root" $ "ports" (list 9108 4040)).
+*/}}
+{{- define "wattstream.networkPolicy.metricsIngress" -}}
+- ports:
+    {{- range .ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+  {{- with .root.Values.networkPolicy.metricsFrom }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
