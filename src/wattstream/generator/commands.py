@@ -1,0 +1,189 @@
+"""`wattstream generate [MODE]`: realistic building readings into Kafka.
+
+    wattstream generate                                   # realtime, settings from the config
+    wattstream generate backfill --duration 7d --labels labels.jsonl
+    wattstream generate replay --input meters.parquet --speedup 3600
+    wattstream generate convert --dataset cambridge --output cambridge.parquet
+    wattstream generate thresholds >> wattstream.yaml     # alerts.buildings for small buildings
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import datetime
+
+import yaml
+
+from ..errors import WattstreamError
+from ..schema import InvalidReading, parse_timestamp
+from .anomalies import KINDS, parse_kinds
+
+MODES = ("realtime", "backfill", "replay", "convert", "thresholds")
+DATASETS = ("cambridge",)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `15m`, `2h`, `7d`, `1w` → seconds (> 0)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise WattstreamError(f"--duration {text!r}: expected a positive number with an optional "
+                              f"unit s, m, h, d or w (e.g. 2h)")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def _start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except InvalidReading as exc:
+        raise WattstreamError(f"--start: {exc}") from None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="produce building readings to Kafka (realtime, backfill, replay)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", nargs="?", default="realtime", choices=MODES,
+                   help="what to do (default: realtime)")
+    fleet = p.add_argument_group("fleet (realtime, backfill, thresholds)")
+    fleet.add_argument("--buildings", type=int, metavar="N",
+                       help="buildings of this replica (default: generator.buildings)")
+    fleet.add_argument("--replica-id", metavar="ID",
+                       help="replica identity namespacing the building ids (default: $POD_NAME, "
+                            "$HOSTNAME in a pod, generator.replica_id, else r0)")
+    fleet.add_argument("--seed", type=int, help="model seed (default: generator.seed)")
+    fleet.add_argument("--interval", type=float, metavar="SECONDS",
+                       help="event-time spacing of a building's readings "
+                            "(default: generator.interval_seconds)")
+    fleet.add_argument("--anomalies", metavar="KINDS",
+                       help=f"all, none, or a comma list of {', '.join(KINDS)} "
+                            f"(default: generator.anomaly_kinds)")
+    fleet.add_argument("--anomaly-rate", type=float, metavar="PER_DAY",
+                       help="anomalies per building and day (default: "
+                            "generator.anomaly_rate_per_day)")
+    fleet.add_argument("--labels", metavar="FILE",
+                       help="write anomaly labels as JSON lines (building, start, end, kind)")
+    bound = p.add_argument_group("bounds and pace")
+    bound.add_argument("--duration", type=parse_duration, metavar="SPAN",
+                       help="event time to produce, e.g. 30m, 2h, 7d (realtime: also wall time)")
+    bound.add_argument("--count", type=int, metavar="N", help="stop after N readings")
+    bound.add_argument("--start", metavar="ISO",
+                       help="event time of the first step (backfill default: now - duration)")
+    bound.add_argument("--rate", type=float, metavar="PER_SECOND",
+                       help="readings/s of this replica: realtime derives the interval from it "
+                            "(buildings / rate); backfill and replay are capped at it")
+    replay = p.add_argument_group("replay")
+    replay.add_argument("--input", metavar="FILE", help="canonical CSV or Parquet file")
+    replay.add_argument("--speedup", type=float, default=1.0,
+                        help="event seconds per wall second (default 1; 0 = as fast as possible)")
+    replay.add_argument("--on-bad-row", choices=("skip", "reject"), default="skip",
+                        help="skip bad rows (each reported with its line) or reject the file "
+                             "before sending anything")
+    conv = p.add_argument_group("convert")
+    conv.add_argument("--dataset", choices=DATASETS, help="dataset layout to convert")
+    conv.add_argument("--source", metavar="DIR",
+                      default="../shared/data/cambridge_estates_2019",
+                      help="the dataset's folder (default: %(default)s)")
+    conv.add_argument("--output", metavar="FILE", help="canonical .csv or .parquet to write")
+    conv.add_argument("--end", metavar="ISO", help="convert only readings before this time")
+    out = p.add_argument_group("output")
+    out.add_argument("--summary", metavar="FILE", help="also write the final summary (JSON) here")
+    out.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=generate)
+
+
+def options(args: argparse.Namespace, cfg) -> object:
+    """Validated run options from the command line and the config."""
+    from .fleet import replica_identity
+    from .run import Options
+
+    g = cfg.generator
+    if args.rate is not None and not args.rate > 0:
+        raise WattstreamError(f"--rate must be > 0 readings/s, got {args.rate:g}")
+    if args.count is not None and args.count < 1:
+        raise WattstreamError(f"--count must be >= 1, got {args.count}")
+    if args.speedup < 0:
+        raise WattstreamError(f"--speedup must be >= 0, got {args.speedup:g}")
+    buildings = g.buildings if args.buildings is None else args.buildings
+    if buildings < 1:
+        raise WattstreamError(f"--buildings must be >= 1, got {buildings}")
+    interval = g.interval_seconds if args.interval is None else args.interval
+    if not interval > 0:
+        raise WattstreamError(f"--interval must be > 0 seconds, got {interval:g}")
+    if args.mode == "realtime" and args.rate is not None:
+        if args.interval is not None:
+            raise WattstreamError("give --interval or --rate in realtime mode, not both")
+        interval = buildings / args.rate
+    anomaly_rate = g.anomaly_rate_per_day if args.anomaly_rate is None else args.anomaly_rate
+    if anomaly_rate < 0:
+        raise WattstreamError(f"--anomaly-rate must be >= 0, got {anomaly_rate:g}")
+    if args.mode == "replay" and not args.input:
+        raise WattstreamError("replay needs --input FILE (canonical CSV or Parquet)")
+    return Options(
+        mode=args.mode,
+        replica=replica_identity(args.replica_id, g.replica_id),
+        buildings=buildings,
+        seed=g.seed if args.seed is None else args.seed,
+        interval_s=interval,
+        rate=args.rate,
+        duration_s=args.duration,
+        count=args.count,
+        start=_start(args.start),
+        kinds=parse_kinds(g.anomaly_kinds if args.anomalies is None else args.anomalies),
+        anomaly_rate=anomaly_rate,
+        labels=args.labels or g.labels_path or None,
+        input=args.input,
+        speedup=args.speedup,
+        on_bad_row=args.on_bad_row,
+        summary=args.summary,
+        progress=not args.no_progress,
+    )
+
+
+def generate(args: argparse.Namespace, cfg) -> int:
+    opts = options(args, cfg)
+    if args.mode == "convert":
+        return _convert(args)
+    if args.mode == "thresholds":
+        return _thresholds(cfg, opts)
+    from .run import run
+
+    summary = run(cfg, opts)
+    print(summary.to_json(), flush=True)
+    print(f"wattstream generate: {summary.mode} sent {summary.sent:,} readings "
+          f"({summary.acknowledged:,} acknowledged, {summary.send_errors} errors, "
+          f"{summary.bad_rows} bad rows skipped, {summary.labels} labels) in "
+          f"{summary.seconds:.1f} s, {summary.readings_per_second:,.0f}/s", file=sys.stderr)
+    if summary.send_errors:
+        raise WattstreamError(f"{summary.send_errors} readings were not acknowledged by Kafka "
+                              f"(first: {summary.first_error})")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .replay import convert_cambridge
+
+    if not args.dataset or not args.output:
+        raise WattstreamError("convert needs --dataset and --output FILE")
+    s = convert_cambridge(args.source, args.output, args.buildings, _start(args.start),
+                          _start(args.end))
+    print(f"wattstream generate convert: wrote {s.rows:,} readings of {s.buildings} buildings "
+          f"to {args.output}; dropped {s.zeros_dropped:,} zero readings (missing at source) "
+          f"and {s.no_weather_dropped:,} without weather", file=sys.stderr)
+    return 0
+
+
+def _thresholds(cfg, opts) -> int:
+    from .fleet import building_ids
+    from .thresholds import fleet_thresholds
+
+    ids = building_ids(opts.replica, opts.buildings)
+    table = fleet_thresholds(cfg, ids, opts.seed, opts.replica)
+    print(f"# per-building thresholds for replica {opts.replica} ({len(table)} of {len(ids)} "
+          f"buildings stay below alerts.high_consumption_kwh={cfg.alerts.high_consumption_kwh:g})")
+    print(yaml.safe_dump({"alerts": {"buildings": table}}, sort_keys=False), end="")
+    return 0

@@ -1,0 +1,327 @@
+"""The generator's run modes: realtime, backfill and replay, all ending with a flushed producer and
+a summary.
+
+- realtime: one reading per building every interval, event time = wall time.
+- backfill: a span of event time (`--duration` / `--start` / `--count`) as fast as possible (or at
+  `--rate` readings/s), with progress on stderr.
+- replay: a canonical CSV/Parquet file, event time preserved, paced by `--speedup` (0 = no pacing).
+
+SIGTERM and SIGINT stop the loop; what was handed to the client is then flushed, and the summary
+(printed as one JSON line on stdout, and written to `--summary FILE` if given) says how many
+readings Kafka acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from ..config import Config
+from ..errors import WattstreamError
+from ..schema import format_timestamp
+from .anomalies import KINDS
+from .fleet import building_ids
+from .metrics import GeneratorMetrics
+from .producer import ReadingProducer
+from .replay import BadRow, read_rows
+from .simulate import Simulator
+
+log = logging.getLogger(__name__)
+
+REPLAY_CHUNK = 1000
+MAX_BAD_ROWS_SHOWN = 20
+
+
+@dataclass
+class Options:
+    mode: str = "realtime"  # realtime | backfill | replay
+    replica: str = "r0"
+    buildings: int = 20
+    seed: int = 42
+    interval_s: float = 5.0
+    rate: float | None = None  # readings/s per replica
+    duration_s: float | None = None
+    count: int | None = None
+    start: datetime | None = None
+    kinds: tuple[str, ...] = KINDS
+    anomaly_rate: float = 0.5
+    labels: str | None = None
+    input: str | None = None
+    speedup: float = 1.0
+    on_bad_row: str = "skip"
+    summary: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class Summary:
+    mode: str
+    replica: str
+    topic: str
+    buildings: int = 0
+    sent: int = 0
+    acknowledged: int = 0
+    send_errors: int = 0
+    bad_rows: int = 0
+    labels: int = 0
+    anomalies: dict[str, int] = field(default_factory=dict)
+    first_event: str | None = None
+    last_event: str | None = None
+    seconds: float = 0.0
+    readings_per_second: float = 0.0
+    stopped_by_signal: bool = False
+    first_error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+
+class Stop:
+    """Set by SIGTERM/SIGINT; `wait` doubles as an interruptible sleep."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def _handle(self, signum, _frame) -> None:
+        self.signal = signum
+        self.event.set()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self.event.wait(max(0.0, seconds))
+
+
+class Progress:
+    """One stderr line per second: readings, rate and (when known) percent done."""
+
+    def __init__(self, enabled: bool, mode: str, stream: IO[str] = sys.stderr):
+        self.enabled, self.mode, self.stream = enabled, mode, stream
+        self.t0 = time.monotonic()
+        self.last = self.t0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, done: int, fraction: float | None, event_ts: datetime | None,
+               force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 1.0 and not force):
+            return
+        self.last = now
+        rate = done / max(now - self.t0, 1e-9)
+        bar = ""
+        if fraction is not None:
+            fraction = min(1.0, max(0.0, fraction))
+            filled = int(fraction * 30)
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% "
+        at = f" at {format_timestamp(event_ts)}" if event_ts else ""
+        line = f"{self.mode} {bar}{done:,} readings, {rate:,.0f}/s{at}"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+
+
+class RateLimit:
+    """Keeps the average at most `rate` readings/s since the start."""
+
+    def __init__(self, rate: float | None, stop: Stop):
+        self.rate, self.stop = rate, stop
+        self.t0 = time.monotonic()
+
+    def after(self, done: int) -> None:
+        if self.rate:
+            self.stop.wait(self.t0 + done / self.rate - time.monotonic())
+
+
+def _aligned_now(dt_s: float) -> datetime:
+    now = time.time()
+    return datetime.fromtimestamp(math.ceil(now / dt_s) * dt_s, tz=UTC)
+
+
+def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None) -> Summary:
+    """Run one mode to its end (or a signal) and return the summary; the caller prints it."""
+    metrics = GeneratorMetrics(opts.replica)
+    stop = Stop()
+    labels_fh = None
+    summary = Summary(opts.mode, opts.replica, cfg.kafka.readings_topic)
+    t0 = time.monotonic()
+    try:
+        if opts.labels and opts.mode != "replay":
+            try:
+                Path(opts.labels).parent.mkdir(parents=True, exist_ok=True)
+                labels_fh = open(opts.labels, "w")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise WattstreamError(f"--labels {opts.labels}: {exc.strerror}") from None
+        if opts.mode == "replay":
+            rows = _replay_rows(cfg, opts)  # check the file before connecting
+        metrics.serve(cfg.metrics.host, cfg.metrics.generator_port)
+        producer = producer or ReadingProducer(cfg, metrics,
+                                               client_id=f"wattstream-gen-{opts.replica}")
+        stop.install()
+        log.info("generator %s: replica %s -> %s at %s", opts.mode, opts.replica,
+                 cfg.kafka.readings_topic, cfg.kafka.bootstrap_servers)
+        try:
+            if opts.mode == "replay":
+                _replay(opts, producer, stop, summary, rows)
+            else:
+                _simulate(opts, producer, metrics, stop, summary, labels_fh)
+        finally:
+            producer.close()
+        summary.acknowledged = producer.acked
+        summary.send_errors = producer.failed
+        summary.first_error = producer.first_error
+        summary.stopped_by_signal = stop.signal is not None
+    finally:
+        stop.restore()
+        if labels_fh is not None:
+            labels_fh.close()
+        summary.seconds = round(time.monotonic() - t0, 3)
+        summary.readings_per_second = round(summary.sent / max(summary.seconds, 1e-9), 1)
+        if opts.summary:
+            Path(opts.summary).write_text(summary.to_json() + "\n")
+    return summary
+
+
+def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetrics, stop: Stop,
+              summary: Summary, labels_fh: IO[str] | None) -> None:
+    ids = building_ids(opts.replica, opts.buildings)
+    summary.buildings = len(ids)
+    sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh)
+    dt = opts.interval_s
+    realtime = opts.mode == "realtime"
+    if realtime:
+        start = opts.start or _aligned_now(dt)
+    else:
+        span = opts.duration_s or (opts.count / len(ids) * dt if opts.count else None)
+        if span is None:
+            raise WattstreamError("backfill needs --duration or --count")
+        start = opts.start or (_aligned_now(dt) - timedelta(seconds=span))
+    steps = math.ceil(opts.duration_s / dt) if opts.duration_s else None
+    expected = min(x for x in (opts.count, steps and steps * len(ids), math.inf) if x)
+    progress = Progress(opts.progress and not realtime, opts.mode)
+    limiter = RateLimit(None if realtime else opts.rate, stop)
+    keys = sim.encoder.keys
+    wall0 = time.time() - start.timestamp() if realtime else 0.0
+    anomalies_seen: Counter[str] = Counter()
+    k = 0
+    while not stop and (steps is None or k < steps):
+        ts = start + timedelta(seconds=k * dt)
+        if realtime and stop.wait(ts.timestamp() + wall0 - time.time()):
+            break
+        batch = sim.step(k, ts, dt)
+        values = sim.encoder.encode(batch)
+        if opts.count is not None and summary.sent + len(values) >= opts.count:
+            values = values[: opts.count - summary.sent]
+        producer.send_many([keys[i] for i in batch.index[: len(values)]], values)
+        if values:
+            summary.first_event = summary.first_event or format_timestamp(ts)
+            summary.last_event = format_timestamp(ts)
+        summary.sent += len(values)
+        for kind, n in sim.injector.started.items():
+            metrics.anomalies(kind, n - anomalies_seen[kind])
+            anomalies_seen[kind] = n
+        k += 1
+        progress.update(summary.sent, summary.sent / expected if expected != math.inf else None,
+                        ts)
+        if opts.count is not None and summary.sent >= opts.count:
+            break
+        limiter.after(summary.sent)
+    sim.finish()
+    progress.update(summary.sent, None, None, force=True)
+    progress.done()
+    summary.labels = len(sim.injector.labels)
+    summary.anomalies = dict(sim.injector.started)
+
+
+def _replay_rows(cfg: Config, opts: Options):
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(cfg.schema.timezone) if cfg.schema.timezone else None
+    if opts.on_bad_row == "reject":
+        bad = [r for r in read_rows(opts.input, tz) if isinstance(r, BadRow)]
+        if bad:
+            shown = "\n".join(f"  {b}" for b in bad[:MAX_BAD_ROWS_SHOWN])
+            more = f"\n  … and {len(bad) - MAX_BAD_ROWS_SHOWN} more" \
+                if len(bad) > MAX_BAD_ROWS_SHOWN else ""
+            raise WattstreamError(
+                f"replay file {opts.input}: {len(bad)} row(s) break the schema; nothing was "
+                f"sent (use --on-bad-row skip to send the rest):\n{shown}{more}")
+    return read_rows(opts.input, tz)
+
+
+def _replay(opts: Options, producer: ReadingProducer, stop: Stop, summary: Summary,
+            rows) -> None:
+    progress = Progress(opts.progress, "replay")
+    limiter = RateLimit(opts.rate, stop)
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    buildings: set[str] = set()
+    first_ts: datetime | None = None
+    wall0 = time.monotonic()
+
+    def flush() -> None:
+        producer.send_many(keys, values)
+        summary.sent += len(values)
+        keys.clear()
+        values.clear()
+        limiter.after(summary.sent)
+
+    for item in rows:
+        if stop:
+            break
+        if isinstance(item, BadRow):
+            summary.bad_rows += 1
+            print(f"wattstream generate: skipped {opts.input} {item}", file=sys.stderr)
+            continue
+        ts = item.timestamp
+        if first_ts is None:
+            first_ts = ts
+            summary.first_event = format_timestamp(ts)
+        offset = (ts - first_ts).total_seconds()
+        if opts.duration_s is not None and offset >= opts.duration_s:
+            break
+        if opts.speedup > 0:
+            delay = wall0 + offset / opts.speedup - time.monotonic()
+            if delay > 0:
+                flush()  # what is due now goes out before sleeping
+                if stop.wait(delay):
+                    break
+        keys.append(item.building_id.encode())
+        values.append(item.to_json())
+        buildings.add(item.building_id)
+        summary.last_event = format_timestamp(ts)
+        if len(values) >= REPLAY_CHUNK:
+            flush()
+        if opts.count is not None and summary.sent + len(values) >= opts.count:
+            break
+        progress.update(summary.sent + len(values), None, ts)
+    flush()
+    progress.update(summary.sent, None, None, force=True)
+    progress.done()
+    summary.buildings = len(buildings)
