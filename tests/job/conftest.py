@@ -16,3 +16,14 @@ def spark():
                              "spark.default.parallelism": "2"})
     yield s
     s.stop()
+
+
+@pytest.fixture
+def job_cfg(unique_topics, tmp_path):
+    """Fresh topics and fresh storage/checkpoints for one test; small windows."""
+    return unique_topics.replace(
+        storage={"uri": (tmp_path / "warehouse").as_uri(),
+                 "checkpoint_uri": (tmp_path / "checkpoints").as_uri()},
+        windows={"length_seconds": 300, "watermark_seconds": 120},
+        kafka={"partitions": 2},
+    )

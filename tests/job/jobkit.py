@@ -1,0 +1,75 @@
+"""Helpers of the job tests: produce and consume with kafka-python, run the queries."""
+
+from __future__ import annotations
+
+# --- producing readings straight to Kafka (independent of the generator) -------------------
+
+def reading(building: str, ts, energy: float, temperature: float = 20.0,
+            humidity: float | None = 50.0, occupancy: int | None = 10) -> dict:
+    from wattstream.schema import format_timestamp
+
+    return {"timestamp": format_timestamp(ts), "building_id": building,
+            "energy_kwh": round(energy, 3), "temperature": temperature, "humidity": humidity,
+            "occupancy": occupancy, "day_of_week": ts.weekday(), "hour": ts.hour}
+
+
+def produce(cfg, messages, partition=None) -> list[float]:
+    """Send dicts (as JSON) or raw bytes, keyed by building; return each send's wall time."""
+    import json
+    import time
+
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=5)
+    sent = []
+    try:
+        for m in messages:
+            value = m if isinstance(m, bytes) else json.dumps(m).encode()
+            key = m["building_id"].encode() if isinstance(m, dict) else b"raw"
+            sent.append(time.time())
+            producer.send(cfg.kafka.readings_topic, value=value, key=key, partition=partition)
+        producer.flush(30)
+    finally:
+        producer.close()
+    return sent
+
+
+def consume(cfg, topic: str, expected: int | None = None, timeout: float = 20.0) -> list:
+    """All records of a topic (waiting until `expected` arrived, if given)."""
+    import time
+
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=cfg.kafka.bootstrap_servers,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=1500)
+    records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            records += list(consumer)
+            if expected is None or len(records) >= expected:
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def run_available_now(spark, cfg, metrics=None, timeout: float = 180.0):
+    """Run every query of the job on what is in the topic now, until each has caught up."""
+    from wattstream.job import main
+    from wattstream.job.metrics import JobMetrics, ProgressListener
+
+    metrics = metrics or JobMetrics(cfg)
+    listener = ProgressListener(metrics)
+    spark.streams.addListener(listener)
+    try:
+        queries = main.start_queries(spark, cfg, metrics, available_now=True)
+        for q in queries:
+            q.awaitTermination(timeout)
+            if q.exception():
+                raise AssertionError(f"query {q.name} failed: {q.exception()}")
+            assert not q.isActive, f"query {q.name} still running after {timeout}s"
+    finally:
+        spark.streams.removeListener(listener)
+    return metrics
