@@ -3,7 +3,7 @@
 Kinds (at most one active per building at a time):
 
 - `hvac_overnight`: HVAC left running while the building is closed (a night or weekend); it
-  starts only in closed hours and lasts until the building opens again (at most 60 h).
+  starts only in closed hours and lasts until the schedule runs HVAC again (at most 60 h).
 - `equipment_spike`: an equipment fault multiplying the load by 2-3.5 for 10-60 minutes.
 - `stuck_meter`: the meter repeats one value for 1-6 hours.
 - `sensor_dropout`: no readings at all for 15 minutes to 3 hours.
@@ -114,10 +114,11 @@ class Injector:
         if not self.enabled and not (self.active >= 0).any():
             return present
         hvac_idx = KINDS.index(HVAC_OVERNIGHT)
-        # End events: fixed-length ones at their end step, HVAC ones when the building reopens.
+        # End events: fixed-length ones at their end step, HVAC ones when the schedule turns
+        # HVAC (nearly) fully on again, i.e. when the building reopens.
         ending = (self.active >= 0) & (self.active != hvac_idx) & (self.end_step <= step)
         ending |= (self.active == hvac_idx) & (
-            (v.occupancy_fraction >= 0.5) | (self.end_step <= step))
+            (v.hvac_fraction > 0.9) | (self.end_step <= step))
         for i in np.flatnonzero(ending):
             self._close(int(i), ts)
         # Start new events on idle buildings.

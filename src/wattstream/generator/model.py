@@ -55,7 +55,7 @@ TYPES: tuple[BuildingType, ...] = (
     BuildingType("warehouse", 0.15, 6000, 4, 10, 3, 0.8, 0.8, 0.01, 6, 22, 0.40, 0.10, 0.0, 0.2),
 )
 TYPE_NAMES = tuple(t.name for t in TYPES)
-AREA_SIGMA = 0.8
+AREA_SIGMA = 1.0
 AREA_MIN_M2, AREA_MAX_M2 = 300.0, 40_000.0
 
 
