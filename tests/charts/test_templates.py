@@ -1,0 +1,301 @@
+"""Template behaviour, read as sentences: what each value does to the rendered objects."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from wattstream.config import from_dict
+
+from .conftest import API_VERSIONS, NAMESPACE, SCENARIOS, HelmError, find, one
+
+
+def _config(docs):
+    return yaml.safe_load(one(docs, "ConfigMap", "-config")["data"]["wattstream.yaml"])
+
+
+def _hdfs_site(docs) -> dict[str, str]:
+    xml = one(docs, "ConfigMap", "-hdfs")["data"]["hdfs-site.xml"]
+    return {p.findtext("name"): p.findtext("value") for p in ET.fromstring(xml).iter("property")}
+
+
+# --- the wattstream config --------------------------------------------------------------------
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_rendered_config_loads_as_a_wattstream_config(render, scenario):
+    cfg = from_dict(_config(render(scenario)))
+    assert cfg.metrics.host == "0.0.0.0"
+
+
+def test_the_config_points_at_the_strimzi_bootstrap_service_and_hdfs(render):
+    cfg = from_dict(_config(render("values.yaml")))
+    bootstrap = f"ws-wattstream-kafka-kafka-bootstrap.{NAMESPACE}.svc:9092"
+    assert cfg.kafka.bootstrap_servers == bootstrap
+    assert cfg.storage.uri.startswith("hdfs://ws-wattstream-hdfs-namenode-0.ws-wattstream-hdfs-namenode.")
+    assert cfg.storage.uri.endswith(":8020/wattstream/warehouse")
+    assert cfg.storage.checkpoint_uri.endswith(":8020/wattstream/checkpoints")
+
+
+def test_the_config_keeps_external_kafka_and_storage_when_the_chart_runs_neither(render):
+    docs = render("ci/external-values.yaml")
+    cfg = from_dict(_config(docs))
+    assert cfg.kafka.bootstrap_servers.startswith("kafka-0.kafka.shared.svc:9092")
+    assert cfg.storage.uri == "hdfs://namenode.storage.svc:8020/energy/warehouse"
+    assert not find(docs, "Kafka") and not find(docs, "StatefulSet")
+
+
+def test_values_flow_into_the_config_unchanged(render):
+    docs = render(set={"config.alerts.peak_demand_kwh": 250.5, "config.windows.length_seconds": 60,
+                       "config.job.starting_offsets": "latest", "generator.replicas": 4})
+    cfg = from_dict(_config(docs))
+    assert (cfg.alerts.peak_demand_kwh, cfg.windows.length_seconds) == (250.5, 60)
+    assert cfg.job.starting_offsets == "latest"
+    assert cfg.generator.replicas == 4
+
+
+def test_per_building_overrides_reach_the_config(render):
+    cfg = from_dict(_config(render("ci/scaled-values.yaml")))
+    assert cfg.alerts.thresholds("B0001") == (90.0, 120.0)
+    assert cfg.schema.timezone == "Europe/London"
+
+
+def test_config_changes_roll_the_generators(render):
+    def checksum(docs):
+        return one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"][
+            "checksum/config"]
+
+    assert checksum(render("values.yaml")) != checksum(render(set={"config.generator.seed": 7}))
+
+
+# --- schema rejections name the field ---------------------------------------------------------
+
+@pytest.mark.parametrize("key, value, field", [
+    ("generator.replicas", -1, "/generator/replicas"),
+    ("generator.replicas", "three", "/generator/replicas"),
+    ("kafka.nodePool.replicas", 0, "/kafka/nodePool/replicas"),
+    ("kafka.nodePool.storage.type", "nfs", "/kafka/nodePool/storage/type"),
+    ("job.restartPolicy.type", "Never", "/job/restartPolicy/type"),
+    ("job.image.tag", "latest", "/job/image/tag"),
+    ("monitoring.interval", "often", "/monitoring/interval"),
+    ("config.kafka.partitions", 0, "/config/kafka/partitions"),
+    ("config.job.starting_offsets", "middle", "/config/job/starting_offsets"),
+    ("config.kafka.readings_topic", "bad topic", "/config/kafka/readings_topic"),
+    ("config.alerts.abnormal_sigma", 0, "/config/alerts/abnormal_sigma"),
+    ("hdfs.datanode.replicas", 0, "/hdfs/datanode/replicas"),
+])
+def test_the_schema_rejects_a_bad_value_naming_its_field(render, key, value, field):
+    with pytest.raises(HelmError, match=field):
+        render(set={key: value})
+
+
+def test_the_schema_rejects_an_unknown_key_naming_it(render):
+    with pytest.raises(HelmError, match="'replicaCount' not allowed"):
+        render(set={"generator.replicaCount": 2})
+    with pytest.raises(HelmError, match="'master' not allowed"):
+        render(set={"config.job.master": "local[*]"})
+
+
+def test_contradicting_values_fail_with_a_readable_message(render):
+    with pytest.raises(HelmError, match="hdfs.replication: 3 exceeds hdfs.datanode.replicas"):
+        render(set={"hdfs.replication": 3, "hdfs.datanode.replicas": 1})
+    with pytest.raises(HelmError, match="config.kafka.replication_factor: 3 exceeds"):
+        render(set={"config.kafka.replication_factor": 3, "kafka.nodePool.replicas": 1})
+    with pytest.raises(HelmError, match="config.alerts.peak_demand_kwh: must be >="):
+        render(set={"config.alerts.peak_demand_kwh": 10.0})
+
+
+# --- Kafka ------------------------------------------------------------------------------------
+
+def test_kafka_runs_kraft_node_pools_with_metrics(render):
+    docs = render("values.yaml")
+    kafka = one(docs, "Kafka")
+    assert "annotations" not in kafka["metadata"]  # no strimzi.io/kraft, /node-pools in 1.x
+    assert kafka["spec"]["kafka"]["metricsConfig"]["type"] == "strimziMetricsReporter"
+    pool = one(docs, "KafkaNodePool")
+    assert pool["spec"]["roles"] == ["controller", "broker"]
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert pool["spec"]["replicas"] == 3
+
+
+def test_the_kind_profile_runs_one_ephemeral_broker_and_one_datanode(render):
+    docs = render("values-kind.yaml")
+    assert one(docs, "KafkaNodePool")["spec"]["replicas"] == 1
+    assert one(docs, "KafkaNodePool")["spec"]["storage"] == {"type": "ephemeral"}
+    assert one(docs, "StatefulSet", "-datanode")["spec"]["replicas"] == 1
+    assert one(docs, "Kafka")["spec"]["kafka"]["config"]["offsets.topic.replication.factor"] == 1
+
+
+def test_topics_take_names_partitions_and_replicas_from_the_config(render):
+    docs = render(set={"config.kafka.partitions": 12, "config.kafka.replication_factor": 2})
+    topics = {t["spec"]["topicName"]: t["spec"] for t in find(docs, "KafkaTopic")}
+    assert set(topics) == {"energy_data", "energy_alerts", "energy_data_dlq"}
+    assert (topics["energy_data"]["partitions"], topics["energy_data"]["replicas"]) == (12, 2)
+    assert topics["energy_alerts"]["partitions"] == 1
+
+
+def test_tls_adds_a_scram_listener_and_a_user_with_topic_acls(render):
+    assert not find(render("values.yaml"), "KafkaUser")
+    docs = render("ci/tls-values.yaml")
+    listeners = {x["name"]: x for x in one(docs, "Kafka")["spec"]["kafka"]["listeners"]}
+    assert listeners["tls"]["tls"] is True
+    assert listeners["tls"]["authentication"]["type"] == "scram-sha-512"
+    user = one(docs, "KafkaUser", "energy-app")
+    topics = {a["resource"]["name"] for a in user["spec"]["authorization"]["acls"]
+              if a["resource"]["type"] == "topic"}
+    assert topics == {"energy_data", "energy_alerts", "energy_data_dlq"}
+
+
+# --- HDFS -------------------------------------------------------------------------------------
+
+def test_hdfs_avoids_the_known_registration_traps(render):
+    site = _hdfs_site(render("values.yaml"))
+    assert site["dfs.namenode.datanode.registration.ip-hostname-check"] == "false"
+    assert site["dfs.namenode.rpc-bind-host"] == "0.0.0.0"
+    assert site["dfs.replication"] == "1"
+
+
+def test_the_namenode_is_formatted_only_when_its_directory_is_empty(render):
+    nn = one(render("values.yaml"), "StatefulSet", "-namenode")
+    script = nn["spec"]["template"]["spec"]["initContainers"][0]["command"][-1]
+    assert "if [ -f /data/namenode/current/VERSION ]" in script
+    assert "hdfs namenode -format -nonInteractive" in script
+    svc = one(render("values.yaml"), "Service", "-namenode")
+    assert svc["spec"]["clusterIP"] == "None"
+
+
+def test_datanode_replicas_follow_the_values(render):
+    docs = render(set={"hdfs.datanode.replicas": 5, "hdfs.replication": 3})
+    assert one(docs, "StatefulSet", "-datanode")["spec"]["replicas"] == 5
+    assert _hdfs_site(docs)["dfs.replication"] == "3"
+
+
+# --- generator and job ------------------------------------------------------------------------
+
+def test_generator_replicas_follow_the_values_and_each_pod_is_its_own_replica(render):
+    dep = one(render(set={"generator.replicas": 3}), "Deployment")
+    assert dep["spec"]["replicas"] == 3
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WATTSTREAM_GENERATOR__REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.name"
+    assert env["WATTSTREAM_CONFIG"]["value"] == "/etc/wattstream/wattstream.yaml"
+
+
+def test_generator_and_job_can_be_turned_off(render):
+    docs = render("ci/minimal-values.yaml")
+    assert not find(docs, "Deployment") and not find(docs, "SparkApplication")
+    assert not find(docs, "Role") and not find(docs, "PodMonitor")
+
+
+def test_the_spark_application_runs_the_job_with_a_streaming_restart_policy(render):
+    spec = one(render("values.yaml"), "SparkApplication")["spec"]
+    assert (spec["type"], spec["mode"]) == ("Python", "cluster")
+    assert spec["arguments"] == ["job"]
+    assert spec["restartPolicy"]["type"] == "Always"
+    assert "deps" not in spec  # the Kafka connector is baked into the image
+    conf = spec["sparkConf"]
+    assert conf["spark.metrics.conf.*.sink.prometheusServlet.class"] == \
+        "org.apache.spark.metrics.sink.PrometheusServlet"
+    assert conf["spark.ui.prometheus.enabled"] == "true"
+    assert {"name": "metrics", "containerPort": 9108, "protocol": "TCP"} in spec["driver"]["ports"]
+
+
+def test_on_failure_restarts_carry_retries(render):
+    spec = one(render("ci/scaled-values.yaml"), "SparkApplication")["spec"]
+    assert spec["restartPolicy"]["type"] == "OnFailure"
+    assert spec["restartPolicy"]["onFailureRetries"] == 3
+    assert spec["executor"]["instances"] == 3
+    assert "RocksDBStateStoreProvider" in \
+        spec["sparkConf"]["spark.sql.streaming.stateStore.providerClass"]
+
+
+def test_the_driver_role_is_namespaced_and_minimal(render):
+    docs = render("values.yaml")
+    assert not find(docs, "ClusterRole")
+    role = one(docs, "Role")
+    verbs = {v for r in role["rules"] for v in r["verbs"]}
+    assert "*" not in verbs and "escalate" not in verbs and "bind" not in verbs
+    assert {r for rule in role["rules"] for r in rule["resources"]} == \
+        {"pods", "services", "configmaps", "persistentvolumeclaims"}
+    binding = one(docs, "RoleBinding")
+    sa = one(docs, "SparkApplication")["spec"]["driver"]["serviceAccount"]
+    assert binding["subjects"][0]["name"] == sa
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_runs_as_non_root_with_limits(render, scenario):
+    for d in render(scenario):
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"] + pod.get("initContainers", []):
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["limits"]["memory"]
+
+
+# --- monitoring, dashboards, network policies --------------------------------------------------
+
+def test_monitoring_objects_carry_the_release_label(render):
+    docs = render(set={"monitoring.release": "prom-stack"})
+    monitors = find(docs, "PodMonitor") + find(docs, "PrometheusRule")
+    assert len(monitors) == 4
+    assert all(m["metadata"]["labels"]["release"] == "prom-stack" for m in monitors)
+
+
+def test_an_empty_release_renders_no_release_label(render):
+    for m in find(render(set={"monitoring.release": ""}), "PodMonitor"):
+        assert "release" not in m["metadata"]["labels"]
+
+
+def test_no_monitoring_objects_without_the_prometheus_operator_api(render):
+    apis = tuple(a for a in API_VERSIONS if not a.startswith("monitoring."))
+    docs = render(api_versions=apis)
+    assert not find(docs, "PodMonitor") and not find(docs, "PrometheusRule")
+
+
+def test_no_monitoring_objects_when_monitoring_is_disabled(render):
+    docs = render(set={"monitoring.enabled": False})
+    assert not find(docs, "PodMonitor") and not find(docs, "PrometheusRule")
+
+
+def test_pod_monitors_select_the_generator_the_driver_and_kafka(render):
+    docs = render("values.yaml")
+    gen = one(docs, "PodMonitor", "-generator")
+    assert gen["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    job = one(docs, "PodMonitor", "-job")
+    assert job["spec"]["selector"]["matchLabels"]["spark-role"] == "driver"
+    assert [e["path"] for e in job["spec"]["podMetricsEndpoints"]] == \
+        ["/metrics", "/metrics/prometheus"]
+    kafka = one(docs, "PodMonitor", "-kafka")
+    assert kafka["spec"]["podMetricsEndpoints"][0]["port"] == "tcp-prometheus"
+    for m in (gen, job):
+        assert {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+                "targetLabel": "component"} in m["spec"]["podMetricsEndpoints"][0]["relabelings"]
+
+
+def test_the_dashboard_configmap_carries_the_sidecar_label(render):
+    cm = one(render(set={"dashboards.label": "grafana_dash"}), "ConfigMap", "-wattstream-energy")
+    assert cm["metadata"]["labels"]["grafana_dash"] == "1"
+    assert '"uid": "wattstream-energy"' in cm["data"]["wattstream-energy.json"]
+    assert not find(render(set={"dashboards.enabled": False}), "ConfigMap", "-wattstream-energy")
+
+
+def test_network_policies_cover_every_pod_and_can_be_turned_off(render):
+    docs = render("values.yaml")
+    policies = find(docs, "NetworkPolicy")
+    selectors = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
+    for workload in find(docs, "Deployment") + find(docs, "StatefulSet"):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert any(all(labels.get(k) == v for k, v in s.items()) for s in selectors), \
+            workload["metadata"]["name"]
+    assert all(p["spec"]["policyTypes"] == ["Ingress", "Egress"] for p in policies)
+    assert not find(render(set={"networkPolicy.enabled": False}), "NetworkPolicy")
+
+
+def test_the_kafka_listener_admits_only_the_release_pods(render):
+    plain = one(render("values.yaml"), "Kafka")["spec"]["kafka"]["listeners"][0]
+    assert plain["networkPolicyPeers"][0]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "wattstream", "app.kubernetes.io/instance": "ws"}

@@ -1,0 +1,135 @@
+"""Strict validation of rendered manifests: core kinds against the Kubernetes 1.33 schemas
+bundled by kubernetes-validate (offline), custom resources against the openAPIV3Schema of their
+CRD in ../shared/crds with unknown fields forbidden wherever the CRD does not allow them.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from .conftest import CRDS, KUBE_VERSION
+
+# Strimzi ships no KafkaUser CRD in ../shared/crds: this schema is written from Strimzi 1.2's
+# kafka.strimzi.io/v1 KafkaUser reference and covers exactly the fields the chart renders.
+KAFKA_USER_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1"},
+        "kind": {"const": "KafkaUser"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "authentication": {
+                    "type": "object", "additionalProperties": False, "required": ["type"],
+                    "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
+                },
+                "authorization": {
+                    "type": "object", "additionalProperties": False, "required": ["type", "acls"],
+                    "properties": {
+                        "type": {"enum": ["simple"]},
+                        "acls": {"type": "array", "items": {
+                            "type": "object", "additionalProperties": False,
+                            "required": ["resource", "operations"],
+                            "properties": {
+                                "resource": {
+                                    "type": "object", "additionalProperties": False,
+                                    "required": ["type"],
+                                    "properties": {
+                                        "type": {"enum": ["topic", "group", "cluster",
+                                                          "transactionalId"]},
+                                        "name": {"type": "string"},
+                                        "patternType": {"enum": ["literal", "prefix"]},
+                                    },
+                                },
+                                "operations": {"type": "array", "minItems": 1, "items": {
+                                    "enum": ["Read", "Write", "Create", "Delete", "Alter",
+                                             "Describe", "ClusterAction", "AlterConfigs",
+                                             "DescribeConfigs", "IdempotentWrite", "All"]}},
+                                "host": {"type": "string"},
+                                "type": {"enum": ["allow", "deny"]},
+                            },
+                        }},
+                    },
+                },
+                "quotas": {"type": "object"},
+                "template": {"type": "object"},
+            },
+        },
+    },
+}
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def strict(schema: dict) -> dict:
+    """A copy of an OpenAPI v3 schema where every object with declared properties rejects
+    unknown ones (unless the CRD says x-kubernetes-preserve-unknown-fields)."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if ("properties" in node and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    return schema
+
+
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict schema, for every CRD file in ../shared/crds."""
+    out = {}
+    for path in sorted(Path(CRDS).rglob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if version.get("served"):
+                    schema = strict(version["schema"]["openAPIV3Schema"])
+                    out[(f"{group}/{version['name']}", kind)] = schema
+    out[("kafka.strimzi.io/v1", "KafkaUser")] = KAFKA_USER_SCHEMA
+    return out
+
+
+def errors(doc: dict) -> list[str]:
+    """Every schema violation of one manifest (empty when valid)."""
+    where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+    problems = []
+    name = doc.get("metadata", {}).get("name", "")
+    if not _DNS_LABEL.match(name) or len(name) > 63:
+        problems.append(f"{where}: metadata.name {name!r} is not a DNS-1123 label")
+    key = (doc.get("apiVersion"), doc.get("kind"))
+    if "." in key[0].split("/")[0] and key[0].split("/")[0] not in (
+            "apps", "rbac.authorization.k8s.io", "networking.k8s.io", "policy", "batch"):
+        schema = crd_schemas().get(key)
+        if schema is None:
+            return problems + [f"{where}: no CRD schema for {key[0]} {key[1]}"]
+        validator = jsonschema.Draft7Validator(schema)
+        for e in validator.iter_errors(doc):
+            path = ".".join(str(p) for p in e.absolute_path)
+            problems.append(f"{where}: {path}: {e.message}")
+        return problems
+    try:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        path = ".".join(str(p) for p in e.path)
+        problems.append(f"{where}: {path}: {e.message}")
+    return problems
