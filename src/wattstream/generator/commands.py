@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     fleet.add_argument("--labels", metavar="FILE",
                        help="write anomaly labels as JSON lines (building, start, end, kind)")
     bound = p.add_argument_group("bounds and pace")
-    bound.add_argument("--duration", type=parse_duration, metavar="SPAN",
+    bound.add_argument("--duration", metavar="SPAN",
                        help="event time to produce, e.g. 30m, 2h, 7d (realtime: also wall time)")
     bound.add_argument("--count", type=int, metavar="N", help="stop after N readings")
     bound.add_argument("--start", metavar="ISO",
@@ -130,7 +130,7 @@ def options(args: argparse.Namespace, cfg) -> object:
         seed=g.seed if args.seed is None else args.seed,
         interval_s=interval,
         rate=args.rate,
-        duration_s=args.duration,
+        duration_s=None if args.duration is None else parse_duration(args.duration),
         count=args.count,
         start=_start(args.start),
         kinds=parse_kinds(g.anomaly_kinds if args.anomalies is None else args.anomalies),

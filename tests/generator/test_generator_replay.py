@@ -1,0 +1,101 @@
+"""Reading canonical files (bad rows located by line) and converting the Cambridge archive."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from wattstream.errors import WattstreamError
+from wattstream.generator.replay import BadRow, convert_cambridge, read_rows, write_canonical
+from wattstream.schema import Reading
+
+CAMBRIDGE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+    "cambridge_estates_2019"
+
+HEADER = "timestamp,building_id,energy_kwh,temperature,humidity,occupancy,day_of_week,hour\n"
+
+
+def test_csv_bad_rows_are_reported_with_their_line(tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text(
+        HEADER
+        + "2026-01-05T09:00:00Z,b1,12.5,3.0,80,10,0,9\n"        # line 2 ok
+        + "2026-01-05T09:00:00Z,b2,-1,3.0,80,10,0,9\n"          # line 3 negative energy
+        + "2026-01-05T09:05:00Z,b1,12.5,3.0,,,0,9\n"            # line 4 ok, nulls
+        + "2026-01-05 09:05:00,b2,1.0,3.0,80,10,0,9\n"          # line 5 no zone
+        + "2026-01-05T09:05:00Z,b2,abc,3.0,80,10,0,9\n"         # line 6 wrong type
+        + "2026-01-05T09:05:00Z,b2,1.0,3.0,80,10,0,9,extra\n"   # line 7 too many cells
+        + "2026-01-05T09:10:00Z,b2,1.0,3.0,80,2.5,0,9\n"        # line 8 fractional people
+    )
+    rows = list(read_rows(f))
+    good = [r for r in rows if isinstance(r, Reading)]
+    bad = {b.where: b for b in rows if isinstance(b, BadRow)}
+    assert [r.building_id for r in good] == ["b1", "b1"]
+    assert good[1].humidity is None and good[1].occupancy is None
+    assert set(bad) == {"line 3", "line 5", "line 6", "line 7", "line 8"}
+    assert bad["line 3"].field == "energy_kwh"
+    assert bad["line 5"].reason == "naive_timestamp"
+    assert bad["line 6"].reason == "wrong_type"
+    assert bad["line 8"].field == "occupancy"
+
+
+def test_zone_less_timestamps_accepted_with_a_default_zone(tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text(HEADER + "2026-01-05 09:05:00,b2,1.0,3.0,80,10,0,9\n")
+    from zoneinfo import ZoneInfo
+
+    (r,) = read_rows(f, ZoneInfo("Europe/Paris"))
+    assert r.timestamp == datetime(2026, 1, 5, 8, 5, tzinfo=UTC)
+
+
+def test_missing_column_and_unreadable_file(tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text("timestamp,building_id\n2026-01-05T09:00:00Z,b1\n")
+    with pytest.raises(WattstreamError, match="missing column.*energy_kwh"):
+        list(read_rows(f))
+    with pytest.raises(WattstreamError, match="not found"):
+        read_rows(tmp_path / "nope.csv")
+    bad = tmp_path / "x.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(WattstreamError, match="not a readable Parquet"):
+        list(read_rows(bad))
+
+
+def test_parquet_roundtrip_with_row_numbers(tmp_path):
+    recs = [
+        {"timestamp": "2026-01-05T09:00:00Z", "building_id": "b1", "energy_kwh": 1.5,
+         "temperature": 2.0, "humidity": None, "occupancy": 3, "day_of_week": 0, "hour": 9},
+        {"timestamp": "2026-01-05T09:00:00Z", "building_id": "b2", "energy_kwh": 1.5,
+         "temperature": 2.0, "humidity": 50.0, "occupancy": None, "day_of_week": 9, "hour": 9},
+    ]
+    f = tmp_path / "m.parquet"
+    write_canonical(recs, f)
+    first, second = read_rows(f)
+    assert isinstance(first, Reading) and first.occupancy == 3
+    assert isinstance(second, BadRow) and second.where == "row 2"
+    assert second.field == "day_of_week"
+
+
+@pytest.mark.skipif(not CAMBRIDGE.is_dir(), reason="shared datasets not present")
+def test_convert_cambridge_drops_zeros_as_missing(tmp_path):
+    out = tmp_path / "c.csv"
+    s = convert_cambridge(CAMBRIDGE, out, buildings=5,
+                          start=datetime(2019, 1, 1, tzinfo=UTC),
+                          end=datetime(2019, 2, 1, tzinfo=UTC))
+    assert s.buildings == 5
+    rows = list(read_rows(out))
+    assert all(isinstance(r, Reading) for r in rows)
+    assert len(rows) == s.rows == 5 * 31 * 24 - s.zeros_dropped - s.no_weather_dropped
+    assert all(r.energy_kwh > 0 for r in rows)
+    assert [r.timestamp for r in rows] == sorted(r.timestamp for r in rows)
+    assert {r.building_id for r in rows} <= {f"ucam-b{i}" for i in range(200)}
+    # the source file itself agrees on the first reading of b0
+    first_b0 = next(r for r in rows if r.building_id == "ucam-b0")
+    line = (CAMBRIDGE / "electricity_2019" / "UCam_Building_b0.csv").read_text().splitlines()
+    value = next(float(x.split(",")[1]) for x in line[1:] if float(x.split(",")[1]) > 0)
+    assert first_b0.energy_kwh == value
+
+
+def test_convert_rejects_a_wrong_folder(tmp_path):
+    with pytest.raises(WattstreamError, match="not the cambridge_estates_2019 folder"):
+        convert_cambridge(tmp_path, tmp_path / "o.csv")
