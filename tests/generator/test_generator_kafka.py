@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import consume_all
+from gen_kafka_util import consume_all
 
 from wattstream.errors import WattstreamError
 from wattstream.generator.anomalies import KINDS
