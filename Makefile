@@ -87,7 +87,7 @@ lint: venv ## ruff
 	$(VENV)/bin/ruff check .
 
 .PHONY: test
-test: deps lint ## Install what is missing, then run every test against real services
+test: deps k8s-tools lint ## Install what is missing, then run every test against real services
 	$(VENV)/bin/pytest
 
 .PHONY: bench
@@ -97,3 +97,119 @@ bench: deps ## Run the benchmarks in bench/ (tables printed, JSON in bench/resul
 .PHONY: clean
 clean: down ## Remove the run folder (data, logs); keeps the installs
 	rm -rf .run
+
+##@ Kubernetes (chart tools build with `go install` into tools/; cluster targets need Docker)
+
+HELM_VERSION           ?= v3.22.0
+KUBECONFORM_VERSION    ?= v0.7.0
+KUBE_SCORE_VERSION     ?= v1.20.0
+KIND_VERSION           ?= v0.33.0
+CHECKOV_VERSION        ?= 3.3.30
+STRIMZI_VERSION        ?= 1.2.0
+SPARK_OPERATOR_VERSION ?= 2.5.2
+# kube-prometheus-stack 90.x ships prometheus-operator 0.93 (the CRDs the chart is tested against).
+KPS_VERSION            ?= 90.2.0
+K8S_MINOR              ?= 33
+KIND_CLUSTER           ?= wattstream
+K8S_NAMESPACE          ?= wattstream
+K8S_RELEASE            ?= ws
+IMAGE_TAG              ?= 0.1.0-kind
+
+HELM        := $(TOOLS)/helm-$(HELM_VERSION)
+KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)
+KUBE_SCORE  := $(TOOLS)/kube-score-$(KUBE_SCORE_VERSION)
+KIND        := $(TOOLS)/kind-$(KIND_VERSION)
+CHECKOV     := $(TOOLS)/checkov-venv/.installed-$(CHECKOV_VERSION)
+# kind-up writes its own kubeconfig: a user's ~/.kube/config and context are never touched.
+KIND_KUBECONFIG := $(abspath .run/kind-$(KIND_CLUSTER).kubeconfig)
+KHELM   := $(HELM) --kubeconfig $(KIND_KUBECONFIG)
+KUBECTL := kubectl --kubeconfig $(KIND_KUBECONFIG)
+
+# go install <module>/<cmd>@<version> into tools/<name>-<version> (Go module proxy only).
+define go-install
+	@command -v go >/dev/null || { echo "Go is missing: install Go >= 1.24 (https://go.dev/doc/install or apt-get install golang)"; exit 1; }
+	@mkdir -p $(TOOLS)/.gobin-$(notdir $@)
+	GOBIN=$(abspath $(TOOLS))/.gobin-$(notdir $@) GOFLAGS=-buildvcs=false go install $(3) $(1)@$(2)
+	@mv $(TOOLS)/.gobin-$(notdir $@)/$(notdir $(1)) $@ && rm -rf $(TOOLS)/.gobin-$(notdir $@)
+endef
+
+.PHONY: k8s-tools
+k8s-tools: venv $(HELM) $(KUBECONFORM) $(KUBE_SCORE) $(CHECKOV) ## helm, kubeconform, kube-score, checkov into tools/ (hadolint: test extra)
+
+$(HELM):
+	$(call go-install,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(K8S_MINOR) -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(K8S_MINOR)")
+
+$(KUBECONFORM):
+	$(call go-install,github.com/yannh/kubeconform/cmd/kubeconform,$(KUBECONFORM_VERSION),-ldflags "-s -w")
+
+$(KUBE_SCORE):
+	$(call go-install,github.com/zegl/kube-score/cmd/kube-score,$(KUBE_SCORE_VERSION),-ldflags "-s -w")
+
+$(KIND):
+	$(call go-install,sigs.k8s.io/kind,$(KIND_VERSION),-ldflags "-s -w")
+
+# checkov gets its own venv: its dependency pins conflict with the test tools' (packaging).
+$(CHECKOV):
+	rm -rf $(TOOLS)/checkov-venv
+	$(PYTHON) -m venv $(TOOLS)/checkov-venv
+	$(TOOLS)/checkov-venv/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+.PHONY: chart-docs
+chart-docs: venv ## Regenerate the values table of charts/wattstream/README.md
+	$(PY) charts/wattstream/gen_values_doc.py
+
+.PHONY: chart-test
+chart-test: venv k8s-tools ## Lint, render, validate and security-check the chart; promtool rule tests
+	$(VENV)/bin/pytest tests/charts
+
+.PHONY: docker-check
+docker-check:
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "a running Docker engine is needed for kind (none here)"; exit 1; }
+	@command -v kubectl >/dev/null || { echo "kubectl is missing: https://kubernetes.io/docs/tasks/tools/"; exit 1; }
+
+.PHONY: images
+images: docker-check jars ## Build the generator and job images (tag $(IMAGE_TAG))
+	docker build -f images/generator/Dockerfile -t wattstream/generator:$(IMAGE_TAG) .
+	docker build -f images/job/Dockerfile -t wattstream/job:$(IMAGE_TAG) .
+
+.PHONY: kind-up
+kind-up: docker-check $(KIND) $(HELM) images ## kind cluster + Strimzi, spark-operator, kube-prometheus-stack; load the images
+	@mkdir -p $(dir $(KIND_KUBECONFIG))
+	@$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml --kubeconfig $(KIND_KUBECONFIG) --wait 120s
+	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
+	$(KUBECTL) create namespace $(K8S_NAMESPACE) --dry-run=client -o yaml | $(KUBECTL) apply -f -
+	$(KHELM) upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator \
+	  --version $(STRIMZI_VERSION) -n strimzi --create-namespace \
+	  --set "watchNamespaces={$(K8S_NAMESPACE)}" --wait --timeout 10m
+	$(KHELM) upgrade --install spark-operator spark-operator --repo https://kubeflow.github.io/spark-operator \
+	  --version $(SPARK_OPERATOR_VERSION) -n spark-operator --create-namespace \
+	  --set "spark.jobNamespaces={$(K8S_NAMESPACE)}" --set webhook.enable=true --wait --timeout 10m
+	$(KHELM) upgrade --install kube-prometheus-stack kube-prometheus-stack \
+	  --repo https://prometheus-community.github.io/helm-charts --version $(KPS_VERSION) \
+	  -n monitoring --create-namespace \
+	  --set prometheus.service.type=NodePort --set prometheus.service.nodePort=30090 \
+	  --set grafana.service.type=NodePort --set grafana.service.nodePort=30300 \
+	  --set grafana.sidecar.dashboards.enabled=true --set grafana.sidecar.dashboards.searchNamespace=ALL \
+	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=true --wait --timeout 15m
+	$(KIND) load docker-image wattstream/generator:$(IMAGE_TAG) wattstream/job:$(IMAGE_TAG) --name $(KIND_CLUSTER)
+	@echo "kind cluster '$(KIND_CLUSTER)' is up: export KUBECONFIG=$(KIND_KUBECONFIG); Grafana http://localhost:3000, Prometheus http://localhost:9090"
+
+.PHONY: deploy
+deploy: $(HELM) ## helm upgrade --install the chart on the kind cluster (values-kind.yaml)
+	@test -f $(KIND_KUBECONFIG) || { echo "no kind cluster: run make kind-up first"; exit 1; }
+	$(KHELM) upgrade --install $(K8S_RELEASE) charts/wattstream -n $(K8S_NAMESPACE) --create-namespace \
+	  -f charts/wattstream/values-kind.yaml \
+	  --set generator.image.tag=$(IMAGE_TAG) --set job.image.tag=$(IMAGE_TAG)
+	$(KUBECTL) -n $(K8S_NAMESPACE) wait kafka/$(K8S_RELEASE)-wattstream-kafka --for=condition=Ready --timeout=15m
+
+.PHONY: k8s-test
+k8s-test: venv ## Tests against the deployed kind cluster (k8s-tests/; skipped without a cluster)
+	KUBECONFIG=$(KIND_KUBECONFIG) KIND_CLUSTER=$(KIND_CLUSTER) WATTSTREAM_NAMESPACE=$(K8S_NAMESPACE) \
+	  WATTSTREAM_RELEASE=$(K8S_RELEASE) $(VENV)/bin/pytest k8s-tests -v
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster and its kubeconfig
+	@if [ -x $(KIND) ]; then $(KIND) delete cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG); fi
+	rm -f $(KIND_KUBECONFIG)
