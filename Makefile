@@ -194,7 +194,7 @@ kind-up: docker-check $(KIND) $(HELM) images ## kind cluster + Strimzi, spark-op
 	  --set grafana.sidecar.dashboards.enabled=true --set grafana.sidecar.dashboards.searchNamespace=ALL \
 	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=true --wait --timeout 15m
 	$(KIND) load docker-image wattstream/generator:$(IMAGE_TAG) wattstream/job:$(IMAGE_TAG) --name $(KIND_CLUSTER)
-	@echo "kind cluster '$(KIND_CLUSTER)' is up: export KUBECONFIG=$(KIND_KUBECONFIG); Grafana http://localhost:3000, Prometheus http://localhost:9090"
+	@echo "kind cluster '$(KIND_CLUSTER)' is up: export KUBECONFIG=$(KIND_KUBECONFIG); Grafana http://localhost:3000, Prometheus http://localhost:9091"
 
 .PHONY: deploy
 deploy: $(HELM) ## helm upgrade --install the chart on the kind cluster (values-kind.yaml)

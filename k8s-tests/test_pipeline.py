@@ -1,0 +1,110 @@
+"""The deployed pipeline on a real cluster, end to end (`make kind-up deploy k8s-test`)."""
+
+from __future__ import annotations
+
+import pytest
+from cluster import FULLNAME, NAMESPACE, wait_until
+
+KAFKA = f"{FULLNAME}-kafka"
+GENERATOR = f"{FULLNAME}-generator"
+JOB = f"{FULLNAME}-job"
+NAMENODE_POD = f"{FULLNAME}-hdfs-namenode-0"
+STRIMZI = ("kafka.strimzi.io", "v1")
+
+
+def _ready(obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in obj.get("status", {}).get("conditions", []))
+
+
+def test_kafka_is_ready(custom):
+    wait_until(lambda: _ready(custom.get_namespaced_custom_object(
+        *STRIMZI, NAMESPACE, "kafkas", KAFKA)), 900, f"Kafka {KAFKA} Ready")
+
+
+def test_the_topics_exist(custom):
+    def topics():
+        items = custom.list_namespaced_custom_object(*STRIMZI, NAMESPACE, "kafkatopics")["items"]
+        return {t["spec"].get("topicName") for t in items if _ready(t)}
+
+    wait_until(lambda: {"energy_data", "energy_alerts", "energy_data_dlq"} <= topics(), 300,
+               "the three topics Ready")
+
+
+def test_the_spark_application_is_running(custom):
+    def state():
+        app = custom.get_namespaced_custom_object(
+            "sparkoperator.k8s.io", "v1beta2", NAMESPACE, "sparkapplications", JOB)
+        return app.get("status", {}).get("applicationState", {}).get("state") == "RUNNING"
+
+    wait_until(state, 900, f"SparkApplication {JOB} RUNNING")
+
+
+def _buildings(prom) -> int:
+    result = prom("count(count by (building) (wattstream_window_energy_kwh))")
+    return int(float(result[0]["value"][1])) if result else 0
+
+
+def test_more_generator_replicas_bring_more_buildings(apps, prom):
+    def scale(n):
+        apps.patch_namespaced_deployment_scale(GENERATOR, NAMESPACE, {"spec": {"replicas": n}})
+        wait_until(lambda: (apps.read_namespaced_deployment(GENERATOR, NAMESPACE).status
+                            .ready_replicas or 0) == n, 300, f"{n} generator replicas ready")
+
+    scale(1)
+    before = wait_until(lambda: _buildings(prom), 600, "windows of the first replica's buildings")
+    scale(3)
+    after = wait_until(lambda: _buildings(prom) > before and _buildings(prom), 900,
+                       "more buildings once 3 replicas produce")
+    assert after > before
+    replicas = prom("count(count by (replica) (wattstream_generator_readings_sent_total))")
+    assert int(float(replicas[0]["value"][1])) >= 3
+
+
+def test_windows_land_on_hdfs(core):
+    from kubernetes.stream import stream
+
+    def listing():
+        out = stream(core.connect_get_namespaced_pod_exec, NAMENODE_POD, NAMESPACE,
+                     command=["hdfs", "dfs", "-ls", "-R", "/wattstream/warehouse"],
+                     container="namenode", stderr=True, stdin=False, stdout=True, tty=False)
+        return ".parquet" in out and out
+
+    wait_until(listing, 900, "Parquet windows under /wattstream/warehouse on HDFS")
+
+
+@pytest.mark.parametrize("metric", [
+    "wattstream_window_energy_kwh", "wattstream_readings_processed_total",
+    "wattstream_kafka_lag_records", "wattstream_last_progress_timestamp_seconds",
+    "wattstream_generator_readings_sent_total", "up{component=\"kafka\"}",
+])
+def test_prometheus_scrapes_the_series(prom, metric):
+    wait_until(lambda: prom(metric), 600, f"series {metric} in Prometheus")
+
+
+def test_prometheus_loaded_the_alert_rules_and_they_evaluate(prom):
+    def groups():
+        return {g["name"]: g for g in prom(None, "rules")["groups"]}
+
+    loaded = wait_until(lambda: "wattstream.energy" in groups() and groups(), 300,
+                        "the wattstream rule groups in Prometheus")
+    rules = [r for g in ("wattstream.energy", "wattstream.pipeline") for r in loaded[g]["rules"]]
+    assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+
+
+def test_the_generated_alerts_reach_prometheus(prom):
+    wait_until(lambda: prom("sum(wattstream_alerts_total)"), 1200,
+               "alerts counted by the job (the generator injects anomalies)")
+
+
+def test_grafana_loaded_the_dashboard(core):
+    pods = core.list_namespaced_pod("monitoring",
+                                    label_selector="app.kubernetes.io/name=grafana").items
+    assert pods, "no Grafana pod in namespace monitoring"
+
+    def logged():
+        logs = core.read_namespaced_pod_log(pods[0].metadata.name, "monitoring",
+                                            container="grafana-sc-dashboard")
+        return "wattstream-energy.json" in logs
+
+    wait_until(logged, 300, "the Grafana sidecar writing wattstream-energy.json")
