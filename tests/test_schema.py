@@ -226,21 +226,17 @@ def test_any_payload_either_parses_or_raises_invalid_reading(payload):
         assert exc.reason in Reason.ALL
 
 
-# Inputs that escape as a non-InvalidReading exception today. strict xfail: once schema.py
-# turns them into InvalidReading these fail and should become ordinary assertions.
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="an integer beyond float range for a double field raises OverflowError")
 def test_huge_integer_for_a_double_field_is_out_of_range():
     obj = {"timestamp": "2026-01-01T00:00:00Z", "building_id": "b", "energy_kwh": 10**400,
            "temperature": 1.0, "day_of_week": 0, "hour": 0}
-    with pytest.raises(InvalidReading):
+    with pytest.raises(InvalidReading) as err:
         validate_reading(obj)
+    assert (err.value.reason, err.value.field) == (Reason.OUT_OF_RANGE, "energy_kwh")
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="a timestamp whose UTC value is past year 9999 raises OverflowError")
 def test_timestamp_beyond_utc_range_is_a_bad_timestamp():
     obj = {"timestamp": "9999-12-31T23:59:59-05:00", "building_id": "b", "energy_kwh": 1.0,
            "temperature": 1.0, "day_of_week": 0, "hour": 0}
-    with pytest.raises(InvalidReading):
+    with pytest.raises(InvalidReading) as err:
         validate_reading(obj)
+    assert err.value.reason == Reason.BAD_TIMESTAMP

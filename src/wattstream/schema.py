@@ -146,7 +146,13 @@ def parse_timestamp(value: str, default_tz: tzinfo | None = None) -> datetime:
                 "timestamp",
             )
         ts = ts.replace(tzinfo=default_tz)
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise InvalidReading(
+            Reason.BAD_TIMESTAMP, f"timestamp {value!r} is outside the representable range",
+            "timestamp",
+        ) from None
 
 
 def _check_number(f: Field, value: Any) -> float | int | None:
@@ -167,7 +173,10 @@ def _check_number(f: Field, value: Any) -> float | int | None:
                 )
             value = int(value)
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidReading(Reason.OUT_OF_RANGE, f"{f.name} must be finite", f.name) from None
         if not math.isfinite(value):
             raise InvalidReading(Reason.OUT_OF_RANGE, f"{f.name} must be finite", f.name)
     if (f.minimum is not None and value < f.minimum) or (
