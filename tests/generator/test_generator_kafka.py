@@ -145,9 +145,11 @@ def test_sigterm_mid_run_loses_no_acknowledged_reading(unique_topics, config_fil
     port = free_port()
     cfg = unique_topics.replace(metrics={"generator_port": port})
     summary_file = tmp_path / "summary.json"
+    labels = tmp_path / "labels.jsonl"
     proc = subprocess.Popen(
         [*WS, "--config", str(config_file(cfg)), "generate", "--interval", "0.02",
-         "--buildings", "20", "--replica-id", "sig", "--summary", str(summary_file)],
+         "--buildings", "20", "--replica-id", "sig", "--summary", str(summary_file),
+         "--anomaly-rate", "20000", "--labels", str(labels)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         sent_key = 'wattstream_generator_readings_sent_total{replica="sig"}'
@@ -174,6 +176,31 @@ def test_sigterm_mid_run_loses_no_acknowledged_reading(unique_topics, config_fil
     records = consume_all(cfg)
     assert len(records) == summary["acknowledged"] == summary["sent"] >= 500
     assert len({r.value for r in records}) == len(records)  # idempotent: no duplicates
+    # events still running at the signal were closed with the run, not lost
+    lines = [json.loads(x) for x in labels.read_text().splitlines()]
+    assert len(lines) == summary["labels"] == sum(summary["anomalies"].values()) > 0
+    last = max(parse_payload(r.value).timestamp for r in records)
+    assert all(parse_timestamp(x["end"]) <= last + timedelta(seconds=0.02) for x in lines)
+
+
+def test_realtime_follows_the_clock_and_stops_after_its_duration(gen_cfg):
+    t0 = time.time()
+    summary = run(gen_cfg, Options(mode="realtime", buildings=5, interval_s=0.1, duration_s=1.0,
+                                   kinds=(), progress=False))
+    took = time.time() - t0
+    assert summary.sent == summary.acknowledged == 50
+    assert 0.8 < took < 10
+    times = sorted({parse_payload(r.value).timestamp for r in consume_all(gen_cfg)})
+    assert len(times) == 10
+    assert abs(times[0].timestamp() - t0) < 1.0  # event time is wall time
+    assert all(t.microsecond % 100_000 == 0 for t in times)  # on the 0.1 s grid
+
+
+def test_backfill_rate_caps_readings_per_second(gen_cfg):
+    t0 = time.monotonic()
+    summary = backfill(gen_cfg, count=1000, rate=2000.0)
+    assert summary.acknowledged == 1000
+    assert time.monotonic() - t0 >= 0.45
 
 
 def test_unreachable_broker_fails_fast_with_a_clear_message(gen_cfg):

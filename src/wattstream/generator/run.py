@@ -117,18 +117,20 @@ class Stop:
 
 
 class Progress:
-    """One stderr line per second: readings, rate and (when known) percent done."""
+    """A stderr line every `every` seconds: readings, rate and (when known) percent done; on a
+    terminal the line is redrawn in place."""
 
-    def __init__(self, enabled: bool, mode: str, stream: IO[str] = sys.stderr):
-        self.enabled, self.mode, self.stream = enabled, mode, stream
+    def __init__(self, enabled: bool, mode: str, stream: IO[str] = sys.stderr,
+                 every: float = 1.0):
+        self.enabled, self.mode, self.stream, self.every = enabled, mode, stream, every
         self.t0 = time.monotonic()
         self.last = self.t0
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.tty = hasattr(stream, "isatty") and stream.isatty() and every <= 1.0
 
     def update(self, done: int, fraction: float | None, event_ts: datetime | None,
                force: bool = False) -> None:
         now = time.monotonic()
-        if not self.enabled or (now - self.last < 1.0 and not force):
+        if not self.enabled or (now - self.last < self.every and not force):
             return
         self.last = now
         rate = done / max(now - self.t0, 1e-9)
@@ -224,7 +226,8 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
         start = opts.start or (_aligned_now(dt) - timedelta(seconds=span))
     steps = math.ceil(opts.duration_s / dt) if opts.duration_s else None
     expected = min(x for x in (opts.count, steps and steps * len(ids), math.inf) if x)
-    progress = Progress(opts.progress and not realtime, opts.mode)
+    # realtime runs for days: a line a minute is a heartbeat, not a progress bar
+    progress = Progress(opts.progress, opts.mode, every=60.0 if realtime else 1.0)
     limiter = RateLimit(None if realtime else opts.rate, stop)
     keys = sim.encoder.keys
     wall0 = time.time() - start.timestamp() if realtime else 0.0
