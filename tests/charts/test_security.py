@@ -46,3 +46,32 @@ def test_each_skip_is_still_needed(helm, checkov, tmp_path):
     reports = reports if isinstance(reports, list) else [reports]
     failing = {f["check_id"] for r in reports for f in r["results"]["failed_checks"]}
     assert failing == set(SKIPS)
+
+
+KUBE_SCORE_IGNORES = yaml.safe_load(
+    (Path(__file__).parent / "kube_score_ignores.yaml").read_text())
+
+
+def _kube_score(kube_score, path, ignores):
+    cmd = [kube_score, "score", str(path), "--output-format", "ci"]
+    for test in ignores:
+        cmd += ["--ignore-test", test]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return [line for line in proc.stdout.splitlines() if line.startswith("[CRITICAL]")]
+
+
+def test_kube_score_finds_nothing_critical(helm, kube_score, tmp_path):
+    """CRITICAL findings fail; WARNINGs (e.g. generator anti-affinity, a value) are allowed."""
+    for scenario in SCENARIOS:
+        path = tmp_path / f"{Path(scenario).name}"
+        path.write_text(helm_template(helm, scenario))
+        critical = _kube_score(kube_score, path, KUBE_SCORE_IGNORES)
+        assert not critical, f"{scenario}:\n" + "\n".join(critical)
+
+
+def test_each_kube_score_ignore_is_still_needed(helm, kube_score, tmp_path):
+    path = tmp_path / "production.yaml"
+    path.write_text(helm_template(helm, "values-production.yaml"))
+    for test in KUBE_SCORE_IGNORES:
+        others = [t for t in KUBE_SCORE_IGNORES if t != test]
+        assert _kube_score(kube_score, path, others), f"{test} is ignored but never fires"

@@ -299,3 +299,13 @@ def test_the_kafka_listener_admits_only_the_release_pods(render):
     plain = one(render("values.yaml"), "Kafka")["spec"]["kafka"]["listeners"][0]
     assert plain["networkPolicyPeers"][0]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "wattstream", "app.kubernetes.io/instance": "ws"}
+
+
+def test_the_job_may_reach_external_storage_when_the_chart_runs_no_hdfs(render):
+    def egress_ports(docs):
+        policy = one(docs, "NetworkPolicy", "-job")
+        return {p["port"] for rule in policy["spec"]["egress"] if "to" not in rule
+                for p in rule.get("ports", [])}
+
+    assert 8020 not in egress_ports(render("values.yaml"))  # only the release's NameNode
+    assert {8020, 9866, 443} <= egress_ports(render("ci/external-values.yaml"))
