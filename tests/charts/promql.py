@@ -7,6 +7,10 @@
 Dashboard expressions have their Grafana variables replaced by plain PromQL, so each entry can be
 sent to a Prometheus query API as it is. `metric_names(expr)` lists the series an expression reads
 (what a scraped pipeline must expose for it to return data).
+
+Labels the chart's scrape configs add and the rules rely on: `component` ("generator", "job",
+"kafka") on every target, so a local Prometheus must register the generator's target with
+`labels={"component": "generator"}` for `WattstreamGeneratorDown` to see it.
 """
 
 from __future__ import annotations

@@ -63,3 +63,12 @@ def test_the_validator_checks_the_kafka_user_structurally(render):
     assert errors(user) == []
     user["spec"]["authentication"]["type"] = "scram-sha-256"
     assert errors(user)
+
+
+def test_the_crd_schemas_are_found_beside_the_repository():
+    from .conftest import CRDS
+    from .validation import crd_schemas
+
+    kinds = {kind for _, kind in crd_schemas()}
+    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "SparkApplication", "PodMonitor",
+            "PrometheusRule"} <= kinds, f"CRDs missing under {CRDS}"

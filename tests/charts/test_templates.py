@@ -104,6 +104,8 @@ def test_contradicting_values_fail_with_a_readable_message(render):
         render(set={"config.kafka.replication_factor": 3, "kafka.nodePool.replicas": 1})
     with pytest.raises(HelmError, match="config.alerts.peak_demand_kwh: must be >="):
         render(set={"config.alerts.peak_demand_kwh": 10.0})
+    with pytest.raises(HelmError, match="config.metrics.generator_port: 0 disables"):
+        render(set={"config.metrics.generator_port": 0})
 
 
 # --- Kafka ------------------------------------------------------------------------------------
