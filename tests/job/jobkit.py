@@ -73,3 +73,81 @@ def run_available_now(spark, cfg, metrics=None, timeout: float = 180.0):
     finally:
         spark.streams.removeListener(listener)
     return metrics
+
+
+class JobProcess:
+    """`wattstream job` as a subprocess in its own process group (the JVM included), so a test
+    can SIGKILL all of it like a node failure, or SIGTERM it like `kubectl delete pod`."""
+
+    def __init__(self, cfg, workdir):
+        from pathlib import Path
+
+        import yaml
+
+        from wattstream.config import to_dict
+
+        self.cfg = cfg
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config_file = self.dir / "wattstream.yaml"
+        self.config_file.write_text(yaml.safe_dump(to_dict(cfg)))
+        self.proc = None
+        self.starts = 0
+
+    def start(self) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.starts += 1
+        log = open(self.dir / f"job-{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wattstream", "--config", str(self.config_file), "job"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+
+    def log(self) -> str:
+        return (self.dir / f"job-{self.starts}.log").read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        import os
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def terminate(self, timeout: float = 60) -> int:
+        import os
+        import signal
+        import subprocess
+
+        if not self.alive():
+            return self.proc.returncode
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+            raise
+
+    def metrics(self) -> dict:
+        """{(name, labels tuple): value} scraped from the job's /metrics."""
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"http://127.0.0.1:{self.cfg.metrics.job_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=3).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+    def metric(self, name: str, default: float = 0.0, **labels) -> float:
+        try:
+            return self.metrics().get((name, tuple(sorted(labels.items()))), default)
+        except OSError:
+            return default

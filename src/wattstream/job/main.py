@@ -74,13 +74,16 @@ def stop_all(queries: list) -> None:
 def run(cfg: Config, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); a failed query ends the job with an error."""
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     metrics = JobMetrics(cfg)
     metrics.serve()
     spark = session.build(cfg)
     spark.streams.addListener(ProgressListener(metrics))
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    if stop.is_set():
+        return 0
     queries = start_queries(spark, cfg, metrics)
     print(f"[job] reading {cfg.kafka.readings_topic} from {cfg.kafka.bootstrap_servers}; "
           f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}",

@@ -116,10 +116,12 @@ class JobMetrics:
 
 def _lag(source: dict) -> int | None:
     """Σ(latest − end) over the partitions of a Kafka source progress."""
+    def offsets(v):
+        return json.loads(v) if isinstance(v, str) else v
+
     try:
-        end = json.loads(source.get("endOffset") or "null")
-        latest = json.loads(source.get("latestOffset") or "null")
-    except (TypeError, ValueError):
+        end, latest = offsets(source.get("endOffset")), offsets(source.get("latestOffset"))
+    except ValueError:
         return None
     if not isinstance(end, dict) or not isinstance(latest, dict):
         return None
