@@ -113,11 +113,9 @@ def undocumented(values_path: Path = HERE / "values.yaml") -> list[str]:
 def table(values_path: Path = HERE / "values.yaml") -> str:
     lines = [BEGIN, "", "| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for key, kind, default, text in rows(values_path):
-        default = default.replace("|", "\\|")
-        if len(default) > 60:
-            default = "see values.yaml"
+        default = f"`{default}`".replace("|", "\\|") if len(default) <= 60 else "see values.yaml"
         text = text.replace("|", "\\|")
-        lines.append(f"| `{key}` | {kind} | `{default}` | {text} |")
+        lines.append(f"| `{key}` | {kind} | {default} | {text} |")
     lines += ["", END]
     return "\n".join(lines)
 
