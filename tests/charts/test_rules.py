@@ -42,7 +42,7 @@ def _run(cmd, cwd=None):
 def test_promtool_accepts_the_rendered_rules(render, promtool, tmp_path):
     rules = write_rules_file(render("values.yaml"), tmp_path / "rules.yaml")
     out = _run([promtool, "check", "rules", str(rules)])
-    assert "SUCCESS: 7 rules found" in out
+    assert "SUCCESS: 8 rules found" in out
 
 
 def test_every_alert_behaves_as_its_promtool_unit_test_says(render, promtool, tmp_path):
@@ -58,7 +58,8 @@ def test_every_alert_rule_has_a_unit_test(render):
               for case in t["alert_rule_test"]}
     assert alerts == tested == {
         "WattstreamPeakDemand", "WattstreamHighConsumption", "WattstreamAbnormalUsage",
-        "WattstreamJobStalled", "WattstreamJobLagging", "WattstreamGeneratorDown",
+        "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobLagging",
+        "WattstreamGeneratorDown",
         "WattstreamGeneratorStalled"}
 
 
@@ -115,3 +116,13 @@ def test_the_dashboard_file_is_what_the_chart_ships(render):
     rendered = {k for d in render("values.yaml") if d["kind"] == "ConfigMap"
                 for k in d.get("data", {}) if k.endswith(".json")}
     assert rendered == shipped
+
+
+def test_rules_follow_the_components_that_run(render):
+    def alerts(**values):
+        return {name for name, _ in rule_expressions(render(set=values))}
+
+    assert not alerts(**{"job.enabled": False}) & {"WattstreamPeakDemand", "WattstreamJobDown"}
+    assert "WattstreamGeneratorDown" in alerts(**{"job.enabled": False})
+    assert "WattstreamGeneratorDown" not in alerts(**{"generator.enabled": False})
+    assert alerts(**{"job.enabled": False, "generator.enabled": False}) == set()
