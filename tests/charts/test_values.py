@@ -105,3 +105,19 @@ def test_profiles_only_use_known_keys(scenario):
 
     merged = yaml.safe_load((CHART / scenario).read_text())
     jsonschema.Draft7Validator(SCHEMA).validate(merged)  # partial values are valid on their own
+
+
+def test_cluster_versions_equal_the_local_ones_in_pom_xml():
+    import re
+    import xml.etree.ElementTree as ET
+
+    from .conftest import ROOT
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    props = ET.parse(ROOT / "pom.xml").getroot().find("m:properties", ns)
+    pom = {el.tag.split("}")[1]: el.text for el in props}
+    assert VALUES["kafka"]["version"] == pom["kafka.version"]
+    assert VALUES["hdfs"]["image"]["tag"] == pom["hadoop.version"]
+    assert VALUES["job"]["sparkVersion"] == pom["spark.version"]
+    job_image = (ROOT / "images" / "job" / "Dockerfile").read_text()
+    assert re.search(rf"apache/spark:{re.escape(pom['spark.version'])}-", job_image)
