@@ -55,6 +55,12 @@ def test_values_flow_into_the_config_unchanged(render):
     assert cfg.generator.replicas == 4
 
 
+def test_zero_generators_still_render_a_loadable_config(render):
+    docs = render(set={"generator.replicas": 0})
+    assert one(docs, "Deployment")["spec"]["replicas"] == 0
+    assert from_dict(_config(docs)).generator.replicas == 1
+
+
 def test_per_building_overrides_reach_the_config(render):
     cfg = from_dict(_config(render("ci/scaled-values.yaml")))
     assert cfg.alerts.thresholds("B0001") == (90.0, 120.0)
