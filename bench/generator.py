@@ -105,6 +105,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readings", type=int, default=300_000, help="readings per replica")
     ap.add_argument("--buildings", type=int, default=200, help="buildings per replica")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="runs per setting; the machine is shared, so the table shows the best "
+                         "and the JSON keeps every run")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="wattstream-bench-") as tmp:
@@ -126,11 +129,13 @@ def main() -> int:
                 cfg_file = run_dir / f"bench{i}.yaml"
                 cfg_file.write_text(yaml.safe_dump(to_dict(cfg)))
                 for replicas in (1, 2):
-                    r = run_replicas(cfg_file, replicas, args.readings, args.buildings, [])
-                    r["producer"] = label
-                    results["runs"].append(r)
-                    print(f"  {label}: {replicas} replica(s) {r['per_replica_per_s']} /s",
-                          flush=True)
+                    for _ in range(args.repeats):
+                        r = run_replicas(cfg_file, replicas, args.readings, args.buildings, [])
+                        r["producer"] = label
+                        r["load_average"] = [round(x, 2) for x in os.getloadavg()]
+                        results["runs"].append(r)
+                        print(f"  {label}: {replicas} replica(s) {r['per_replica_per_s']} /s",
+                              flush=True)
             cfg = base.replace(kafka={"bootstrap_servers": kafka.bootstrap(base),
                                       "readings_topic": "bench-breakdown"},
                                metrics={"generator_port": 0})
@@ -141,10 +146,16 @@ def main() -> int:
             svc.stop()
 
     print()
-    print(f"{'producer settings':46} {'replicas':>8} {'per replica /s':>20} {'total /s':>10}")
+    print(f"{'producer settings (best of runs)':46} {'replicas':>8} {'per replica /s':>20} "
+          f"{'total /s':>10}")
+    best: dict[tuple[str, int], dict] = {}
     for r in results["runs"]:
+        key = (r["producer"], r["replicas"])
+        if key not in best or r["total_per_s"] > best[key]["total_per_s"]:
+            best[key] = r
+    for (label, replicas), r in best.items():
         per = ", ".join(f"{x:,}" for x in r["per_replica_per_s"])
-        print(f"{r['producer']:46} {r['replicas']:>8} {per:>20} {r['total_per_s']:>10,}")
+        print(f"{label:46} {replicas:>8} {per:>20} {r['total_per_s']:>10,}")
     b = results["breakdown"]
     print()
     print("where the time goes (one process, stages timed apart, per reading):")
