@@ -99,3 +99,10 @@ def test_convert_cambridge_drops_zeros_as_missing(tmp_path):
 def test_convert_rejects_a_wrong_folder(tmp_path):
     with pytest.raises(WattstreamError, match="not the cambridge_estates_2019 folder"):
         convert_cambridge(tmp_path, tmp_path / "o.csv")
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(WattstreamError, match="cannot write"):
+        write_canonical([], blocker / "out.csv")

@@ -203,7 +203,14 @@ def convert_cambridge(source: str | Path, output: str | Path, buildings: int | N
 def write_canonical(records: list[dict[str, Any]], output: str | Path) -> None:
     """Write canonical rows as Parquet (`.parquet`) or CSV (anything else)."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _write(records, output)
+    except OSError as exc:
+        raise WattstreamError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _write(records: list[dict[str, Any]], output: Path) -> None:
     names = [f.name for f in FIELDS]
     if output.suffix.lower() in (".parquet", ".pq"):
         import pyarrow as pa
