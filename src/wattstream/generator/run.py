@@ -230,7 +230,8 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     progress = Progress(opts.progress, opts.mode, every=60.0 if realtime else 1.0)
     limiter = RateLimit(None if realtime else opts.rate, stop)
     keys = sim.encoder.keys
-    wall0 = time.time() - start.timestamp() if realtime else 0.0
+    # wall clock minus event time: 0 unless --start moved event time away from now
+    wall0 = time.time() - start.timestamp() if realtime and opts.start else 0.0
     anomalies_seen: Counter[str] = Counter()
     k = 0
     while not stop and (steps is None or k < steps):
