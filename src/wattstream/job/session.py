@@ -34,6 +34,7 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     conf = {
         "spark.sql.shuffle.partitions": str(cfg.job.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
+        "spark.scheduler.mode": "FAIR",
         # Python's json keeps the last of duplicate keys; do the same.
         "spark.sql.variant.allowDuplicateKeys": "true",
         **(extra or {}),

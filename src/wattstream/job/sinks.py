@@ -26,6 +26,9 @@ def checkpoint(cfg: Config, name: str) -> str:
 
 
 def _writer(df: DataFrame, cfg: Config, name: str, trigger: dict):
+    # One fair-scheduler pool per query (inherited by its stream thread at start): a long
+    # window or ingest batch then cannot hold the cores while alerts wait.
+    df.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", name)
     return (df.writeStream.queryName(name)
             .option("checkpointLocation", checkpoint(cfg, name))
             .trigger(**trigger))
