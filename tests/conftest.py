@@ -15,7 +15,7 @@ import pytest
 
 from wattstream.config import Config
 from wattstream.local import hdfs, kafka, prometheus
-from wattstream.local.procs import free_port
+from wattstream.local.procs import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -29,23 +29,17 @@ def stack_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def local_cfg(stack_dir) -> Config:
     """A config whose local ports are all free, with data under a temporary folder."""
+    names = ["kafka_port", "kafka_controller_port", "hdfs_port", "hdfs_http_port",
+             "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port",
+             "job_port", "generator_port"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     return Config().replace(
-        local={
-            "run_dir": str(stack_dir),
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "hdfs_port": free_port(),
-            "hdfs_http_port": free_port(),
-            "datanode_port": free_port(),
-            "datanode_http_port": free_port(),
-            "datanode_ipc_port": free_port(),
-            "prometheus_port": free_port(),
-        },
+        local={"run_dir": str(stack_dir), **{k: ports[k] for k in names[:8]}},
         storage={
             "uri": (stack_dir / "warehouse").as_uri(),
             "checkpoint_uri": (stack_dir / "checkpoints").as_uri(),
         },
-        metrics={"job_port": free_port(), "generator_port": free_port()},
+        metrics={"job_port": ports["job_port"], "generator_port": ports["generator_port"]},
     )
 
 

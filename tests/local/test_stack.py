@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from wattstream.local.procs import free_port, pid_alive
+from wattstream.local.procs import free_ports, pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,8 @@ def test_up_status_down(tmp_path):
              "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port"]
     cfg_file = tmp_path / "ws.yaml"
     cfg_file.write_text(yaml.safe_dump(
-        {"local": {"run_dir": str(tmp_path / "run"), **{p: free_port() for p in ports}}}))
+        {"local": {"run_dir": str(tmp_path / "run"),
+                   **dict(zip(ports, free_ports(len(ports)), strict=True))}}))
     try:
         _cli(cfg_file, "local", "up")
         first = _status(cfg_file)
