@@ -117,7 +117,6 @@ class GeneratorConfig:
                                  minimum=0.001, maximum=3600)
     seed: int = _f(42, "seed of the building model and anomalies", minimum=0)
     replica_id: str = _f("", "replica identity (pod name); empty means replica 0")
-    replicas: int = _f(1, "replicas sharing the fleet", minimum=1, maximum=10_000)
     anomaly_kinds: str = _f("all", "injected anomaly kinds: all, none, or a comma list of "
                             "hvac_overnight, equipment_spike, stuck_meter, sensor_dropout")
     anomaly_rate_per_day: float = _f(0.5, "anomalies started per building and day of event time",
