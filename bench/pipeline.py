@@ -1,0 +1,269 @@
+"""End-to-end throughput and alert latency of the streaming job.
+
+    .venv/bin/python bench/pipeline.py            # 100 and 10 000 buildings, full size
+    .venv/bin/python bench/pipeline.py --quick    # smaller, a few minutes
+
+For each fleet size, readings from the generator's simulator (a backfill) go to a dedicated
+local Kafka broker; then the job's four queries (`job.main.start_queries`) run on them until
+caught up (Trigger.AvailableNow), once from Kafka and once from the same readings as JSON-lines
+files (the engine ceiling: same parsing, windows, alerts, live view; no Kafka). Rate =
+readings / wall time from query start to the last query finishing. Alert latency is measured
+with the job running continuously on a paced live feed: Kafka timestamp of the alert record
+minus the wall time the crossing reading was sent.
+
+Prints a table and writes bench/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from wattstream.config import Config  # noqa: E402
+from wattstream.generator.fleet import building_ids  # noqa: E402
+from wattstream.generator.simulate import Simulator  # noqa: E402
+from wattstream.job import main, session  # noqa: E402
+from wattstream.job.metrics import JobMetrics  # noqa: E402
+from wattstream.local import kafka  # noqa: E402
+from wattstream.local.procs import free_port  # noqa: E402
+
+T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+DT = 5.0  # event-time seconds between a building's readings
+
+
+def simulate(n_buildings: int, steps: int, start: datetime = T0):
+    """[(ts, [values])] per step from the generator's simulator (no anomalies)."""
+    sim = Simulator(building_ids("bench", n_buildings), seed=42, replica="bench")
+    out = []
+    for k in range(steps):
+        ts = start + timedelta(seconds=DT * k)
+        batch = sim.step(k, ts, DT)
+        out.append((ts, sim.encoder.encode(batch), batch.energy_kwh))
+    return out
+
+
+def producer(cfg):
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=20,
+                         batch_size=512 * 1024, compression_type=None, acks=1)
+
+
+def produce(cfg, steps) -> float:
+    p = producer(cfg)
+    t = time.perf_counter()
+    for _, values, _ in steps:
+        for v in values:
+            p.send(cfg.kafka.readings_topic, value=v)
+    p.flush(120)
+    p.close()
+    return time.perf_counter() - t
+
+
+def fresh(cfg: Config, work: Path, name: str) -> Config:
+    c = cfg.replace(
+        kafka={"readings_topic": f"bench.{name}", "alerts_topic": f"bench.{name}.alerts",
+               "dead_letter_topic": f"bench.{name}.dlq"},
+        storage={"uri": (work / name / "warehouse").as_uri(),
+                 "checkpoint_uri": (work / name / "checkpoints").as_uri()})
+    kafka.create_topics(c, c.kafka.bootstrap_servers)
+    return c
+
+
+def file_source(spark, folder: Path):
+    from pyspark.sql import functions as F
+
+    return (spark.readStream.format("text").load(str(folder))
+            .select(F.col("value").cast("binary").alias("value"),
+                    F.lit("file").alias("topic"), F.lit(0).alias("partition"),
+                    F.monotonically_increasing_id().alias("offset")))
+
+
+def run_caught_up(spark, cfg, source=None) -> float:
+    t = time.perf_counter()
+    queries = main.start_queries(spark, cfg, JobMetrics(cfg), source=source,
+                                 available_now=True)
+    for q in queries:
+        q.awaitTermination()
+        if q.exception():
+            raise RuntimeError(f"{q.name}: {q.exception()}")
+    return time.perf_counter() - t
+
+
+def throughput(spark, cfg, work: Path, n_buildings: int, n_readings: int) -> dict:
+    steps = simulate(n_buildings, max(2, n_readings // n_buildings))
+    n = sum(len(v) for _, v, _ in steps)
+    folder = work / f"files-{n_buildings}"
+    folder.mkdir(parents=True)
+    lines = [v for _, vals, _ in steps for v in vals]
+    per_file = 20_000
+    for i in range(0, len(lines), per_file):
+        (folder / f"part-{i // per_file:05d}.jsonl").write_bytes(
+            b"\n".join(lines[i:i + per_file]) + b"\n")
+    kcfg = fresh(cfg, work, f"kafka-{n_buildings}")
+    produce_s = produce(kcfg, steps)
+    fcfg = fresh(cfg, work, f"file-{n_buildings}")
+    file_s = run_caught_up(spark, fcfg, file_source(spark, folder))
+    kafka_s = run_caught_up(spark, kcfg)
+    return {"buildings": n_buildings, "readings": n,
+            "produce_readings_per_s": n / produce_s,
+            "file_readings_per_s": n / file_s, "kafka_readings_per_s": n / kafka_s,
+            "file_seconds": file_s, "kafka_seconds": kafka_s,
+            "ratio": (n / kafka_s) / (n / file_s)}
+
+
+def latency(spark, cfg, work: Path, n_buildings: int, rate: float, seconds: float) -> dict:
+    """Paced live feed; thresholds at about half a window's typical energy so most buildings
+    cross once per window."""
+    steps_per_s = max(rate / n_buildings, 0.2)
+    n_steps = int(seconds * steps_per_s)
+    steps = simulate(n_buildings, n_steps, start=T0 + timedelta(days=30))
+    per_window = 300 / DT
+    mean_e = float(np.mean(np.concatenate([e for _, _, e in steps])))
+    high, peak = 0.5 * per_window * mean_e, 0.6 * per_window * mean_e
+    lcfg = fresh(cfg, work, f"live-{n_buildings}").replace(
+        alerts={"high_consumption_kwh": high, "peak_demand_kwh": peak},
+        job={"trigger_seconds": 0.25}, metrics={"max_buildings": 1000})
+    queries = main.start_queries(spark, lcfg, JobMetrics(lcfg))
+    try:
+        warm = simulate(n_buildings, 1, start=T0 + timedelta(days=29))
+        produce(lcfg, warm)
+        deadline = time.time() + 180
+        while not all(any(p["numInputRows"] for p in q.recentProgress) for q in queries):
+            if time.time() > deadline:
+                raise RuntimeError("warm-up did not finish")
+            time.sleep(0.5)
+        p = producer(lcfg)
+        sent: dict[str, float] = {}
+        t_start = time.time()
+        for k, (ts, values, _) in enumerate(steps):
+            due = t_start + k / steps_per_s
+            if due > time.time():
+                time.sleep(due - time.time())
+            for v in values:
+                p.send(lcfg.kafka.readings_topic, value=v)
+            p.flush()
+            sent[ts.strftime("%Y-%m-%dT%H:%M:%S")] = time.time()
+        p.close()
+        feed_s = time.time() - t_start
+        alerts = collect_alerts(lcfg, quiet_s=8.0)
+    finally:
+        main.stop_all(queries)
+    lat = []
+    for a in alerts:
+        key = a["event_time"][:19]
+        if key in sent:
+            lat.append(a["_kafka_ms"] / 1000 - sent[key])
+    lat.sort()
+    def q(f):
+        return (lat[min(len(lat) - 1, int(f * len(lat)))] if lat else float("nan"))
+    return {"buildings": n_buildings, "feed_readings_per_s": sum(
+        len(v) for _, v, _ in steps) / feed_s, "alerts": len(lat),
+        "latency_p50_s": q(0.5), "latency_p95_s": q(0.95),
+        "latency_max_s": lat[-1] if lat else float("nan"),
+        "latency_mean_s": statistics.fmean(lat) if lat else float("nan")}
+
+
+def collect_alerts(cfg, quiet_s: float) -> list[dict]:
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(cfg.kafka.alerts_topic, bootstrap_servers=cfg.kafka.bootstrap_servers,
+                      auto_offset_reset="earliest", enable_auto_commit=False,
+                      consumer_timeout_ms=int(quiet_s * 1000))
+    out = [json.loads(r.value) | {"_kafka_ms": r.timestamp} for r in c]
+    c.close()
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main_(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    ap.add_argument("--buildings", default="100,10000", help="comma list of fleet sizes")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
+    args = ap.parse_args(argv)
+    sizes = [int(x) for x in args.buildings.split(",")]
+    n_readings = 40_000 if args.quick else 400_000
+    live_s = 20 if args.quick else 60
+
+    work = Path(tempfile.mkdtemp(prefix="wattstream-bench-"))
+    cfg = Config().replace(
+        local={"run_dir": str(work / "stack"), "kafka_port": free_port(),
+               "kafka_controller_port": free_port()},
+        kafka={"partitions": 2},
+        job={"max_offsets_per_trigger": 10_000_000, "shuffle_partitions": 2},
+        metrics={"job_port": free_port()})
+    broker = kafka.start(cfg, work / "stack")
+    cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})
+    spark = session.build(cfg, app_name="wattstream-bench", ui=False)
+    spark.sparkContext.setLogLevel("ERROR")
+    results = {"machine": machine(), "quick": args.quick, "when": datetime.now(UTC).isoformat(
+        timespec="seconds"), "throughput": [], "latency": []}
+    try:
+        throughput(spark, cfg, work / "warmup", 50, 2_000)  # JIT and Python workers
+        for b in sizes:
+            r = throughput(spark, cfg, work, b, n_readings)
+            results["throughput"].append(r)
+            print(f"throughput {b}: {r}", flush=True)
+        for b in sizes:
+            r = latency(spark, cfg, work, b, rate=min(2_000, 20 * b) if args.quick else
+                        min(5_000, 50 * b), seconds=live_s)
+            results["latency"].append(r)
+            print(f"latency {b}: {r}", flush=True)
+    finally:
+        spark.stop()
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(results))
+    return 0
+
+
+def table(r: dict) -> str:
+    lines = [f"machine: {r['machine']}{'  (--quick)' if r['quick'] else ''}", "",
+             "| buildings | readings | file source (ceiling) /s | Kafka end to end /s | "
+             "ratio | alert p50 s | alert p95 s | live feed /s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lat = {x["buildings"]: x for x in r["latency"]}
+    for t in r["throughput"]:
+        la = lat.get(t["buildings"], {})
+        lines.append(
+            f"| {t['buildings']:,} | {t['readings']:,} | {t['file_readings_per_s']:,.0f} | "
+            f"{t['kafka_readings_per_s']:,.0f} | {t['ratio']:.2f} | "
+            f"{la.get('latency_p50_s', float('nan')):.2f} | "
+            f"{la.get('latency_p95_s', float('nan')):.2f} | "
+            f"{la.get('feed_readings_per_s', float('nan')):,.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main_())
