@@ -53,9 +53,9 @@ def _assert_equals_truth(spark, cfg, readings):
 
 
 def _kill_restart_run(spark, cfg, tmp_path, kills: tuple[float, ...]):
-    cfg = cfg.replace(job={"max_offsets_per_trigger": 150, "trigger_seconds": 0.2},
+    cfg = cfg.replace(job={"max_offsets_per_trigger": 100, "trigger_seconds": 0.2},
                       metrics={"job_port": free_port()})
-    readings = _readings(5, 120, seed=3)  # 1 200 readings, 24 windows of 5 buildings
+    readings = _readings(4, 90, seed=3)  # 720 readings, 18 windows of 4 buildings
     produce(cfg, readings + [_closer(readings)])
     job = JobProcess(cfg, tmp_path / "job")
     expected = len(windows(readings, cfg.windows.length_seconds))
