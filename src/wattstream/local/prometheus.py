@@ -86,6 +86,22 @@ def query(cfg: Config, promql: str) -> list[dict]:
     return body["data"]["result"]
 
 
+def load_rules(cfg: Config, run_dir: Path, rule_files: list[Path]) -> None:
+    """Point the running Prometheus at `rule_files` (config rewrite + /-/reload)."""
+    conf = Path(run_dir) / "prometheus" / "prometheus.yml"
+    conf.write_text(yaml.safe_dump(_config(cfg, run_dir, rule_files), sort_keys=False))
+    req = urllib.request.Request(f"{url(cfg)}/-/reload", method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        if resp.status != 200:
+            raise StackError(f"prometheus reload failed: HTTP {resp.status}")
+
+
+def rules(cfg: Config) -> list[dict]:
+    """Loaded rule groups with each rule's health, from the HTTP API."""
+    with urllib.request.urlopen(f"{url(cfg)}/api/v1/rules", timeout=10) as resp:
+        return json.load(resp)["data"]["groups"]
+
+
 def service(run_dir: Path) -> Service:
     return Service(NAME, run_dir)
 
