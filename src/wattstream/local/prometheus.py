@@ -50,14 +50,16 @@ def register_target(run_dir: Path, name: str, address: str, labels: dict[str, st
 
 def _config(cfg: Config, run_dir: Path, rule_files: list[Path]) -> dict:
     m = cfg.metrics
-    static = [f"{LOOPBACK}:{m.job_port}"]
+    # `component` as the chart's PodMonitors set it, so the chart's rules work here too.
+    static = [{"targets": [f"{LOOPBACK}:{m.job_port}"], "labels": {"component": "job"}}]
     if m.generator_port:
-        static.append(f"{LOOPBACK}:{m.generator_port}")
+        static.append({"targets": [f"{LOOPBACK}:{m.generator_port}"],
+                       "labels": {"component": "generator"}})
     return {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [
-            {"job_name": "wattstream", "static_configs": [{"targets": static}]},
+            {"job_name": "wattstream", "static_configs": static},
             {"job_name": "wattstream-sd", "file_sd_configs": [
                 {"files": [str(targets_dir(run_dir) / "*.json")], "refresh_interval": "1s"}]},
         ],
