@@ -209,6 +209,9 @@ def main_(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     ap.add_argument("--buildings", default="100,10000", help="comma list of fleet sizes")
+    ap.add_argument("--live-rate", type=float, default=1_000,
+                    help="readings/s of the paced feed of the latency runs (well below the "
+                         "job's throughput, or the latency measures queueing)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.buildings.split(",")]
@@ -235,8 +238,7 @@ def main_(argv=None) -> int:
             results["throughput"].append(r)
             print(f"throughput {b}: {r}", flush=True)
         for b in sizes:
-            r = latency(spark, cfg, work, b, rate=min(2_000, 20 * b) if args.quick else
-                        min(5_000, 50 * b), seconds=live_s)
+            r = latency(spark, cfg, work, b, rate=args.live_rate, seconds=live_s)
             results["latency"].append(r)
             print(f"latency {b}: {r}", flush=True)
     finally:

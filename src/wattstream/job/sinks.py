@@ -15,6 +15,7 @@ from .alerts import OUTPUT_SCHEMA
 from .metrics import JobMetrics
 
 log = logging.getLogger(__name__)
+ALERT_LINES = 10  # console lines per batch; every alert still goes to Kafka and Parquet
 
 
 def storage(cfg: Config, name: str) -> str:
@@ -106,6 +107,9 @@ def start_alerts(alerts: DataFrame, cfg: Config, metrics: JobMetrics, trigger: d
              .write.mode("overwrite").parquet(f"{storage(cfg, 'alerts')}/batch_id={batch_id}"))
             for r in rows:
                 metrics.count_alert(r["building_id"], r["type"])
+            if len(rows) > ALERT_LINES:
+                _say(f"[alert] batch {batch_id}: {len(rows)} alerts, the first {ALERT_LINES}:")
+            for r in rows[:ALERT_LINES]:
                 _say(f"[alert] {r['type']} {r['building_id']} window "
                      f"{r['window_start']:%Y-%m-%d %H:%M}-{r['window_end']:%H:%M} at "
                      f"{r['event_time']:%H:%M:%S}: {r['value']:.1f} kWh "
