@@ -230,7 +230,8 @@ def main_(argv=None) -> int:
     spark = session.build(cfg, app_name="wattstream-bench", ui=False)
     spark.sparkContext.setLogLevel("ERROR")
     results = {"machine": machine(), "quick": args.quick, "when": datetime.now(UTC).isoformat(
-        timespec="seconds"), "throughput": [], "latency": []}
+        timespec="seconds"), "load_average_start": os.getloadavg(), "throughput": [],
+        "latency": [], "live_rate": args.live_rate}
     try:
         throughput(spark, cfg, work / "warmup", 50, 2_000)  # JIT and Python workers
         for b in sizes:
@@ -245,6 +246,8 @@ def main_(argv=None) -> int:
         spark.stop()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
+    # Other work on the machine skews every figure: keep the load next to them.
+    results["load_average_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print()
@@ -253,7 +256,10 @@ def main_(argv=None) -> int:
 
 
 def table(r: dict) -> str:
-    lines = [f"machine: {r['machine']}{'  (--quick)' if r['quick'] else ''}", "",
+    load = r.get("load_average_start", ("?",))[0], r.get("load_average_end", ("?",))[0]
+    lines = [f"machine: {r['machine']}{'  (--quick)' if r['quick'] else ''}; "
+             f"load average {load[0]} at start, {load[1]} at end; live feed "
+             f"{r.get('live_rate', '?')} readings/s", "",
              "| buildings | readings | file source (ceiling) /s | Kafka end to end /s | "
              "ratio | alert p50 s | alert p95 s | live feed /s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
