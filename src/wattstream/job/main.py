@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -63,12 +64,26 @@ def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
     ]
 
 
-def stop_all(queries: list) -> None:
+def stop_all(queries: list, spark=None) -> None:
+    # Stopping cancels the batches in flight; their cancellation tracebacks (py4j callbacks,
+    # killed tasks) are expected then and would bury the last useful lines of the log.
+    logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
+    if spark is not None:
+        session.silence(spark)
     for q in queries:
         try:
+            _between_batches(q)
             q.stop()
         except Exception as exc:  # noqa: BLE001 - keep stopping the others
             log.warning("stopping %s: %s", q.name, exc)
+
+
+def _between_batches(query, timeout: float = 30.0) -> None:
+    """Wait (bounded) for the running micro-batch to end: interrupting one mid-write makes the
+    JVM print cancellation traces, some deep enough to overflow a thread's stack."""
+    deadline = time.monotonic() + timeout
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run(cfg: Config, stop: threading.Event | None = None) -> int:
@@ -99,7 +114,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
                 break
             stop.wait(1.0)
     finally:
-        stop_all(queries)
+        stop_all(queries, spark)
         print("[job] stopped", flush=True)
     if failed is not None:
         raise WattstreamError(f"query {failed.name} stopped: {failed.exception()}")

@@ -21,9 +21,15 @@ _POOLS = """<?xml version="1.0"?>
   <pool name="alerts">
     <schedulingMode>FIFO</schedulingMode><weight>4</weight><minShare>1</minShare>
   </pool>
-  <pool name="ingest"><schedulingMode>FIFO</schedulingMode><weight>1</weight></pool>
-  <pool name="windows"><schedulingMode>FIFO</schedulingMode><weight>1</weight></pool>
-  <pool name="live"><schedulingMode>FIFO</schedulingMode><weight>1</weight></pool>
+  <pool name="ingest">
+    <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
+  </pool>
+  <pool name="windows">
+    <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
+  </pool>
+  <pool name="live">
+    <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
+  </pool>
 </allocations>
 """
 
@@ -48,8 +54,12 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     if not under_spark_submit():
         from ..local import jvm
 
+        # Local mode binds the driver, its block manager and UI to loopback only.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.master(cfg.job.master)
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
             .config("spark.jars", ",".join(str(p) for p in jvm.jars("spark-kafka")))
             .config("spark.ui.enabled", str(ui).lower())
             .config("spark.driver.memory", "2g")
@@ -58,6 +68,8 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
         "spark.sql.shuffle.partitions": str(cfg.job.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.scheduler.mode": "FAIR",
+        # Stage progress bars would garble the live console lines.
+        "spark.ui.showConsoleProgress": "false",
         "spark.scheduler.allocation.file": _pools_file(),
         # Python's json keeps the last of duplicate keys; do the same.
         "spark.sql.variant.allowDuplicateKeys": "true",
@@ -67,4 +79,35 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    quiet(spark, _QUIET_LOGGERS)
     return spark
+
+
+# Warnings that repeat every batch or at every start and say nothing a user can act on here.
+_QUIET_LOGGERS = (
+    "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor",
+    "org.apache.spark.sql.execution.streaming.runtime.ProcessingTimeExecutor",
+    "org.apache.spark.sql.execution.streaming.ResolveWriteToStream",
+    "org.apache.spark.sql.execution.streaming.runtime.ResolveWriteToStream",
+    "org.apache.spark.sql.execution.streaming.MicroBatchExecution",
+    "org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution",
+    "org.apache.spark.sql.execution.streaming.FileStreamSink",
+    "org.apache.spark.sql.execution.streaming.sinks.FileStreamSink",
+    "org.apache.spark.sql.catalyst.util.SparkStringUtils",
+    "org.apache.spark.util.SparkStringUtils",
+)
+
+
+def quiet(spark, loggers) -> None:
+    """Raise these JVM loggers to ERROR."""
+    jvm = spark.sparkContext._jvm
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    for name in loggers:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+
+
+def silence(spark) -> None:
+    """Turn the JVM's logging off: for a deliberate stop, whose cancellations log as errors."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setAllLevels(
+        "", jvm.org.apache.logging.log4j.Level.OFF)
