@@ -72,3 +72,13 @@ def test_end_offsets_visible_to_admin(unique_topics):
         assert consumer.end_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)] == 1
     finally:
         consumer.close()
+
+
+def test_cluster_ids_never_look_like_options(monkeypatch):
+    import uuid as uuid_mod
+
+    # The first UUID encodes to a string starting with '-' (0xf8 -> '-' in URL-safe base64).
+    values = iter([uuid_mod.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid_mod.UUID(int=1)])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(values))
+    cid = kafka.cluster_id()
+    assert not cid.startswith("-") and len(cid) == 22

@@ -63,8 +63,13 @@ def _properties(cfg: Config, data_dir: Path) -> str:
     ])
 
 
-def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """A random KRaft cluster id. Like Kafka's own Uuid, never one starting with '-', which the
+    storage tool's argument parser would take for an option."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def admin(bootstrap_servers: str, timeout_ms: int = 5000):
@@ -134,7 +139,7 @@ def start(cfg: Config, run_dir: Path) -> Service:
     jopts = [f"-Dlog4j2.configurationFile={log4j}", "-Xms256m", "-Xmx768m"]
     if not (data / "meta.properties").exists():
         run_checked([java, *jopts, "-cp", cp, "kafka.tools.StorageTool", "format",
-                     "-t", _cluster_id(), "-c", str(props), "--standalone"],
+                     "-t", cluster_id(), "-c", str(props), "--standalone"],
                     "kafka storage format", svc.log_file)
     svc.start([java, *jopts, "-cp", cp, "kafka.Kafka", str(props)])
     try:
