@@ -51,6 +51,14 @@ class KafkaConfig:
     dead_letter_topic: str = _f("energy_data_dlq", "topic of quarantined readings", pattern=_TOPIC)
     partitions: int = _f(6, "partitions of the readings topic", minimum=1, maximum=10_000)
     replication_factor: int = _f(1, "replication factor of created topics", minimum=1, maximum=10)
+    security_protocol: str = _f("PLAINTEXT", "how clients talk to the brokers",
+                                choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    sasl_mechanism: str = _f("SCRAM-SHA-512", "SASL mechanism (with a SASL_* protocol)",
+                             choices=("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"))
+    sasl_username: str = _f("", "SASL user (with a SASL_* protocol)")
+    sasl_password_file: str = _f("", "file holding the SASL password, e.g. a mounted Secret")
+    ssl_cafile: str = _f("", "PEM CA bundle that signed the brokers' certificates (SSL, "
+                         "SASL_SSL); empty trusts the system's CAs")
 
 
 @dataclass(frozen=True)
@@ -264,6 +272,12 @@ def from_dict(data: Mapping[str, Any] | None) -> Config:
 
 
 def _check_consistency(cfg: Config) -> None:
+    k = cfg.kafka
+    if k.security_protocol.startswith("SASL_"):
+        for key in ("sasl_username", "sasl_password_file"):
+            if not getattr(k, key):
+                raise ConfigError(f"kafka.{key}: required when kafka.security_protocol is "
+                                  f"{k.security_protocol}")
     a = cfg.alerts
     if a.peak_demand_kwh < a.high_consumption_kwh:
         raise ConfigError("alerts.peak_demand_kwh: must be >= alerts.high_consumption_kwh")

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 
+from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
 from .metrics import GeneratorMetrics
@@ -53,6 +54,7 @@ class ReadingProducer:
                 bootstrap_timeout_ms=timeout_ms,
                 allow_auto_create_topics=False,
                 metrics_enabled=False,  # the client's own sensors: unused, cost per batch
+                **kafka_client.python_kwargs(cfg.kafka),
             )
         except KafkaError as exc:
             raise WattstreamError(

@@ -18,6 +18,7 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
+from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
 from . import alerts, baseline, correlation, parse, session, sinks, windows
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
     k = cfg.kafka
     return (spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", k.bootstrap_servers)
+            .options(**kafka_client.spark_options(k))
             .option("subscribe", k.readings_topic)
             .option("startingOffsets", cfg.job.starting_offsets)
             .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)

@@ -9,6 +9,7 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from .. import kafka_client
 from ..config import Config, resolve_uri
 from . import correlation, parse
 from .alerts import OUTPUT_SCHEMA
@@ -37,7 +38,7 @@ def _writer(df: DataFrame, cfg: Config, name: str, trigger: dict):
 
 def _to_kafka(df: DataFrame, cfg: Config, topic: str) -> None:
     (df.write.format("kafka")
-     .option("kafka.bootstrap.servers", cfg.kafka.bootstrap_servers)
+     .options(**kafka_client.spark_options(cfg.kafka))
      .option("topic", topic)
      .save())
 

@@ -38,17 +38,28 @@ def bootstrap(cfg: Config) -> str:
     return f"{LOOPBACK}:{cfg.local.kafka_port}"
 
 
-def _properties(cfg: Config, data_dir: Path) -> str:
+def _properties(cfg: Config, data_dir: Path, scram_port: int | None) -> str:
     port, cport = cfg.local.kafka_port, cfg.local.kafka_controller_port
+    listeners = f"PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{cport}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    scram = []
+    if scram_port:
+        # An extra SASL_PLAINTEXT listener with SCRAM-SHA-512, as the cluster's apps use it.
+        listeners += f",SASL_PLAINTEXT://{LOOPBACK}:{scram_port}"
+        protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        scram = ["sasl.enabled.mechanisms=SCRAM-SHA-512",
+                 "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                 "org.apache.kafka.common.security.scram.ScramLoginModule required;"]
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.bootstrap.servers={LOOPBACK}:{cport}",
-        f"listeners=PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{cport}",
-        f"advertised.listeners=PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{cport}",
+        f"listeners={listeners}",
+        f"advertised.listeners={listeners}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        f"listener.security.protocol.map={protocols}",
+        *scram,
         f"log.dirs={data_dir}",
         "num.partitions=1",
         "offsets.topic.replication.factor=1",
@@ -116,8 +127,12 @@ def service(run_dir: Path) -> Service:
     return Service(NAME, run_dir)
 
 
-def start(cfg: Config, run_dir: Path) -> Service:
-    """Format storage on first use, start the broker, wait until it answers, create topics."""
+def start(cfg: Config, run_dir: Path, scram_users: dict[str, str] | None = None,
+          scram_port: int | None = None) -> Service:
+    """Format storage on first use, start the broker, wait until it answers, create topics.
+
+    With `scram_port`, the broker also serves SASL_PLAINTEXT/SCRAM-SHA-512 there, for the
+    `scram_users` ({name: password}) created at format time."""
     svc = service(run_dir)
     addr = bootstrap(cfg)
     if svc.running():
@@ -131,7 +146,7 @@ def start(cfg: Config, run_dir: Path) -> Service:
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     props = home / "server.properties"
-    props.write_text(_properties(cfg, data))
+    props.write_text(_properties(cfg, data, scram_port))
     log4j = home / "log4j2.yaml"
     log4j.write_text(_LOG4J2)
     java = jvm.java()
@@ -139,7 +154,9 @@ def start(cfg: Config, run_dir: Path) -> Service:
     jopts = [f"-Dlog4j2.configurationFile={log4j}", "-Xms256m", "-Xmx768m"]
     if not (data / "meta.properties").exists():
         run_checked([java, *jopts, "-cp", cp, "kafka.tools.StorageTool", "format",
-                     "-t", cluster_id(), "-c", str(props), "--standalone"],
+                     "-t", cluster_id(), "-c", str(props), "--standalone",
+                     *[a for name, pw in (scram_users or {}).items()
+                       for a in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={pw}]")]],
                     "kafka storage format", svc.log_file)
     svc.start([java, *jopts, "-cp", cp, "kafka.Kafka", str(props)])
     try:
