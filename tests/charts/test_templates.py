@@ -316,3 +316,35 @@ def test_the_job_may_reach_external_storage_when_the_chart_runs_no_hdfs(render):
 
     assert 8020 not in egress_ports(render("values.yaml"))  # only the release's NameNode
     assert {8020, 9866, 443} <= egress_ports(render("ci/external-values.yaml"))
+
+
+def test_with_tls_the_apps_authenticate_with_the_kafka_user_over_tls(render):
+    docs = render("ci/tls-values.yaml")
+    cfg = from_dict(_config(docs))
+    k = cfg.kafka
+    assert k.bootstrap_servers.endswith(":9093")
+    assert (k.security_protocol, k.sasl_mechanism, k.sasl_username) == (
+        "SASL_SSL", "SCRAM-SHA-512", "energy-app")
+    user = one(docs, "KafkaUser")
+    assert user["metadata"]["name"] == "energy-app"
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    secrets = {v["name"]: v["secret"]["secretName"]
+               for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+               if "secret" in v}
+    assert secrets["kafka-user"] == "energy-app"
+    assert secrets["kafka-ca"].endswith("-cluster-ca-cert")
+    app = one(docs, "SparkApplication")["spec"]
+    assert {v["name"] for v in app["volumes"]} >= {"kafka-user", "kafka-ca"}
+    for pod in (app["driver"], app["executor"],
+                one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]):
+        mounts = {m["name"]: m["mountPath"] for m in pod["volumeMounts"]}
+        assert k.sasl_password_file == mounts["kafka-user"] + "/password"
+        assert k.ssl_cafile == mounts["kafka-ca"] + "/ca.crt"
+
+
+def test_without_tls_the_apps_use_the_plain_listener(render):
+    cfg = from_dict(_config(render()))
+    assert cfg.kafka.bootstrap_servers.endswith(":9092")
+    assert cfg.kafka.security_protocol == "PLAINTEXT"
+    volumes = one(render(), "SparkApplication")["spec"]["volumes"]
+    assert "kafka-user" not in {v["name"] for v in volumes}

@@ -106,7 +106,7 @@ else config.kafka.bootstrap_servers as given.
 */}}
 {{- define "wattstream.kafka.bootstrapServers" -}}
 {{- if .Values.kafka.enabled -}}
-{{- printf "%s-kafka-bootstrap.%s.svc:9092" (include "wattstream.kafka.clusterName" .) .Release.Namespace -}}
+{{- printf "%s-kafka-bootstrap.%s.svc:%d" (include "wattstream.kafka.clusterName" .) .Release.Namespace (ternary 9093 9092 (.Values.kafka.tls.enabled | default false)) -}}
 {{- else -}}
 {{- .Values.config.kafka.bootstrap_servers -}}
 {{- end -}}
@@ -241,4 +241,52 @@ Ingress rule for a metrics port: call with (dict "root" $ "ports" (list 9108 404
   from:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/*
+True when the apps talk to the release's Kafka over its TLS + SCRAM-SHA-512 listener.
+*/}}
+{{- define "wattstream.kafka.scram" -}}
+{{- if and .Values.kafka.enabled .Values.kafka.tls.enabled }}true{{ end -}}
+{{- end }}
+
+{{/*
+Where the KafkaUser's password and the cluster CA are mounted in the apps' pods.
+*/}}
+{{- define "wattstream.kafka.userDir" -}}
+/etc/wattstream/kafka-user
+{{- end }}
+{{- define "wattstream.kafka.caDir" -}}
+/etc/wattstream/kafka-ca
+{{- end }}
+
+{{/*
+Volumes of the KafkaUser Secret (Strimzi writes its `password`) and the cluster CA certificate.
+*/}}
+{{- define "wattstream.kafka.scramVolumes" -}}
+{{- if include "wattstream.kafka.scram" . }}
+- name: kafka-user
+  secret:
+    secretName: {{ .Values.kafka.tls.user }}
+    items:
+      - key: password
+        path: password
+- name: kafka-ca
+  secret:
+    secretName: {{ include "wattstream.kafka.clusterName" . }}-cluster-ca-cert
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "wattstream.kafka.scramVolumeMounts" -}}
+{{- if include "wattstream.kafka.scram" . }}
+- name: kafka-user
+  mountPath: {{ include "wattstream.kafka.userDir" . }}
+  readOnly: true
+- name: kafka-ca
+  mountPath: {{ include "wattstream.kafka.caDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}

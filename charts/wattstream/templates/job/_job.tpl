@@ -11,6 +11,7 @@ volumeMounts:
     readOnly: true
   - name: tmp
     mountPath: /tmp
+  {{- include "wattstream.kafka.scramVolumeMounts" . | nindent 2 }}
 podSecurityContext:
   runAsNonRoot: true
   runAsUser: {{ .Values.job.runAsUser }}
