@@ -35,11 +35,13 @@ _POOLS = """<?xml version="1.0"?>
 
 
 def _pools_file() -> str:
+    import atexit
     import tempfile
 
     fd, path = tempfile.mkstemp(prefix="wattstream-pools-", suffix=".xml")
     with os.fdopen(fd, "w") as fh:
         fh.write(_POOLS)
+    atexit.register(lambda: os.path.exists(path) and os.remove(path))
     return path
 
 
