@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 from ..config import Config
-from ..errors import WattstreamError
 from . import stack
 
 
@@ -77,8 +75,3 @@ def _run(args, cfg: Config) -> int:
             stopped = stack.down(cfg, only=set(started))
             print(f"stopped: {', '.join(stopped)}")
 
-
-def config_path(path: str | None) -> Path | None:
-    if path and not Path(path).is_file():
-        raise WattstreamError(f"config file {path} not found")
-    return Path(path) if path else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def run_dir(cfg: Config) -> Path:
     return Path(cfg.local.run_dir).resolve()
 
 
-def _services(cfg: Config) -> list[tuple[Service, str, callable]]:
+def _services(cfg: Config) -> list[tuple[Service, str, Callable[[Config], bool]]]:
     rd = run_dir(cfg)
     nn, dn = hdfs.services(rd)
     return [
