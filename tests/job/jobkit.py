@@ -59,6 +59,7 @@ def run_available_now(spark, cfg, metrics=None, timeout: float = 180.0):
     """Run every query of the job on what is in the topic now, until each has caught up."""
     from wattstream.job import main
     from wattstream.job.metrics import JobMetrics, ProgressListener
+    from wattstream.local.procs import wait_until
 
     metrics = metrics or JobMetrics(cfg)
     listener = ProgressListener(metrics)
@@ -70,6 +71,10 @@ def run_available_now(spark, cfg, metrics=None, timeout: float = 180.0):
             if q.exception():
                 raise AssertionError(f"query {q.name} failed: {q.exception()}")
             assert not q.isActive, f"query {q.name} still running after {timeout}s"
+        # Progress events arrive asynchronously; the counters fed by them need the last ones.
+        wait_until(lambda: all(q.lastProgress is None or listener.last_batch.get(q.name)
+                               == q.lastProgress["batchId"] for q in queries),
+                   30, "the listener to see every query's last batch")
     finally:
         spark.streams.removeListener(listener)
     return metrics

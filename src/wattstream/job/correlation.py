@@ -9,8 +9,9 @@ horizon (`PearsonTracker`) and r = (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -51,45 +52,67 @@ def pearson(n: float, sx: float, sy: float, sxy: float, sxx: float, syy: float) 
 
 
 class PearsonTracker:
-    """Sums per building and bucket on the driver, dropping buckets older than the horizon
+    """Sums per building and bucket on the driver (one pandas table, so a batch of thousands
+    of buildings folds in without a Python loop), dropping buckets older than the horizon
     behind the newest bucket seen."""
+
+    COLUMNS = tuple(f"{f}_{s}" for f in FACTORS for s in _SUMS)
 
     def __init__(self, horizon_seconds: int, bucket_seconds: int):
         self.horizon = horizon_seconds
         self.bucket = bucket_seconds
         self.newest = None
-        # building -> bucket -> factor -> [n, sx, sy, sxy, sxx, syy]
-        self._sums: dict[str, dict[int, dict[str, list[float]]]] = defaultdict(dict)
+        self._sums = pd.DataFrame(columns=list(self.COLUMNS), dtype="float64",
+                                  index=pd.MultiIndex.from_arrays(
+                                      [[], []], names=["building_id", "bucket"]))
 
-    def add(self, rows) -> set[str]:
-        """Fold rows of `batch_sums` in; return the buildings that changed."""
-        changed = set()
-        for r in rows:
-            d = r.asDict() if hasattr(r, "asDict") else dict(r)
-            b, bucket = d["building_id"], int(d["bucket"])
-            slot = self._sums[b].setdefault(bucket, {f: [0.0] * 6 for f in FACTORS})
-            for f in FACTORS:
-                vals = [d[f"{f}_{s}"] or 0.0 for s in _SUMS]
-                slot[f] = [a + v for a, v in zip(slot[f], vals, strict=True)]
-            self.newest = bucket if self.newest is None else max(self.newest, bucket)
-            changed.add(b)
+    def add(self, sums) -> set[str]:
+        """Fold `batch_sums` rows in (a pandas DataFrame, or Rows); return the buildings that
+        changed."""
+        if not isinstance(sums, pd.DataFrame):
+            sums = pd.DataFrame([r.asDict() if hasattr(r, "asDict") else dict(r) for r in sums],
+                                columns=["building_id", "bucket", *self.COLUMNS])
+        if sums.empty:
+            return set()
+        new = (sums.astype({"bucket": "int64"}).set_index(["building_id", "bucket"])
+               [list(self.COLUMNS)].astype("float64").fillna(0.0))
+        new = new.groupby(level=[0, 1]).sum()
+        self._sums = new if self._sums.empty else self._sums.add(new, fill_value=0.0)
+        newest = int(new.index.get_level_values("bucket").max())
+        self.newest = newest if self.newest is None else max(self.newest, newest)
         self._expire()
-        return changed
+        return set(new.index.get_level_values("building_id"))
 
     def _expire(self) -> None:
-        if self.newest is None:
-            return
         oldest = self.newest - self.horizon + self.bucket
-        for b in list(self._sums):
-            buckets = self._sums[b]
-            for k in [k for k in buckets if k < oldest]:
-                del buckets[k]
-            if not buckets:
-                del self._sums[b]
+        keep = self._sums.index.get_level_values("bucket") >= oldest
+        if not keep.all():
+            self._sums = self._sums[keep]
+
+    def table(self, buildings) -> pd.DataFrame:
+        """r per building (rows) and factor (columns); NaN where undefined."""
+        idx = self._sums.index.get_level_values("building_id")
+        totals = self._sums[idx.isin(list(buildings))].groupby(level=0).sum()
+        out = pd.DataFrame(index=totals.index)
+        for f in FACTORS:
+            n, sx, sy, sxy, sxx, syy = (totals[f"{f}_{s}"].to_numpy() for s in _SUMS)
+            out[f] = _pearson_vec(n, sx, sy, sxy, sxx, syy)
+        return out
 
     def correlations(self, building: str) -> dict[str, float | None]:
-        totals = {f: [0.0] * 6 for f in FACTORS}
-        for slot in self._sums.get(building, {}).values():
-            for f in FACTORS:
-                totals[f] = [a + v for a, v in zip(totals[f], slot[f], strict=True)]
-        return {f: pearson(*totals[f]) for f in FACTORS}
+        t = self.table([building])
+        if building not in t.index:
+            return dict.fromkeys(FACTORS)
+        return {f: None if np.isnan(v) else float(v) for f, v in t.loc[building].items()}
+
+
+def _pearson_vec(n, sx, sy, sxy, sxx, syy) -> np.ndarray:
+    """`pearson` over arrays: NaN where it would be None."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = n * sxy - sx * sy
+        vx = n * sxx - sx * sx
+        vy = n * syy - sy * sy
+        ok = ((n >= 3) & (vx > 1e-12 * np.maximum(1.0, n * sxx))
+              & (vy > 1e-12 * np.maximum(1.0, n * syy)))
+        r = np.clip(cov / np.sqrt(vx * vy), -1.0, 1.0)
+    return np.where(ok, r, np.nan)

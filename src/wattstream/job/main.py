@@ -1,12 +1,15 @@
-"""`wattstream job`: read readings from Kafka, run the four streaming queries, stop on SIGTERM.
+"""`wattstream job`: read readings from Kafka, run the two streaming queries, stop on SIGTERM.
 
     wattstream --config wattstream.yaml job
 
 Queries (each with its checkpoint under `storage.checkpoint_uri`):
-  ingest   every message once: quarantine to the dead-letter topic, counters, correlations
-  windows  final windows (append) → Parquet `<storage.uri>/windows`, partitioned by date
-  alerts   running per-window energy → alerts at the crossing reading → Kafka + Parquet
-  live     running windows (update) → Prometheus gauges and console lines
+  alerts   every message once, through the running windows (`running`): alerts at the
+           crossing reading → Kafka + Parquet; the live view → Prometheus gauges and console
+           lines; malformed messages → the dead-letter topic; counters and correlations.
+           Runs every `job.trigger_seconds`.
+  windows  final windows (append) → Parquet `<storage.uri>/windows`, partitioned by date.
+           Runs every `job.background_trigger_seconds`: a window is final only once the
+           watermark passes its end, and fewer batches leave the cores to the alerts.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
-from . import alerts, baseline, correlation, parse, session, sinks, windows
+from . import baseline, correlation, parse, running, session, sinks, windows
 from .metrics import JobMetrics, ProgressListener
 
 log = logging.getLogger(__name__)
@@ -37,31 +40,33 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
             .load())
 
 
-def trigger_of(cfg: Config, available_now: bool = False) -> dict:
+def trigger_of(seconds: float, available_now: bool = False) -> dict:
     if available_now:
         return {"availableNow": True}
-    return {"processingTime": f"{int(cfg.job.trigger_seconds * 1000)} milliseconds"}
+    return {"processingTime": f"{int(seconds * 1000)} milliseconds"}
 
 
 def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
                   source: DataFrame | None = None, available_now: bool = False) -> list:
     """Start all queries on `source` (default: the readings topic) and return them."""
     source = kafka_source(spark, cfg) if source is None else source
-    trigger = trigger_of(cfg, available_now)
-    parsed = parse.decode(source, cfg.schema.timezone)
-    readings = windows.watermarked(parse.valid(parsed, keep_source=True), cfg.windows)
+    fast = trigger_of(cfg.job.trigger_seconds, available_now)
+    slow = trigger_of(cfg.job.background_trigger_seconds, available_now)
+    parsed = windows.watermarked(
+        parse.valid_event_time(parse.decode(source, cfg.schema.timezone)), cfg.windows)
 
     table = baseline.load(spark, cfg)
     metrics.baseline_loaded.set(0 if table is None else 1)
     horizon = cfg.job.correlation_horizon_seconds
-    bucket = max(cfg.windows.length_seconds, horizon // 24)
+    # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
+    length = cfg.windows.length_seconds
+    bucket = max(1, horizon // 24 // length) * length
     tracker = correlation.PearsonTracker(horizon, bucket)
 
     return [
-        sinks.start_ingest(parsed, cfg, metrics, tracker, trigger),
-        sinks.start_windows(windows.aggregate(readings, cfg.windows), cfg, trigger),
-        sinks.start_alerts(alerts.running_alerts(readings, cfg, table), cfg, metrics, trigger),
-        sinks.start_live(windows.aggregate(readings, cfg.windows), cfg, metrics, trigger),
+        sinks.start_alerts(running.running_windows(parsed, cfg, table), cfg, metrics, tracker,
+                           fast),
+        sinks.start_windows(windows.aggregate(parse.valid(parsed), cfg.windows), cfg, slow),
     ]
 
 

@@ -104,11 +104,16 @@ class JobMetrics:
             v = row.get(k)
             g.labels(b).set(float("nan") if v is None else float(v))
 
+    def set_windows(self, rows) -> None:
+        """`set_window` for each row of a pandas DataFrame of window updates."""
+        for r in rows.to_dict("records"):
+            self.set_window(r)
+
     def set_correlations(self, building: str, values: dict) -> None:
         if not self.admit(building):
             return
         for factor, r in values.items():
-            self.correlation.labels(building, factor).set(float("nan") if r is None else r)
+            self.correlation.labels(building, factor).set(float("nan") if r is None else float(r))
 
     def count_alert(self, building: str, kind: str) -> None:
         self.alerts.labels(building if self.admit(building) else "_other", kind).inc()
@@ -134,11 +139,15 @@ def _lag(source: dict) -> int | None:
 
 class ProgressListener(StreamingQueryListener):
     """Per query progress → batch duration, rates, Kafka lag, last progress time; dropped-late
-    rows of the final-windows query → the late counter."""
+    rows of the final-windows query → the late counter; those of the alerts query never reach
+    its state function, but were taken in → the readings counter."""
 
-    def __init__(self, metrics: JobMetrics, late_query: str = "windows"):
+    def __init__(self, metrics: JobMetrics, late_query: str = "windows",
+                 intake_query: str = "alerts"):
         self.m = metrics
         self.late_query = late_query
+        self.intake_query = intake_query
+        self.last_batch: dict[str, int] = {}  # query name -> last batch id reported
 
     def onQueryStarted(self, event):
         log.info("query %s started", event.name)
@@ -158,11 +167,14 @@ class ProgressListener(StreamingQueryListener):
         lags = [x for x in (_lag(s) for s in p.get("sources") or []) if x is not None]
         if lags:
             m.lag.labels(name).set(sum(lags))
-        if name == self.late_query:
+        if name in (self.late_query, self.intake_query):
             dropped = sum(int(op.get("numRowsDroppedByWatermark") or 0)
                           for op in p.get("stateOperators") or [])
-            if dropped:
+            if dropped and name == self.late_query:
                 m.late.inc(dropped)
+            if dropped and name == self.intake_query:
+                m.readings.inc(dropped)
+        self.last_batch[name] = p.get("batchId", -1)  # last: whoever waits on it sees the rest
 
     def onQueryIdle(self, event):
         self.m.last_progress.labels(event.name or str(event.id)).set(time.time())

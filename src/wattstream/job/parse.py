@@ -184,6 +184,12 @@ def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
                      F.coalesce(top, *[_field_error(f) for f in FIELDS]).alias("error"))
 
 
+def valid_event_time(parsed: DataFrame) -> DataFrame:
+    """`timestamp` kept only on valid readings: a rejected message must not move the
+    watermark (the one place event time is read before the valid rows are split off)."""
+    return parsed.withColumn("timestamp", F.when(F.col("error").isNull(), F.col("timestamp")))
+
+
 def valid(parsed: DataFrame, keep_source: bool = False) -> DataFrame:
     """The valid readings with their contract types (plus Kafka `partition` and `offset` when
     `keep_source`, to order readings deterministically)."""

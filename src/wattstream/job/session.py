@@ -21,13 +21,7 @@ _POOLS = """<?xml version="1.0"?>
   <pool name="alerts">
     <schedulingMode>FIFO</schedulingMode><weight>4</weight><minShare>1</minShare>
   </pool>
-  <pool name="ingest">
-    <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
-  </pool>
   <pool name="windows">
-    <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
-  </pool>
-  <pool name="live">
     <schedulingMode>FIFO</schedulingMode><weight>1</weight><minShare>0</minShare>
   </pool>
 </allocations>
@@ -73,6 +67,8 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
         # Stage progress bars would garble the live console lines.
         "spark.ui.showConsoleProgress": "false",
         "spark.scheduler.allocation.file": _pools_file(),
+        # toPandas through Arrow (the alerts query collects its window updates so).
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Python's json keeps the last of duplicate keys; do the same.
         "spark.sql.variant.allowDuplicateKeys": "true",
         **(extra or {}),

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import sys
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from .. import kafka_client
 from ..config import Config, resolve_uri
-from . import correlation, parse
-from .alerts import OUTPUT_SCHEMA
+from . import correlation, parse, running
 from .metrics import JobMetrics
 
 log = logging.getLogger(__name__)
@@ -47,41 +48,6 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def start_ingest(parsed: DataFrame, cfg: Config, metrics: JobMetrics,
-                 tracker: correlation.PearsonTracker, trigger: dict):
-    """Every consumed message once: counts by outcome, dead letters to Kafka, correlation sums."""
-    bucket = tracker.bucket
-
-    def batch(df: DataFrame, batch_id: int) -> None:
-        df.persist()
-        try:
-            counts = {r["reason"]: r["n"] for r in
-                      df.groupBy(F.col("error.reason").alias("reason"))
-                      .agg(F.count(F.lit(1)).alias("n")).collect()}
-            bad = sum(n for reason, n in counts.items() if reason is not None)
-            if bad:
-                _to_kafka(parse.dead_letter(parse.quarantined(df)), cfg,
-                          cfg.kafka.dead_letter_topic)
-            good = counts.get(None, 0)
-            if good:
-                changed = tracker.add(
-                    correlation.batch_sums(parse.valid(df), bucket).collect())
-                for b in changed:
-                    metrics.set_correlations(b, tracker.correlations(b))
-            # Counted after the dead letters are written, so a count means "handled".
-            metrics.readings.inc(good)
-            for reason, n in counts.items():
-                if reason is not None:
-                    metrics.quarantined.labels(reason).inc(n)
-            if bad:
-                _say(f"[quarantine] batch {batch_id}: {bad} of {bad + good} readings "
-                     f"quarantined ({', '.join(f'{k}={v}' for k, v in counts.items() if k)})")
-        finally:
-            df.unpersist()
-
-    return _writer(parsed, cfg, "ingest", trigger).foreachBatch(batch).start()
-
-
 def start_windows(final: DataFrame, cfg: Config, trigger: dict):
     """Closed windows, appended once each to Parquet partitioned by date."""
     return (_writer(final, cfg, "windows", trigger)
@@ -90,59 +56,97 @@ def start_windows(final: DataFrame, cfg: Config, trigger: dict):
             .start())
 
 
-def start_alerts(alerts: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict):
-    """Alerts to Kafka (key = building) and to Parquet. The Parquet folder of a micro-batch is
-    overwritten on replay, so a restart does not duplicate rows there."""
-    columns = [c.split()[0] for c in OUTPUT_SCHEMA.split(", ")]
+def start_alerts(rows: DataFrame, cfg: Config, metrics: JobMetrics,
+                 tracker: correlation.PearsonTracker, trigger: dict, top: int = 5):
+    """The rows of `running.running_windows`, every consumed message accounted for once:
+    alerts to Kafka (key = building) and to Parquet; malformed messages to the dead-letter
+    topic; window updates to the per-building gauges, the correlation sums and a few console
+    lines; counters. The Parquet folder of a micro-batch is overwritten on replay, so a
+    restart does not duplicate rows there."""
 
     def batch(df: DataFrame, batch_id: int) -> None:
         df.persist()
         try:
-            rows = df.collect()
-            if not rows:
+            rows = df.toPandas()  # through Arrow: a batch may update thousands of windows
+            if rows.empty:
                 return
-            _to_kafka(df.select(F.col("building_id").cast("binary").alias("key"),
-                                F.to_json(F.struct(*columns)).alias("value")),
-                      cfg, cfg.kafka.alerts_topic)
-            (df.withColumn("date", F.to_date("window_start")).coalesce(1)
-             .write.mode("overwrite").parquet(f"{storage(cfg, 'alerts')}/batch_id={batch_id}"))
-            for r in rows:
-                metrics.count_alert(r["building_id"], r["type"])
-            if len(rows) > ALERT_LINES:
-                _say(f"[alert] batch {batch_id}: {len(rows)} alerts, the first {ALERT_LINES}:")
-            for r in rows[:ALERT_LINES]:
-                _say(f"[alert] {r['type']} {r['building_id']} window "
-                     f"{r['window_start']:%Y-%m-%d %H:%M}-{r['window_end']:%H:%M} at "
-                     f"{r['event_time']:%H:%M:%S}: {r['value']:.1f} kWh "
-                     f"{'<' if r['value'] < r['threshold'] else '>'} {r['threshold']:.1f}")
+            kind = rows["kind"]
+            alerts = rows[kind == running.ALERT]
+            if len(alerts):
+                out = running.alerts(df)
+                # Kafka first: it is what the alert latency is about.
+                _to_kafka(out.select(F.col("building_id").cast("binary").alias("key"),
+                                     F.to_json(F.struct(*running.ALERT_COLUMNS)).alias("value")),
+                          cfg, cfg.kafka.alerts_topic)
+            bad = rows[kind == running.QUARANTINE]
+            if len(bad):
+                _to_kafka(parse.dead_letter(running.quarantined(df)), cfg,
+                          cfg.kafka.dead_letter_topic)
+            if len(alerts):
+                (running.alerts(df).withColumn("date", F.to_date("window_start")).coalesce(1)
+                 .write.mode("overwrite")
+                 .parquet(f"{storage(cfg, 'alerts')}/batch_id={batch_id}"))
+            # Counted once written, so a count means "handled".
+            updated = rows[kind == running.WINDOW]
+            taken = updated["batch_readings"].sum() + rows.loc[
+                kind == running.LATE, "batch_readings"].sum()
+            metrics.readings.inc(int(taken))
+            if len(bad):
+                counts = bad["reason"].value_counts()
+                for reason, n in counts.items():
+                    metrics.quarantined.labels(reason).inc(int(n))
+                _say(f"[quarantine] batch {batch_id}: {len(bad)} message(s) quarantined "
+                     f"({', '.join(f'{k}={v}' for k, v in counts.items())})")
+            if len(alerts):
+                alerts = alerts.to_dict("records")
+                for r in alerts:
+                    metrics.count_alert(r["building_id"], r["type"])
+                _say_alerts(alerts, batch_id)
+            if len(updated):
+                _correlate(updated, tracker, metrics)
+                live = updated[list(running.WINDOW_COLUMNS)]
+                metrics.set_windows(live)
+                _say_live(live, batch_id, top)
         finally:
             df.unpersist()
 
-    return _writer(alerts, cfg, "alerts", trigger).foreachBatch(batch).start()
+    return _writer(rows, cfg, "alerts", trigger).foreachBatch(batch).start()
 
 
-def start_live(running: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict,
-               top: int = 5):
-    """Running windows (update mode) → per-building gauges and a few console lines."""
+def _correlate(updated, tracker: correlation.PearsonTracker, metrics: JobMetrics) -> None:
+    """Fold the windows' correlation sums in; refresh the gauges of the buildings shown."""
+    ws = (updated["window_start"] - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+    sums = pd.DataFrame(np.vstack(updated["corr"].to_numpy()),
+                        columns=list(tracker.COLUMNS), index=updated.index)
+    sums.insert(0, "bucket", ws // tracker.bucket * tracker.bucket)
+    sums.insert(0, "building_id", updated["building_id"])
+    changed = tracker.add(sums)
+    shown = [b for b in changed if metrics.admit(b)]
+    for b, r in tracker.table(shown).iterrows():
+        metrics.set_correlations(b, r.to_dict())
 
-    def batch(df: DataFrame, batch_id: int) -> None:
-        rows = [r.asDict() for r in df.collect()]
-        if not rows:
-            return
-        for r in rows:
-            metrics.set_window(r)
-        rows.sort(key=lambda r: -(r["energy_kwh"] or 0.0))
-        _say(f"[live] batch {batch_id}: {len(rows)} window(s) updated; top by energy:")
-        for r in rows[:top]:
-            _say(f"[live]   {r['building_id']:<12} {r['window_start']:%Y-%m-%d %H:%M}-"
-                 f"{r['window_end']:%H:%M} n={r['readings']:<5} energy={r['energy_kwh']:9.2f} "
-                 f"kWh avg={r['avg_kwh']:.3f} peak={r['peak_kwh']:.3f} "
-                 f"temp={_fmt(r['avg_temperature'])} occ={_fmt(r['avg_occupancy'])}")
-        sys.stdout.flush()
 
-    return (_writer(running, cfg, "live", trigger).outputMode("update")
-            .foreachBatch(batch).start())
+def _say_alerts(rows: list, batch_id: int) -> None:
+    if len(rows) > ALERT_LINES:
+        _say(f"[alert] batch {batch_id}: {len(rows)} alerts, the first {ALERT_LINES}:")
+    for r in rows[:ALERT_LINES]:
+        _say(f"[alert] {r['type']} {r['building_id']} window "
+             f"{r['window_start']:%Y-%m-%d %H:%M}-{r['window_end']:%H:%M} at "
+             f"{r['event_time']:%H:%M:%S}: {r['value']:.1f} kWh "
+             f"{'<' if r['value'] < r['threshold'] else '>'} {r['threshold']:.1f}")
+
+
+def _say_live(rows, batch_id: int, top: int) -> None:
+    if rows.empty:
+        return
+    _say(f"[live] batch {batch_id}: {len(rows)} window(s) updated; top by energy:")
+    for r in rows.nlargest(top, "energy_kwh").to_dict("records"):
+        _say(f"[live]   {r['building_id']:<12} {r['window_start']:%Y-%m-%d %H:%M}-"
+             f"{r['window_end']:%H:%M} n={int(r['readings']):<5} energy={r['energy_kwh']:9.2f} "
+             f"kWh avg={r['avg_kwh']:.3f} peak={r['peak_kwh']:.3f} "
+             f"temp={_fmt(r['avg_temperature'])} occ={_fmt(r['avg_occupancy'])}")
+    sys.stdout.flush()
 
 
 def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.1f}"
+    return "-" if v is None or v != v else f"{v:.1f}"
