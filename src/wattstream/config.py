@@ -155,8 +155,10 @@ class JobConfig:
     shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions", minimum=1, maximum=10_000)
     starting_offsets: str = _f("earliest", "where a new query starts reading",
                                choices=("earliest", "latest"))
-    state_buckets: int = _f(16, "groups the buildings are hashed into for the alert state; "
-                            "fixed for the life of a checkpoint", minimum=1, maximum=10_000)
+    state_buckets: int = _f(2, "groups the buildings are hashed into for the alert state, "
+                            "each folded by one Python call per micro-batch; best equal to "
+                            "shuffle_partitions; fixed for the life of a checkpoint",
+                            minimum=1, maximum=10_000)
     master: str = _f("local[2]", "Spark master when not submitted by spark-submit")
     correlation_horizon_seconds: int = _f(86_400, "sliding event-time horizon of the "
                                           "energy correlation gauges", minimum=60,

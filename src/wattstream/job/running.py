@@ -293,13 +293,31 @@ def make_state_function(rules: Rules):
 QUARANTINE_KEY = -1  # the group of malformed messages (state buckets are >= 0)
 
 
+def bucket_keys(spark, buckets: int) -> list[int]:
+    """The key of each bucket: the smallest ids that Spark's hash partitioning into `buckets`
+    partitions sends to partitions 0, 1, 2, … in turn. With as many shuffle partitions as
+    buckets, every task then folds one bucket (plain ids 0..n-1 collide: 0 and 1 share a
+    partition of two). Depends on `buckets` only, so a checkpoint keeps its keys."""
+    rows = (spark.range(0, 64 * buckets)
+            .select("id", F.pmod(F.hash("id"), F.lit(buckets)).alias("p")).collect())
+    keys: dict[int, int] = {}
+    for r in rows:
+        keys.setdefault(r["p"], r["id"])
+    if len(keys) < buckets:  # not expected for any bucket count in range; stay correct anyway
+        return list(range(buckets))
+    return [keys[p] for p in range(buckets)]
+
+
 def running_windows(parsed: DataFrame, cfg: Config, baseline: Baseline | None) -> DataFrame:
     """Watermarked `parse.decode` rows → alert, window, quarantine and late rows (`kind` says
     which; see `OUTPUT_SCHEMA`)."""
     length = cfg.windows.length_seconds
     ok = F.col("error").isNull()
+    buckets = cfg.job.state_buckets
+    keys = F.array(*[F.lit(k) for k in bucket_keys(parsed.sparkSession, buckets)])
     df = parsed.select(
-        F.when(ok, F.pmod(F.xxhash64("building_id"), F.lit(cfg.job.state_buckets)))
+        F.when(ok, F.element_at(keys, (F.pmod(F.xxhash64("building_id"), F.lit(buckets))
+                                       + 1).cast("int")))
         .otherwise(F.lit(QUARANTINE_KEY)).cast("long").alias("bucket"),
         "building_id",
         (F.floor(F.unix_timestamp("timestamp") / length) * length).cast("long").alias("ws"),
