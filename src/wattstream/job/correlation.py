@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 FACTORS = ("temperature", "humidity", "occupancy", "hour")
-_SUMS = ("n", "sx", "sy", "sxy", "sxx", "syy")
+SUMS = ("n", "sx", "sy", "sxy", "sxx", "syy")
 
 
 def batch_sums(readings: DataFrame, bucket_seconds: int) -> DataFrame:
@@ -56,7 +56,7 @@ class PearsonTracker:
     of buildings folds in without a Python loop), dropping buckets older than the horizon
     behind the newest bucket seen."""
 
-    COLUMNS = tuple(f"{f}_{s}" for f in FACTORS for s in _SUMS)
+    COLUMNS = tuple(f"{f}_{s}" for f in FACTORS for s in SUMS)
 
     def __init__(self, horizon_seconds: int, bucket_seconds: int):
         self.horizon = horizon_seconds
@@ -95,7 +95,7 @@ class PearsonTracker:
         totals = self._sums[idx.isin(list(buildings))].groupby(level=0).sum()
         out = pd.DataFrame(index=totals.index)
         for f in FACTORS:
-            n, sx, sy, sxy, sxx, syy = (totals[f"{f}_{s}"].to_numpy() for s in _SUMS)
+            n, sx, sy, sxy, sxx, syy = (totals[f"{f}_{s}"].to_numpy() for s in SUMS)
             out[f] = _pearson_vec(n, sx, sy, sxy, sxx, syy)
         return out
 

@@ -190,15 +190,11 @@ def valid_event_time(parsed: DataFrame) -> DataFrame:
     return parsed.withColumn("timestamp", F.when(F.col("error").isNull(), F.col("timestamp")))
 
 
-def valid(parsed: DataFrame, keep_source: bool = False) -> DataFrame:
-    """The valid readings with their contract types (plus Kafka `partition` and `offset` when
-    `keep_source`, to order readings deterministically)."""
+def valid(parsed: DataFrame) -> DataFrame:
+    """The valid readings with their contract types."""
     casts = {"day_of_week": "int", "hour": "int"}
-    source = ["partition", "offset"] if keep_source else []
     return parsed.where(F.col("error").isNull()).select(
-        *[F.col(c).cast(casts[c]).alias(c) if c in casts else F.col(c) for c in READING_COLUMNS],
-        *source,
-    )
+        *[F.col(c).cast(casts[c]).alias(c) if c in casts else F.col(c) for c in READING_COLUMNS])
 
 
 def quarantined(parsed: DataFrame) -> DataFrame:

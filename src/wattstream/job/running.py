@@ -41,6 +41,8 @@ from pyspark.sql.streaming.state import GroupStateTimeout
 
 from ..config import Config
 from .alerts import ABNORMAL, HIGH, PEAK, Baseline, abnormal, alert_ids, hour_of_week
+from .correlation import FACTORS as CORR_FACTORS
+from .correlation import SUMS as CORR_SUMS
 
 ALERT = "alert"
 WINDOW = "window"
@@ -60,10 +62,8 @@ OUTPUT_SCHEMA = (
     "message string"
 )
 QUARANTINE_COLUMNS = ("payload", "topic", "partition", "offset", "reason", "field", "message")
-# Correlation sums of a window's readings in this batch, per factor: n, Σx, Σy, Σxy, Σx², Σy²
-# (the order of `correlation.PearsonTracker.COLUMNS`).
-CORR_FACTORS = ("temperature", "humidity", "occupancy", "hour")
-CORR_SUMS = ("n", "sx", "sy", "sxy", "sxx", "syy")
+# `corr`: the correlation sums of a window's readings in this batch, per factor n, Σx, Σy, Σxy,
+# Σx², Σy² (the order of `correlation.PearsonTracker.COLUMNS`).
 _TYPES = dict(c.split() for c in OUTPUT_SCHEMA.split(", "))
 _OUT = list(_TYPES)
 STATE_SCHEMA = "windows binary"
@@ -158,9 +158,8 @@ def fold(state: pd.DataFrame, readings: pd.DataFrame, watermark_ms: int, rules: 
             x = r[f].to_numpy(dtype="float64")
             present = ~np.isnan(x)
             xs, ys = np.where(present, x, 0.0), np.where(present, y, 0.0)
-            corr.update({f"_c_{f}_n": present.astype("float64"), f"_c_{f}_sx": xs,
-                         f"_c_{f}_sy": ys, f"_c_{f}_sxy": xs * ys, f"_c_{f}_sxx": xs * xs,
-                         f"_c_{f}_syy": ys * ys})
+            sums = (present.astype("float64"), xs, ys, xs * ys, xs * xs, ys * ys)
+            corr.update({f"_c_{f}_{k}": v for k, v in zip(CORR_SUMS, sums, strict=True)})
         grouped = r.assign(t_n=r["temperature"].notna(), h_n=r["humidity"].notna(),
                            o_n=r["occupancy"].notna(), **corr).groupby(KEY, sort=False)
         batch = (grouped.agg(n=("energy_kwh", "size"), e_sum=("energy_kwh", "sum"),
