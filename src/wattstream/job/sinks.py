@@ -70,47 +70,54 @@ def start_alerts(rows: DataFrame, cfg: Config, metrics: JobMetrics,
             rows = df.toPandas()  # through Arrow: a batch may update thousands of windows
             if rows.empty:
                 return
-            kind = rows["kind"]
-            alerts = rows[kind == running.ALERT]
-            if len(alerts):
-                out = running.alerts(df)
-                # Kafka first: it is what the alert latency is about.
-                _to_kafka(out.select(F.col("building_id").cast("binary").alias("key"),
-                                     F.to_json(F.struct(*running.ALERT_COLUMNS)).alias("value")),
-                          cfg, cfg.kafka.alerts_topic)
-            bad = rows[kind == running.QUARANTINE]
-            if len(bad):
-                _to_kafka(parse.dead_letter(running.quarantined(df)), cfg,
-                          cfg.kafka.dead_letter_topic)
-            if len(alerts):
-                (running.alerts(df).withColumn("date", F.to_date("window_start")).coalesce(1)
-                 .write.mode("overwrite")
-                 .parquet(f"{storage(cfg, 'alerts')}/batch_id={batch_id}"))
+            _write(df, rows, cfg, batch_id)
             # Counted once written, so a count means "handled".
-            updated = rows[kind == running.WINDOW]
-            taken = updated["batch_readings"].sum() + rows.loc[
-                kind == running.LATE, "batch_readings"].sum()
-            metrics.readings.inc(int(taken))
-            if len(bad):
-                counts = bad["reason"].value_counts()
-                for reason, n in counts.items():
-                    metrics.quarantined.labels(reason).inc(int(n))
-                _say(f"[quarantine] batch {batch_id}: {len(bad)} message(s) quarantined "
-                     f"({', '.join(f'{k}={v}' for k, v in counts.items())})")
-            if len(alerts):
-                alerts = alerts.to_dict("records")
-                for r in alerts:
-                    metrics.count_alert(r["building_id"], r["type"])
-                _say_alerts(alerts, batch_id)
-            if len(updated):
-                _correlate(updated, tracker, metrics)
-                live = updated[list(running.WINDOW_COLUMNS)]
-                metrics.set_windows(live)
-                _say_live(live, batch_id, top)
+            _account(rows, batch_id, metrics, tracker, top)
         finally:
             df.unpersist()
 
     return _writer(rows, cfg, "alerts", trigger).foreachBatch(batch).start()
+
+
+def _write(df: DataFrame, rows: pd.DataFrame, cfg: Config, batch_id: int) -> None:
+    """Alerts to Kafka first (what the alert latency is about), dead letters, then the alerts'
+    Parquet folder of this batch."""
+    has_alerts = bool((rows["kind"] == running.ALERT).any())
+    alerts = running.alerts(df)
+    if has_alerts:
+        _to_kafka(alerts.select(F.col("building_id").cast("binary").alias("key"),
+                                F.to_json(F.struct(*running.ALERT_COLUMNS)).alias("value")),
+                  cfg, cfg.kafka.alerts_topic)
+    if (rows["kind"] == running.QUARANTINE).any():
+        _to_kafka(parse.dead_letter(running.quarantined(df)), cfg, cfg.kafka.dead_letter_topic)
+    if has_alerts:
+        (alerts.withColumn("date", F.to_date("window_start")).coalesce(1)
+         .write.mode("overwrite").parquet(f"{storage(cfg, 'alerts')}/batch_id={batch_id}"))
+
+
+def _account(rows: pd.DataFrame, batch_id: int, metrics: JobMetrics,
+             tracker: correlation.PearsonTracker, top: int) -> None:
+    """Counters, gauges, correlations and console lines of a written batch."""
+    kind = rows["kind"]
+    updated = rows[kind == running.WINDOW]
+    late = rows.loc[kind == running.LATE, "batch_readings"]
+    metrics.readings.inc(int(updated["batch_readings"].sum() + late.sum()))
+    bad = rows[kind == running.QUARANTINE]
+    if len(bad):
+        counts = bad["reason"].value_counts()
+        for reason, n in counts.items():
+            metrics.quarantined.labels(reason).inc(int(n))
+        _say(f"[quarantine] batch {batch_id}: {len(bad)} message(s) quarantined "
+             f"({', '.join(f'{k}={v}' for k, v in counts.items())})")
+    alerts = rows[kind == running.ALERT].to_dict("records")
+    for r in alerts:
+        metrics.count_alert(r["building_id"], r["type"])
+    _say_alerts(alerts, batch_id)
+    if len(updated):
+        _correlate(updated, tracker, metrics)
+        live = updated[list(running.WINDOW_COLUMNS)]
+        metrics.set_windows(live)
+        _say_live(live, batch_id, top)
 
 
 def _correlate(updated, tracker: correlation.PearsonTracker, metrics: JobMetrics) -> None:
