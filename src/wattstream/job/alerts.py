@@ -23,18 +23,20 @@ TYPES = (HIGH, PEAK, ABNORMAL)
 Baseline = Mapping[tuple[str, int], tuple[float, float, int]]
 
 
+def _digest(building: str, window_start: str, kind: str) -> str:
+    return hashlib.sha256(f"{building}|{window_start}|{kind}".encode()).hexdigest()[:32]
+
+
 def alert_id(building: str, window_start: datetime, kind: str) -> str:
     """Deterministic id: a replayed alert has the same id, so consumers can drop it."""
-    ws = window_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return hashlib.sha256(f"{building}|{ws}|{kind}".encode()).hexdigest()[:32]
+    return _digest(building, window_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), kind)
 
 
 def alert_ids(buildings: Iterable[str], window_starts: pd.Series,
               kinds: Iterable[str]) -> list[str]:
     """`alert_id` of many alerts; `window_starts` are naive UTC timestamps."""
     starts = pd.DatetimeIndex(window_starts).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [hashlib.sha256(f"{b}|{ws}|{k}".encode()).hexdigest()[:32]
-            for b, ws, k in zip(buildings, starts, kinds, strict=True)]
+    return [_digest(b, ws, k) for b, ws, k in zip(buildings, starts, kinds, strict=True)]
 
 
 def hour_of_week(ts: datetime) -> int:

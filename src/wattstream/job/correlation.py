@@ -41,14 +41,9 @@ def batch_sums(readings: DataFrame, bucket_seconds: int) -> DataFrame:
 
 def pearson(n: float, sx: float, sy: float, sxy: float, sxx: float, syy: float) -> float | None:
     """r from the sums; None when undefined (fewer than 3 points or a constant series)."""
-    if n < 3:
-        return None
-    cov = n * sxy - sx * sy
-    vx = n * sxx - sx * sx
-    vy = n * syy - sy * sy
-    if vx <= 1e-12 * max(1.0, n * sxx) or vy <= 1e-12 * max(1.0, n * syy):
-        return None
-    return max(-1.0, min(1.0, cov / math.sqrt(vx * vy)))
+    r = float(_pearson_vec(*(np.array([v], dtype="float64") for v in (n, sx, sy, sxy, sxx,
+                                                                        syy)))[0])
+    return None if math.isnan(r) else r
 
 
 class PearsonTracker:

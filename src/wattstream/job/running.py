@@ -178,14 +178,15 @@ def fold(state: pd.DataFrame, readings: pd.DataFrame, watermark_ms: int, rules: 
         for k in _FLAGS:
             merged[k] = before[k].eq(True).to_numpy()
 
+        # Per reading, its window's row in `batch`/`merged` (both in group order).
+        group = grouped.ngroup().to_numpy()
         # Running energy per reading = the window's energy before this batch + cumulative sum.
-        prior_e = r[KEY].merge(state[[*KEY, "e_sum"]], on=KEY, how="left")["e_sum"]
-        running = prior_e.fillna(0.0).to_numpy() + r.groupby(KEY, sort=False)[
+        running = before["e_sum"].fillna(0.0).to_numpy()[group] + grouped[
             "energy_kwh"].cumsum().to_numpy()
-        fired = r[KEY].merge(merged[[*KEY, *_FLAGS]], on=KEY, how="left")
         high_thr, peak_thr = rules.thresholds(r["building_id"])
         for kind, flag, thr in ((HIGH, "high", high_thr), (PEAK, "peak", peak_thr)):
-            crossing = (running > thr) & ~fired[flag].to_numpy(dtype=bool)
+            fired = merged[flag].to_numpy()
+            crossing = (running > thr) & ~fired[group]
             if not crossing.any():
                 continue
             first = r[crossing].drop_duplicates(KEY)  # sorted: the crossing reading
@@ -196,8 +197,9 @@ def fold(state: pd.DataFrame, readings: pd.DataFrame, watermark_ms: int, rules: 
                     first["ws"] + rules.length_s), "type": kind, "value": running[idx],
                 "threshold": thr[idx], "event_time": first["timestamp"].to_numpy(),
                 "raised_at": now}))
-            hit = merged[KEY].merge(first[KEY].assign(_hit=True), on=KEY, how="left")["_hit"]
-            merged[flag] = merged[flag].to_numpy() | hit.eq(True).to_numpy()
+            fired = fired.copy()
+            fired[group[idx]] = True
+            merged[flag] = fired
 
         out.append(pd.DataFrame({
             "kind": WINDOW, "building_id": merged["building_id"].to_numpy(),
