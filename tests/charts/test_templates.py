@@ -126,6 +126,15 @@ def test_kafka_runs_kraft_node_pools_with_metrics(render):
     assert pool["spec"]["replicas"] == 3
 
 
+@pytest.mark.parametrize("storage", ["persistent-claim", "ephemeral"])
+def test_kafka_pods_keep_fs_group_0_so_kafka_can_write_a_fresh_volume(render, storage):
+    # A pod securityContext in the template replaces Strimzi's default one (fsGroup 0).
+    kafka = one(render(set={"kafka.nodePool.storage.type": storage}), "Kafka")
+    context = kafka["spec"]["kafka"]["template"]["pod"]["securityContext"]
+    assert context["fsGroup"] == 0
+    assert context["runAsNonRoot"] is True
+
+
 def test_the_kind_profile_runs_one_ephemeral_broker_and_one_datanode(render):
     docs = render("values-kind.yaml")
     assert one(docs, "KafkaNodePool")["spec"]["replicas"] == 1
