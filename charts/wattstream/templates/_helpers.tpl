@@ -7,18 +7,25 @@ Chart name, truncated to the 63-character DNS label limit.
 
 {{/*
 Fully qualified app name: release-chart unless the release name already holds the chart name.
-Truncated to 40 characters so that component suffixes ("-hdfs-namenode-0") stay within 63.
+At most 38 characters, so "<fullname>-hdfs-datanode" stays within the 52 of a StatefulSet name
+(its pods' controller-revision-hash label appends 11 more, and label values hold 63). A longer
+name fails instead of being cut: a cut name may collide with another release's.
 */}}
 {{- define "wattstream.fullname" -}}
+{{- $max := 38 }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- $full := .Values.fullnameOverride }}
+{{- if gt (len $full) $max }}
+{{- fail (printf "fullnameOverride: %q has %d characters; at most %d fit Kubernetes' name limits once suffixes such as -hdfs-datanode are added" $full (len $full) $max) }}
+{{- end }}
+{{- $full }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 40 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- $full := ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) }}
+{{- if gt (len $full) $max }}
+{{- fail (printf "release name %q makes the name prefix %q (%d characters); at most %d fit Kubernetes' name limits once suffixes such as -hdfs-datanode are added: use a shorter release name or set fullnameOverride" .Release.Name $full (len $full) $max) }}
 {{- end }}
+{{- $full }}
 {{- end }}
 {{- end }}
 
@@ -94,7 +101,8 @@ Where the config file is mounted in every wattstream container.
 {{- end }}
 
 {{/*
-Strimzi Kafka cluster name.
+Strimzi Kafka cluster name (Strimzi appends up to 16 characters: <name>-kafka-bootstrap,
+<name>-entity-operator, <name>-cluster-ca-cert; the schema caps kafka.clusterName at 47).
 */}}
 {{- define "wattstream.kafka.clusterName" -}}
 {{- default (printf "%s-kafka" (include "wattstream.fullname" .)) .Values.kafka.clusterName }}
