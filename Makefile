@@ -109,6 +109,7 @@ STRIMZI_VERSION        ?= 1.2.0
 SPARK_OPERATOR_VERSION ?= 2.5.2
 # kube-prometheus-stack 90.x ships prometheus-operator 0.93 (the CRDs the chart is tested against).
 KPS_VERSION            ?= 90.2.0
+PROMETHEUS_OPERATOR_VERSION ?= v0.93.0
 K8S_MINOR              ?= 33
 KIND_CLUSTER           ?= wattstream
 K8S_NAMESPACE          ?= wattstream
@@ -178,7 +179,8 @@ define go-build
 endef
 
 CP_TOOLS := $(foreach b,$(KUBE_BINS),$(CP_BIN)/$(b)-$(K8S_VERSION)) \
-  $(CP_BIN)/etcd-$(ETCD_VERSION) $(CP_BIN)/kwok-$(KWOK_VERSION) $(CP_BIN)/spark-operator-v$(SPARK_OPERATOR_VERSION)
+  $(CP_BIN)/etcd-$(ETCD_VERSION) $(CP_BIN)/kwok-$(KWOK_VERSION) $(CP_BIN)/kwok-stages-$(KWOK_VERSION).yaml \
+  $(CP_BIN)/spark-operator-v$(SPARK_OPERATOR_VERSION)
 
 .PHONY: controlplane-tools
 controlplane-tools: $(CP_TOOLS) ## Build etcd, Kubernetes, kwok and the spark-operator from the Go module proxy (cached by version)
@@ -192,8 +194,17 @@ $(CP_BIN)/kubectl-$(K8S_VERSION): $(CP_DIR)/kubernetes/go.mod
 $(CP_BIN)/etcd-$(ETCD_VERSION): $(CP_DIR)/etcd/go.mod
 	$(call go-build,etcd,go.etcd.io/etcd/server/v3,etcd-$(ETCD_VERSION),-s -w)
 
+# kwok does nothing without stages: keep the ones its module ships (nodes Ready with heartbeats,
+# pods Running) next to the binary.
 $(CP_BIN)/kwok-$(KWOK_VERSION): $(CP_DIR)/kwok/go.mod
 	$(call go-build,kwok,sigs.k8s.io/kwok/cmd/kwok,kwok-$(KWOK_VERSION),-s -w)
+
+$(CP_BIN)/kwok-stages-$(KWOK_VERSION).yaml: $(CP_DIR)/kwok/go.mod
+	@mkdir -p $(CP_BIN)
+	@d=$$(cd $(CP_DIR)/kwok && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage; \
+	  for f in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready \
+	    pod/fast/pod-complete pod/fast/pod-delete; do echo "---"; cat $$d/$$f.yaml; done \
+	  > $(CP_BIN)/kwok-stages-$(KWOK_VERSION).yaml
 
 $(CP_BIN)/spark-operator-v$(SPARK_OPERATOR_VERSION): $(CP_DIR)/spark-operator/go.mod
 	$(call go-build,spark-operator,github.com/kubeflow/spark-operator/v2/cmd/operator,spark-operator-v$(SPARK_OPERATOR_VERSION),-s -w)

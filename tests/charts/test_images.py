@@ -21,9 +21,10 @@ JOB_MAIN = IMAGES / "job" / "job_main.py"
 WATTSTREAM = ROOT / ".venv" / "bin" / "wattstream"
 
 
-def _run(cmd, env=None, **kw):
+def _run(cmd, env=None, drop=(), **kw):
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, **kw)
+                          env={**base, **(env or {})}, **kw)
 
 
 def test_there_is_a_generator_and_a_job_image():
@@ -91,10 +92,23 @@ def test_the_entrypoint_reads_the_config_the_chart_renders(render, tmp_path):
     assert effective.generator.buildings == 10
 
 
-def test_the_job_entry_file_runs_the_job_command():
-    proc = _run([sys.executable, str(JOB_MAIN), "job", "--help"])
+def test_the_job_entry_file_runs_the_job_command(tmp_path):
+    path = tmp_path / "wattstream.yaml"
+    path.write_text("{}\n")
+    proc = _run([sys.executable, str(JOB_MAIN), "job", "--help"],
+                env={"WATTSTREAM_CONFIG": str(path)})
     assert proc.returncode == 0, proc.stderr
     assert "usage: wattstream job" in proc.stdout
+
+
+@pytest.mark.parametrize("config", [None, "/nonexistent/wattstream.yaml"])
+def test_the_job_entry_file_refuses_to_run_on_defaults(config):
+    """A driver pod without the chart's env or config mount stops instead of running against
+    localhost defaults."""
+    env = {"WATTSTREAM_CONFIG": config} if config else {}
+    proc = _run([sys.executable, str(JOB_MAIN), "job"], env=env, drop=["WATTSTREAM_CONFIG"])
+    assert proc.returncode == 2
+    assert "refusing to run on built-in defaults" in proc.stderr
 
 
 def test_the_job_entry_file_uses_the_mounted_config(render, tmp_path):

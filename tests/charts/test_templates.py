@@ -214,7 +214,9 @@ def test_the_spark_application_runs_the_job_with_a_streaming_restart_policy(rend
     assert conf["spark.metrics.conf.*.sink.prometheusServlet.class"] == \
         "org.apache.spark.metrics.sink.PrometheusServlet"
     assert conf["spark.ui.prometheus.enabled"] == "true"
-    assert {"name": "metrics", "containerPort": 9108, "protocol": "TCP"} in spec["driver"]["ports"]
+    driver = spec["driver"]["template"]["spec"]["containers"][0]
+    assert driver["name"] == "spark-kubernetes-driver"
+    assert {"name": "metrics", "containerPort": 9108, "protocol": "TCP"} in driver["ports"]
 
 
 def test_on_failure_restarts_carry_retries(render):
@@ -343,8 +345,11 @@ def test_with_tls_the_apps_authenticate_with_the_kafka_user_over_tls(render):
     assert secrets["kafka-user"] == "energy-app"
     assert secrets["kafka-ca"].endswith("-cluster-ca-cert")
     app = one(docs, "SparkApplication")["spec"]
-    assert {v["name"] for v in app["volumes"]} >= {"kafka-user", "kafka-ca"}
-    for pod in (app["driver"], app["executor"],
+    for role in ("driver", "executor"):
+        volumes = app[role]["template"]["spec"]["volumes"]
+        assert {v["name"] for v in volumes} >= {"kafka-user", "kafka-ca"}
+    for pod in (app["driver"]["template"]["spec"]["containers"][0],
+                app["executor"]["template"]["spec"]["containers"][0],
                 one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]):
         mounts = {m["name"]: m["mountPath"] for m in pod["volumeMounts"]}
         assert k.sasl_password_file == mounts["kafka-user"] + "/password"
@@ -355,5 +360,5 @@ def test_without_tls_the_apps_use_the_plain_listener(render):
     cfg = from_dict(_config(render()))
     assert cfg.kafka.bootstrap_servers.endswith(":9092")
     assert cfg.kafka.security_protocol == "PLAINTEXT"
-    volumes = one(render(), "SparkApplication")["spec"]["volumes"]
+    volumes = one(render(), "SparkApplication")["spec"]["driver"]["template"]["spec"]["volumes"]
     assert "kafka-user" not in {v["name"] for v in volumes}
