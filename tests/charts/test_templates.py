@@ -151,16 +151,39 @@ def test_topics_take_names_partitions_and_replicas_from_the_config(render):
     assert topics["energy_alerts"]["partitions"] == 1
 
 
-def test_tls_adds_a_scram_listener_and_a_user_with_topic_acls(render):
+def test_tls_replaces_the_plain_listener_with_scram_and_a_user_with_topic_acls(render):
     assert not find(render("values.yaml"), "KafkaUser")
     docs = render("ci/tls-values.yaml")
     listeners = {x["name"]: x for x in one(docs, "Kafka")["spec"]["kafka"]["listeners"]}
+    assert set(listeners) == {"tls"}
     assert listeners["tls"]["tls"] is True
     assert listeners["tls"]["authentication"]["type"] == "scram-sha-512"
     user = one(docs, "KafkaUser", "energy-app")
     topics = {a["resource"]["name"] for a in user["spec"]["authorization"]["acls"]
               if a["resource"]["type"] == "topic"}
     assert topics == {"energy_data", "energy_alerts", "energy_data_dlq"}
+
+
+@pytest.mark.parametrize("scenario", ["ci/tls-values.yaml", "values-production.yaml"])
+def test_with_tls_kafka_admits_no_unauthenticated_client(render, scenario):
+    docs = render(scenario)
+    kafka = one(docs, "Kafka")["spec"]["kafka"]
+    assert [x for x in kafka["listeners"] if not x.get("authentication")] == []
+    assert "ANONYMOUS" not in yaml.safe_dump(kafka)
+    # The apps may reach the brokers only on the authenticated listener.
+    to_kafka = [rule for p in find(docs, "NetworkPolicy") for rule in p["spec"]["egress"]
+                if any("strimzi.io/cluster" in peer.get("podSelector", {}).get("matchLabels", {})
+                       for peer in rule.get("to", []))]
+    assert to_kafka and all(rule["ports"] == [{"protocol": "TCP", "port": 9093}]
+                            for rule in to_kafka)
+    assert _config(docs)["kafka"]["bootstrap_servers"].endswith(":9093")
+
+
+def test_without_tls_the_apps_reach_only_the_plain_listener(render):
+    docs = render("values.yaml")
+    assert [x["port"] for x in one(docs, "Kafka")["spec"]["kafka"]["listeners"]] == [9092]
+    egress = one(docs, "NetworkPolicy", "-generator")["spec"]["egress"]
+    assert [r["ports"] for r in egress if "to" in r] == [[{"protocol": "TCP", "port": 9092}]]
 
 
 # --- HDFS -------------------------------------------------------------------------------------

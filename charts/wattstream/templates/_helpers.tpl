@@ -109,12 +109,19 @@ Strimzi Kafka cluster name (Strimzi appends up to 16 characters: <name>-kafka-bo
 {{- end }}
 
 {{/*
-Bootstrap servers the apps use: the Strimzi plain listener when the chart runs Kafka,
+The port of the release's only Kafka client listener: 9093 (TLS + SCRAM) with kafka.tls, else 9092.
+*/}}
+{{- define "wattstream.kafka.port" -}}
+{{- ternary 9093 9092 (.Values.kafka.tls.enabled | default false) -}}
+{{- end }}
+
+{{/*
+Bootstrap servers the apps use: the Strimzi listener when the chart runs Kafka,
 else config.kafka.bootstrap_servers as given.
 */}}
 {{- define "wattstream.kafka.bootstrapServers" -}}
 {{- if .Values.kafka.enabled -}}
-{{- printf "%s-kafka-bootstrap.%s.svc:%d" (include "wattstream.kafka.clusterName" .) .Release.Namespace (ternary 9093 9092 (.Values.kafka.tls.enabled | default false)) -}}
+{{- printf "%s-kafka-bootstrap.%s.svc:%s" (include "wattstream.kafka.clusterName" .) .Release.Namespace (include "wattstream.kafka.port" .) -}}
 {{- else -}}
 {{- .Values.config.kafka.bootstrap_servers -}}
 {{- end -}}
@@ -220,20 +227,24 @@ Egress rule allowing DNS lookups (any resolver, port 53).
 {{- end }}
 
 {{/*
-Egress rule to the Kafka brokers: the Strimzi pods when the chart runs Kafka, else any host.
+Egress rule to the Kafka brokers: the release's listener on the Strimzi pods when the chart runs
+Kafka, else 9092 and 9093 on any host.
 */}}
 {{- define "wattstream.networkPolicy.kafkaEgress" -}}
 - ports:
+    {{- if .Values.kafka.enabled }}
     - protocol: TCP
-      port: 9092
-    - protocol: TCP
-      port: 9093
-  {{- if .Values.kafka.enabled }}
+      port: {{ include "wattstream.kafka.port" . }}
   to:
     - podSelector:
         matchLabels:
           strimzi.io/cluster: {{ include "wattstream.kafka.clusterName" . }}
-  {{- end }}
+    {{- else }}
+    - protocol: TCP
+      port: 9092
+    - protocol: TCP
+      port: 9093
+    {{- end }}
 {{- end }}
 
 {{/*
