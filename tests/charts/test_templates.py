@@ -31,11 +31,22 @@ def test_the_rendered_config_loads_as_a_wattstream_config(render, scenario):
 
 def test_the_config_points_at_the_strimzi_bootstrap_service_and_hdfs(render):
     cfg = from_dict(_config(render("values.yaml")))
-    bootstrap = f"ws-wattstream-kafka-kafka-bootstrap.{NAMESPACE}.svc:9092"
+    bootstrap = f"ws-wattstream-kafka-kafka-bootstrap.{NAMESPACE}.svc.cluster.local:9092"
     assert cfg.kafka.bootstrap_servers == bootstrap
     assert cfg.storage.uri.startswith("hdfs://ws-wattstream-hdfs-namenode-0.ws-wattstream-hdfs-namenode.")
     assert cfg.storage.uri.endswith(":8020/wattstream/warehouse")
     assert cfg.storage.checkpoint_uri.endswith(":8020/wattstream/checkpoints")
+
+
+def test_every_service_address_ends_with_the_cluster_domain(render):
+    docs = render(set={"clusterDomain": "k8s.example.org"})
+    cfg = from_dict(_config(docs))
+    assert cfg.kafka.bootstrap_servers.endswith(f".{NAMESPACE}.svc.k8s.example.org:9092")
+    assert cfg.storage.uri.startswith("hdfs://ws-wattstream-hdfs-namenode-0."
+                                      f"ws-wattstream-hdfs-namenode.{NAMESPACE}.svc.k8s.example.org:")
+    core_site = one(docs, "ConfigMap", "-hdfs")["data"]["core-site.xml"]
+    assert f".{NAMESPACE}.svc.k8s.example.org:8020<" in core_site
+    assert "cluster.local" not in yaml.safe_dump_all(docs)
 
 
 def test_the_config_keeps_external_kafka_and_storage_when_the_chart_runs_neither(render):
@@ -89,6 +100,7 @@ def test_config_changes_roll_the_generators(render):
     ("config.kafka.readings_topic", "bad topic", "/config/kafka/readings_topic"),
     ("config.alerts.abnormal_sigma", 0, "/config/alerts/abnormal_sigma"),
     ("hdfs.datanode.replicas", 0, "/hdfs/datanode/replicas"),
+    ("clusterDomain", "cluster.local.", "/clusterDomain"),
 ])
 def test_the_schema_rejects_a_bad_value_naming_its_field(render, key, value, field):
     with pytest.raises(HelmError, match=field):

@@ -121,7 +121,7 @@ else config.kafka.bootstrap_servers as given.
 */}}
 {{- define "wattstream.kafka.bootstrapServers" -}}
 {{- if .Values.kafka.enabled -}}
-{{- printf "%s-kafka-bootstrap.%s.svc:%s" (include "wattstream.kafka.clusterName" .) .Release.Namespace (include "wattstream.kafka.port" .) -}}
+{{- printf "%s-kafka-bootstrap.%s.svc.%s:%s" (include "wattstream.kafka.clusterName" .) .Release.Namespace .Values.clusterDomain (include "wattstream.kafka.port" .) -}}
 {{- else -}}
 {{- .Values.config.kafka.bootstrap_servers -}}
 {{- end -}}
@@ -140,7 +140,7 @@ HDFS resource names and the NameNode URI (stable pod DNS through the headless Se
 
 {{- define "wattstream.hdfs.uri" -}}
 {{- $nn := include "wattstream.hdfs.namenode" . -}}
-{{- printf "hdfs://%s-0.%s.%s.svc.cluster.local:%d" $nn $nn .Release.Namespace (int .Values.hdfs.namenode.rpcPort) -}}
+{{- printf "hdfs://%s-0.%s.%s.svc.%s:%d" $nn $nn .Release.Namespace .Values.clusterDomain (int .Values.hdfs.namenode.rpcPort) -}}
 {{- end }}
 
 {{/*
