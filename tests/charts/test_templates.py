@@ -101,6 +101,8 @@ def test_config_changes_roll_the_generators(render):
     ("config.alerts.abnormal_sigma", 0, "/config/alerts/abnormal_sigma"),
     ("hdfs.datanode.replicas", 0, "/hdfs/datanode/replicas"),
     ("clusterDomain", "cluster.local.", "/clusterDomain"),
+    ("kafka.entityOperator.userOperator.resources.limits.memory", "lots",
+     "/kafka/entityOperator/userOperator/resources/limits/memory"),
 ])
 def test_the_schema_rejects_a_bad_value_naming_its_field(render, key, value, field):
     with pytest.raises(HelmError, match=field):
@@ -145,6 +147,16 @@ def test_kafka_pods_keep_fs_group_0_so_kafka_can_write_a_fresh_volume(render, st
     context = kafka["spec"]["kafka"]["template"]["pod"]["securityContext"]
     assert context["fsGroup"] == 0
     assert context["runAsNonRoot"] is True
+
+
+def test_the_entity_operators_get_500Mi_of_memory_requested_and_limited(render):
+    operators = one(render("ci/tls-values.yaml"), "Kafka")["spec"]["entityOperator"]
+    for name in ("topicOperator", "userOperator"):
+        resources = operators[name]["resources"]
+        assert resources["requests"]["memory"] == resources["limits"]["memory"] == "500Mi"
+    more = {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    kafka = one(render(set={"kafka.entityOperator.topicOperator.resources": more}), "Kafka")
+    assert kafka["spec"]["entityOperator"]["topicOperator"]["resources"] == more
 
 
 def test_the_kind_profile_runs_one_ephemeral_broker_and_one_datanode(render):
