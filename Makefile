@@ -254,6 +254,8 @@ kind-up: docker-check $(KIND) $(HELM) images ## kind cluster + Strimzi, spark-op
 	  --set prometheus.service.type=NodePort --set prometheus.service.nodePort=30090 \
 	  --set grafana.service.type=NodePort --set grafana.service.nodePort=30300 \
 	  --set grafana.sidecar.dashboards.enabled=true --set grafana.sidecar.dashboards.searchNamespace=ALL \
+	  --set grafana.sidecar.dashboards.folderAnnotation=grafana_folder \
+	  --set grafana.sidecar.dashboards.provider.foldersFromFilesStructure=true \
 	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=true --wait --timeout 15m
 	$(KIND) load docker-image wattstream/generator:$(IMAGE_TAG) wattstream/job:$(IMAGE_TAG) --name $(KIND_CLUSTER)
 	@echo "kind cluster '$(KIND_CLUSTER)' is up: export KUBECONFIG=$(KIND_KUBECONFIG); Grafana http://localhost:3000, Prometheus http://localhost:9091"

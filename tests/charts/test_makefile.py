@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from .conftest import ROOT
+from .conftest import CHART, ROOT, one
 
 
 def _dry_run(*targets: str) -> str:
@@ -23,6 +23,21 @@ def test_kind_up_uses_a_private_kubeconfig_and_pinned_operators():
     assert "kube-prometheus-stack" in out and "--version 90.2.0" in out
     assert "load docker-image wattstream/generator:0.1.0-kind wattstream/job:0.1.0-kind" in out
     assert ":latest" not in out
+
+
+def test_kind_up_makes_grafana_file_the_dashboard_in_its_folder(render):
+    """The sidecar reads the chart's folder annotation only when told its name, and files
+    dashboards into folders only with foldersFromFilesStructure; the README says the same."""
+    cm = one(render("values.yaml"), "ConfigMap", "-wattstream-energy")
+    [annotation] = cm["metadata"]["annotations"]
+    flags = [f"grafana.sidecar.dashboards.folderAnnotation={annotation}",
+             "grafana.sidecar.dashboards.provider.foldersFromFilesStructure=true",
+             "grafana.sidecar.dashboards.searchNamespace=ALL"]
+    out = _dry_run("kind-up")
+    readme = (CHART / "README.md").read_text()
+    for flag in flags:
+        assert f"--set {flag}" in out
+        assert flag in readme
 
 
 def test_deploy_and_k8s_test_use_the_kind_values_and_kubeconfig():
