@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import yaml
@@ -57,6 +59,71 @@ def test_the_job_image_bakes_in_the_kafka_connector():
     text = (IMAGES / "job" / "Dockerfile").read_text()
     assert "COPY .cache/jars/spark-kafka/*.jar /opt/spark/jars/" in text
     assert "apache/spark:4.2.0-" in text
+
+
+def dockerignore(path: Path) -> Callable[[str], bool]:
+    """path -> excluded, by Docker's ignore rules kept simple: a pattern matches a path or one
+    of its parents, `*` and `?` stay within a segment, `**` spans any, the last match wins and
+    `!` admits."""
+    rules = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            pattern = re.escape(line.lstrip("!").strip("/"))
+            for glob, regex in ((r"\*\*/", "(?:.*/)?"), (r"\*\*", ".*"), (r"\*", "[^/]*"),
+                                (r"\?", "[^/]")):
+                pattern = pattern.replace(glob, regex)
+            rules.append((re.compile(pattern + r"\Z"), line.startswith("!")))
+
+    def excluded(name: str) -> bool:
+        parts = name.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        verdict = False
+        for regex, admit in rules:
+            if any(regex.match(p) for p in prefixes):
+                verdict = not admit
+        return verdict
+
+    return excluded
+
+
+def _copied(dockerfile) -> list[str]:
+    """Context paths a Dockerfile COPYs: every tracked file under each source, an example name
+    for a glob (the jars are fetched, not tracked)."""
+    paths = []
+    for line in dockerfile.read_text().splitlines():
+        if not line.startswith("COPY ") or "--from=" in line:
+            continue
+        for source in [a for a in line.split()[1:] if not a.startswith("--")][:-1]:
+            if "*" in source:
+                paths.append(source.replace("*", "example"))
+                continue
+            tracked = _run(["git", "ls-files", "--", source], cwd=ROOT).stdout.split()
+            assert tracked, f"{dockerfile}: COPY {source} copies nothing tracked"
+            paths += tracked
+    return paths
+
+
+def test_the_dockerignore_reader_follows_dockers_rules(tmp_path):
+    path = tmp_path / "x.dockerignore"
+    path.write_text("# comment\n*\n!src\n!.cache/jars/*.jar\n**/__pycache__\n")
+    excluded = dockerignore(path)
+    assert not excluded("src/a/b.py") and not excluded(".cache/jars/k.jar")
+    assert excluded("src/a/__pycache__/b.pyc") and excluded(".cache/jars/sub/k.jar")
+    assert excluded("README.md") and excluded("srcs/x")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_the_build_context_holds_what_the_image_copies_and_no_local_state(dockerfile):
+    # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile for `docker build -f`.
+    excluded = dockerignore(dockerfile.with_name("Dockerfile.dockerignore"))
+    copied = _copied(dockerfile)
+    assert "pyproject.toml" in copied and any(p.startswith("src/") for p in copied)
+    assert [p for p in copied if excluded(p)] == []
+    for local in (".venv/bin/python", "tools/helm-v3.22.0", ".run/logs/kafka.log",
+                  ".cache/jars/kafka/kafka.jar", ".git/HEAD", "tests/charts/conftest.py",
+                  "src/wattstream/__pycache__/config.cpython-311.pyc"):
+        assert excluded(local), local
 
 
 def test_the_generator_entrypoint_runs_generate_by_default():
