@@ -360,6 +360,46 @@ def test_network_policies_cover_every_pod_and_can_be_turned_off(render):
     assert not find(render(set={"networkPolicy.enabled": False}), "NetworkPolicy")
 
 
+def _admits_the_kubelet(policy, port) -> bool:
+    """Whether an ingress rule lets the port in from a node: no peers (any source) or an ipBlock
+    (pod and namespace selectors never match a node's address)."""
+    return any(
+        (not rule.get("ports") or port in [p["port"] for p in rule["ports"]])
+        and (not rule.get("from") or any("ipBlock" in peer for peer in rule["from"]))
+        for rule in policy["spec"].get("ingress", []))
+
+
+@pytest.mark.parametrize("scenario, values", [(s, {}) for s in SCENARIOS] + [
+    ("values-production.yaml", {"networkPolicy.probeFrom": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}),
+])
+def test_network_policies_admit_every_probe_from_the_kubelet(render, scenario, values):
+    docs = render(scenario, set=values)
+    probed = 0
+    for workload in find(docs, "Deployment") + find(docs, "StatefulSet"):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        policies = [p for p in find(docs, "NetworkPolicy") if all(
+            labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())]
+        for c in workload["spec"]["template"]["spec"]["containers"]:
+            named = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+            for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+                action = c.get(kind, {}).get("httpGet") or c.get(kind, {}).get("tcpSocket")
+                if action:
+                    port = named.get(action["port"], action["port"])
+                    probed += 1
+                    assert any(_admits_the_kubelet(p, port) for p in policies), \
+                        f"{workload['metadata']['name']}: probe port {port} closed"
+    assert probed
+
+
+def test_probe_from_narrows_the_probe_ports_to_the_given_peers(render):
+    nodes = [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
+    ingress = one(render(set={"networkPolicy.probeFrom": nodes}), "NetworkPolicy",
+                  "-hdfs-namenode")["spec"]["ingress"]
+    assert all(rule.get("from") for rule in ingress)  # HDFS is no longer open to any source
+    assert {"ports": [{"protocol": "TCP", "port": 8020}, {"protocol": "TCP", "port": 9870}],
+            "from": nodes} in ingress
+
+
 def test_the_kafka_listener_admits_only_the_release_pods(render):
     plain = one(render("values.yaml"), "Kafka")["spec"]["kafka"]["listeners"][0]
     assert plain["networkPolicyPeers"][0]["podSelector"]["matchLabels"] == {

@@ -248,15 +248,16 @@ Kafka, else 9092 and 9093 on any host.
 {{- end }}
 
 {{/*
-Ingress rule for a metrics port: call with (dict "root" $ "ports" (list 9108 4040)).
+Ingress rule for TCP ports from the given peers, or from any source when there are none: call
+with (dict "ports" (list 9108 4040) "from" .Values.networkPolicy.metricsFrom).
 */}}
-{{- define "wattstream.networkPolicy.metricsIngress" -}}
+{{- define "wattstream.networkPolicy.ingress" -}}
 - ports:
     {{- range .ports }}
     - protocol: TCP
       port: {{ . }}
     {{- end }}
-  {{- with .root.Values.networkPolicy.metricsFrom }}
+  {{- with .from }}
   from:
     {{- toYaml . | nindent 4 }}
   {{- end }}
