@@ -1,6 +1,6 @@
 """Strict validation of rendered manifests: core kinds against the Kubernetes 1.33 schemas
 bundled by kubernetes-validate (offline), custom resources against the openAPIV3Schema of their
-CRD in ../shared/crds with unknown fields forbidden wherever the CRD does not allow them.
+CRD vendored in k8s-tests/crds, with unknown fields forbidden wherever the CRD does not allow them.
 """
 
 from __future__ import annotations
@@ -16,60 +16,15 @@ import yaml
 
 from .conftest import CRDS, KUBE_VERSION
 
-# Strimzi ships no KafkaUser CRD in ../shared/crds: this schema is written from Strimzi 1.2's
-# kafka.strimzi.io/v1 KafkaUser reference and covers exactly the fields the chart renders.
-KAFKA_USER_SCHEMA = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1"},
-        "kind": {"const": "KafkaUser"},
-        "metadata": {"type": "object"},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "authentication": {
-                    "type": "object", "additionalProperties": False, "required": ["type"],
-                    "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
-                },
-                "authorization": {
-                    "type": "object", "additionalProperties": False, "required": ["type", "acls"],
-                    "properties": {
-                        "type": {"enum": ["simple"]},
-                        "acls": {"type": "array", "items": {
-                            "type": "object", "additionalProperties": False,
-                            "required": ["resource", "operations"],
-                            "properties": {
-                                "resource": {
-                                    "type": "object", "additionalProperties": False,
-                                    "required": ["type"],
-                                    "properties": {
-                                        "type": {"enum": ["topic", "group", "cluster",
-                                                          "transactionalId"]},
-                                        "name": {"type": "string"},
-                                        "patternType": {"enum": ["literal", "prefix"]},
-                                    },
-                                },
-                                "operations": {"type": "array", "minItems": 1, "items": {
-                                    "enum": ["Read", "Write", "Create", "Delete", "Alter",
-                                             "Describe", "ClusterAction", "AlterConfigs",
-                                             "DescribeConfigs", "IdempotentWrite", "All"]}},
-                                "host": {"type": "string"},
-                                "type": {"enum": ["allow", "deny"]},
-                            },
-                        }},
-                    },
-                },
-                "quotas": {"type": "object"},
-                "template": {"type": "object"},
-            },
-        },
-    },
-}
-
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# API groups of Kubernetes itself; any other dotted group is served by an operator's CRD.
+_CORE_GROUPS = ("apps", "rbac.authorization.k8s.io", "networking.k8s.io", "policy", "batch")
+
+
+def is_custom(api_version: str) -> bool:
+    """Whether an apiVersion belongs to a custom resource (validated against a vendored CRD)."""
+    group = api_version.split("/")[0]
+    return "." in group and group not in _CORE_GROUPS
 
 
 def strict(schema: dict) -> dict:
@@ -94,7 +49,7 @@ def strict(schema: dict) -> dict:
 
 @functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> strict schema, for every CRD file in ../shared/crds."""
+    """(apiVersion, kind) -> strict schema, for every CRD file in k8s-tests/crds."""
     out = {}
     for path in sorted(Path(CRDS).rglob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
@@ -105,7 +60,6 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
                 if version.get("served"):
                     schema = strict(version["schema"]["openAPIV3Schema"])
                     out[(f"{group}/{version['name']}", kind)] = schema
-    out[("kafka.strimzi.io/v1", "KafkaUser")] = KAFKA_USER_SCHEMA
     return out
 
 
@@ -117,8 +71,7 @@ def errors(doc: dict) -> list[str]:
     if not _DNS_LABEL.match(name) or len(name) > 63:
         problems.append(f"{where}: metadata.name {name!r} is not a DNS-1123 label")
     key = (doc.get("apiVersion"), doc.get("kind"))
-    if "." in key[0].split("/")[0] and key[0].split("/")[0] not in (
-            "apps", "rbac.authorization.k8s.io", "networking.k8s.io", "policy", "batch"):
+    if is_custom(key[0]):
         schema = crd_schemas().get(key)
         if schema is None:
             return problems + [f"{where}: no CRD schema for {key[0]} {key[1]}"]
