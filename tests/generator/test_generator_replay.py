@@ -1,16 +1,15 @@
 """Reading canonical files (bad rows located by line) and converting the Cambridge archive."""
 
+import hashlib
+import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from wattstream.errors import WattstreamError
+from wattstream.generator.commands import CAMBRIDGE_SLICE
 from wattstream.generator.replay import BadRow, convert_cambridge, read_rows, write_canonical
 from wattstream.schema import Reading
-
-CAMBRIDGE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
-    "cambridge_estates_2019"
 
 HEADER = "timestamp,building_id,energy_kwh,temperature,humidity,occupancy,day_of_week,hour\n"
 
@@ -76,24 +75,37 @@ def test_parquet_roundtrip_with_row_numbers(tmp_path):
     assert second.field == "day_of_week"
 
 
-@pytest.mark.skipif(not CAMBRIDGE.is_dir(), reason="shared datasets not present")
 def test_convert_cambridge_drops_zeros_as_missing(tmp_path):
     out = tmp_path / "c.csv"
-    s = convert_cambridge(CAMBRIDGE, out, buildings=5,
-                          start=datetime(2019, 1, 1, tzinfo=UTC),
-                          end=datetime(2019, 2, 1, tzinfo=UTC))
+    s = convert_cambridge(CAMBRIDGE_SLICE, out, buildings=5,
+                          start=datetime(2019, 11, 11, tzinfo=UTC),
+                          end=datetime(2019, 11, 25, tzinfo=UTC))
     assert s.buildings == 5
+    # the slice's real outages: b3 for 4 hours on 15 Nov, b2 for 23 hours on 24 Nov
+    assert (s.zeros_dropped, s.no_weather_dropped) == (27, 0)
     rows = list(read_rows(out))
     assert all(isinstance(r, Reading) for r in rows)
-    assert len(rows) == s.rows == 5 * 31 * 24 - s.zeros_dropped - s.no_weather_dropped
+    assert len(rows) == s.rows == 5 * 14 * 24 - 27
     assert all(r.energy_kwh > 0 for r in rows)
     assert [r.timestamp for r in rows] == sorted(r.timestamp for r in rows)
     assert {r.building_id for r in rows} <= {f"ucam-b{i}" for i in range(200)}
     # the source file itself agrees on the first reading of b0
     first_b0 = next(r for r in rows if r.building_id == "ucam-b0")
-    line = (CAMBRIDGE / "electricity_2019" / "UCam_Building_b0.csv").read_text().splitlines()
+    line = (CAMBRIDGE_SLICE / "electricity_2019" / "UCam_Building_b0.csv").read_text().splitlines()
     value = next(float(x.split(",")[1]) for x in line[1:] if float(x.split(",")[1]) > 0)
     assert first_b0.energy_kwh == value
+
+
+def test_the_cambridge_slice_is_the_one_its_source_file_describes():
+    listed = {}  # file -> sha256, from SOURCE.txt's `sha256sum` lines
+    for line in (CAMBRIDGE_SLICE / "SOURCE.txt").read_text().splitlines():
+        if m := re.fullmatch(r"([0-9a-f]{64})  (\S+)", line):
+            listed[m[2]] = m[1]
+    files = {p.relative_to(CAMBRIDGE_SLICE).as_posix(): p for p in CAMBRIDGE_SLICE.rglob("*")
+             if p.is_file()}
+    assert set(files) - {"SOURCE.txt"} == set(listed)
+    for name, digest in listed.items():
+        assert hashlib.sha256(files[name].read_bytes()).hexdigest() == digest, name
 
 
 def test_convert_rejects_a_wrong_folder(tmp_path):

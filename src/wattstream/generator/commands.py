@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import yaml
 
@@ -23,6 +24,8 @@ from .anomalies import KINDS, parse_kinds
 MODES = ("realtime", "backfill", "replay", "convert", "thresholds")
 DATASETS = ("cambridge",)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# A slice of the Cambridge archive shipped as package data, so convert works from any directory.
+CAMBRIDGE_SLICE = Path(__file__).resolve().parent / "data" / "cambridge_estates_2019"
 
 
 def parse_duration(text: str) -> float:
@@ -85,9 +88,10 @@ def register(subparsers) -> None:
                              "before sending anything")
     conv = p.add_argument_group("convert")
     conv.add_argument("--dataset", choices=DATASETS, help="dataset layout to convert")
-    conv.add_argument("--source", metavar="DIR",
-                      default="../shared/data/cambridge_estates_2019",
-                      help="the dataset's folder (default: %(default)s)")
+    conv.add_argument("--source", metavar="DIR", default=str(CAMBRIDGE_SLICE),
+                      help="the dataset's folder (default: the slice shipped with wattstream, "
+                           "buildings b0-b7 from 2019-11-11 to 2019-11-24; give the full "
+                           "archive's folder for more)")
     conv.add_argument("--output", metavar="FILE", help="canonical .csv or .parquet to write")
     conv.add_argument("--end", metavar="ISO", help="convert only readings before this time")
     out = p.add_argument_group("output")
