@@ -1,80 +1,37 @@
-"""Fixtures of the cluster tests: a deployed wattstream release on a real cluster (`make kind-up
-deploy k8s-test`). Without a reachable cluster every test is skipped, saying why.
-
-Environment: KUBECONFIG (else ~/.kube/config), KIND_CLUSTER (informational), WATTSTREAM_NAMESPACE
-(default wattstream), WATTSTREAM_RELEASE (default ws), PROMETHEUS_SERVICE (default
-monitoring/kube-prometheus-stack-prometheus:http-web).
-"""
+"""Fixtures of the control-plane suite (helpers in harness.py): one loopback control plane for
+the session, stopped by pid at the end."""
 
 from __future__ import annotations
 
-import json
-import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from cluster import PROMETHEUS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _kubeconfig() -> Path:
-    return Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+from harness import Cluster  # noqa: E402
+from loopback import ControlPlane, StackError, binary  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def api_client():
-    """An ApiClient for the cluster, or a skip naming what is missing."""
-    from kubernetes import client, config
-
-    path = _kubeconfig()
-    if not os.environ.get("KIND_CLUSTER") and not path.is_file():
-        pytest.skip(f"no cluster: KIND_CLUSTER is unset and there is no kubeconfig at {path} "
-                    "(run `make kind-up deploy` on a machine with Docker)")
-    if not path.is_file():
-        pytest.skip(f"no kubeconfig at {path} for KIND_CLUSTER={os.environ['KIND_CLUSTER']}")
+def controlplane(tmp_path_factory):
     try:
-        config.load_kube_config(config_file=str(path))
-        api = client.ApiClient()
-        client.VersionApi(api).get_code(_request_timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure means: no usable cluster
-        pytest.skip(f"cluster in {path} is unreachable: {exc}")
-    return api
+        binary("kube-apiserver")
+    except StackError as exc:
+        pytest.fail(str(exc))
+    cp = ControlPlane(run_dir=tmp_path_factory.mktemp("controlplane"))
+    t0 = time.monotonic()
+    try:
+        cp.up()
+    except StackError as exc:
+        pytest.fail(f"the loopback control plane did not start: {exc}")
+    print(f"\nloopback control plane up in {time.monotonic() - t0:.1f} s")
+    yield cp
+    cp.down()
 
 
 @pytest.fixture(scope="session")
-def core(api_client):
-    from kubernetes import client
-
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
-def apps(api_client):
-    from kubernetes import client
-
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
-def custom(api_client):
-    from kubernetes import client
-
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture(scope="session")
-def prom(api_client):
-    """prom(query) -> result list (or prom(None, "rules") -> rules data), through the API
-    server's service proxy: no port-forward needed."""
-    ns, _, svc = PROMETHEUS.partition("/")
-
-    def query(promql: str | None, path: str = "query"):
-        raw = api_client.call_api(
-            f"/api/v1/namespaces/{ns}/services/{svc}/proxy/api/v1/{path}", "GET",
-            query_params=[("query", promql)] if promql else [],
-            auth_settings=["BearerToken"], _preload_content=False,
-            _return_http_data_only=True, _request_timeout=30)
-        body = json.loads(raw.data)
-        assert body["status"] == "success", body
-        return body["data"]["result"] if path == "query" else body["data"]
-
-    return query
+def cluster(controlplane) -> Cluster:
+    return Cluster(controlplane)

@@ -18,7 +18,6 @@ from wattstream.local import hdfs, kafka, prometheus
 from wattstream.local.procs import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")

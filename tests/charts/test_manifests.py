@@ -65,7 +65,7 @@ def test_the_validator_checks_the_kafka_user_structurally(render):
     assert errors(user)
 
 
-def test_the_crd_schemas_are_found_beside_the_repository():
+def test_the_vendored_crd_schemas_are_found():
     from .conftest import CRDS
     from .validation import crd_schemas
 

@@ -388,16 +388,27 @@ def test_network_policies_admit_every_probe_from_the_kubelet(render, scenario, v
                     probed += 1
                     assert any(_admits_the_kubelet(p, port) for p in policies), \
                         f"{workload['metadata']['name']}: probe port {port} closed"
-    assert probed
+    assert probed or not find(docs, "Deployment")
 
 
 def test_probe_from_narrows_the_probe_ports_to_the_given_peers(render):
     nodes = [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
     ingress = one(render(set={"networkPolicy.probeFrom": nodes}), "NetworkPolicy",
-                  "-hdfs-namenode")["spec"]["ingress"]
-    assert all(rule.get("from") for rule in ingress)  # HDFS is no longer open to any source
-    assert {"ports": [{"protocol": "TCP", "port": 8020}, {"protocol": "TCP", "port": 9870}],
-            "from": nodes} in ingress
+                  "-generator")["spec"]["ingress"]
+    assert {"ports": [{"protocol": "TCP", "port": 9109}], "from": nodes} in ingress
+
+
+@pytest.mark.parametrize("component", ["namenode", "datanode"])
+def test_hdfs_probes_run_inside_the_container_and_hdfs_admits_only_its_peers(render, component):
+    """A node-reachable probe would need RPC or WebHDFS (open to anyone with permissions off)
+    admitted from every source; an in-container check needs no port at all."""
+    docs = render()
+    pod = one(docs, "StatefulSet", f"-hdfs-{component}")["spec"]["template"]["spec"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert set(pod["containers"][0][probe]) & {"httpGet", "tcpSocket"} == set()
+        assert pod["containers"][0][probe]["exec"]["command"][:2] == ["bash", "-c"]
+    ingress = one(docs, "NetworkPolicy", f"-hdfs-{component}")["spec"]["ingress"]
+    assert all(rule.get("from") for rule in ingress)
 
 
 def test_the_kafka_listener_admits_only_the_release_pods(render):

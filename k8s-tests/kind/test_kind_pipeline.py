@@ -40,37 +40,76 @@ def test_the_spark_application_is_running(custom):
     wait_until(state, 900, f"SparkApplication {JOB} RUNNING")
 
 
-def _buildings(prom) -> int:
-    result = prom("count(count by (building) (wattstream_window_energy_kwh))")
+def _count(prom, promql: str) -> int:
+    result = prom(promql)
     return int(float(result[0]["value"][1])) if result else 0
 
 
-def test_more_generator_replicas_bring_more_buildings(apps, prom):
+def _buildings_of(prom, replica: str) -> int:
+    return _count(prom, f'count(count by (building) '
+                        f'(wattstream_window_energy_kwh{{building=~"{replica}-.*"}}))')
+
+
+def test_more_generator_replicas_bring_more_buildings(apps, core, prom):
+    """1 → 3 replicas: three distinct replica identities, each with its own full building set
+    in the job's windows (waited for, never read once)."""
+    selector = "app.kubernetes.io/component=generator"
+
+    def pods():
+        return {p.metadata.name for p in
+                core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
+                if not p.metadata.deletion_timestamp}
+
     def scale(n):
         apps.patch_namespaced_deployment_scale(GENERATOR, NAMESPACE, {"spec": {"replicas": n}})
         wait_until(lambda: (apps.read_namespaced_deployment(GENERATOR, NAMESPACE).status
-                            .ready_replicas or 0) == n, 300, f"{n} generator replicas ready")
+                            .ready_replicas or 0) == n and len(pods()) == n,
+                   300, f"exactly {n} generator pods ready")
+        return pods()
 
+    (first,) = scale(1)
+    per_replica = wait_until(lambda: _buildings_of(prom, first), 600,
+                             "windows of the first replica's buildings")
+    names = scale(3)
+    assert first in names and len(names) == 3
+
+    def all_three():
+        counts = {n: _buildings_of(prom, n) for n in names}
+        return counts if all(c >= per_replica for c in counts.values()) else None
+
+    wait_until(all_three, 900, f"windows of {per_replica} buildings from each of {names}")
+    wait_until(lambda: _count(prom, "count(count by (replica) "
+                                    "(rate(wattstream_generator_readings_sent_total[2m]) > 0))")
+               == 3, 600, "three replicas sending")
     scale(1)
-    before = wait_until(lambda: _buildings(prom), 600, "windows of the first replica's buildings")
-    scale(3)
-    after = wait_until(lambda: _buildings(prom) > before and _buildings(prom), 900,
-                       "more buildings once 3 replicas produce")
-    assert after > before
-    replicas = prom("count(count by (replica) (wattstream_generator_readings_sent_total))")
-    assert int(float(replicas[0]["value"][1])) >= 3
 
 
 def test_windows_land_on_hdfs(core):
+    """Listed through WebHDFS from inside the NameNode pod (curl, not a second JVM beside the
+    NameNode's heap; loopback traffic passes the NetworkPolicy)."""
+    import json
+
     from kubernetes.stream import stream
 
-    def listing():
+    def listing(path):
         out = stream(core.connect_get_namespaced_pod_exec, NAMENODE_POD, NAMESPACE,
-                     command=["hdfs", "dfs", "-ls", "-R", "/wattstream/warehouse"],
+                     command=["curl", "-sf",
+                              f"http://localhost:9870/webhdfs/v1{path}?op=LISTSTATUS"],
                      container="namenode", stderr=True, stdin=False, stdout=True, tty=False)
-        return ".parquet" in out and out
+        return json.loads(out)["FileStatuses"]["FileStatus"]
 
-    wait_until(listing, 900, "Parquet windows under /wattstream/warehouse on HDFS")
+    def parquet_found(path="/wattstream/warehouse", depth=0):
+        for st in listing(path):
+            child = f"{path}/{st['pathSuffix']}"
+            if st["type"] == "FILE" and st["pathSuffix"].endswith(".parquet") and st["length"]:
+                return child
+            if st["type"] == "DIRECTORY" and depth < 4 and not st["pathSuffix"].startswith("_"):
+                found = parquet_found(child, depth + 1)
+                if found:
+                    return found
+        return None
+
+    wait_until(parquet_found, 900, "Parquet windows under /wattstream/warehouse on HDFS")
 
 
 @pytest.mark.parametrize("metric", [
