@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,13 @@ class GeneratorConfig:
     delivery_timeout_seconds: int = _f(120, "give up on a reading Kafka has not acknowledged "
                                        "after this long (counted as a send error)",
                                        minimum=1, maximum=86_400)
+    demo: bool = _f(False, "realtime demo: the first buildings are large (a hospital, an "
+                    "office), event time starts at a busy weekday hour and an equipment_spike "
+                    "is injected into building 0 after a minute, so alerts fire within minutes "
+                    "at the default thresholds")
+    demo_start: str = _f("", "event time the demo starts at (ISO 8601 with a zone, not in the "
+                         "future); empty means the latest weekday 10:00 UTC before the generator "
+                         "starts")
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,8 @@ def _check_value(key: str, tp: Any, value: Any, meta: Mapping[str, Any]) -> Any:
             raise ConfigError(f"{key}: must be a number, got {value!r}")
         value = float(value)
     elif tp is str:
+        if isinstance(value, date):  # YAML reads an unquoted ISO timestamp as a datetime
+            value = value.isoformat()
         if not isinstance(value, str):
             raise ConfigError(f"{key}: must be a string, got {value!r}")
     if meta.get("min") is not None and value < meta["min"]:
@@ -295,6 +305,8 @@ def _check_consistency(cfg: Config) -> None:
             raise ConfigError(
                 f"alerts.buildings.{bid}.peak_demand_kwh: must be >= its high_consumption_kwh"
             )
+    if cfg.generator.demo_start:
+        _check_demo_start(cfg.generator.demo_start)
     if cfg.schema.timezone:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -302,6 +314,16 @@ def _check_consistency(cfg: Config) -> None:
             ZoneInfo(cfg.schema.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"schema.timezone: unknown zone {cfg.schema.timezone!r}") from None
+
+
+def _check_demo_start(text: str) -> None:
+    try:
+        start = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"generator.demo_start: {text!r} is not an ISO 8601 timestamp "
+                          f"(e.g. 2026-03-03T10:00:00Z)") from None
+    if start.tzinfo is None:
+        raise ConfigError(f"generator.demo_start: {text!r} has no zone; add one (e.g. 'Z')")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -8,6 +8,9 @@ Kinds (at most one active per building at a time):
 - `stuck_meter`: the meter repeats one value for 1-6 hours.
 - `sensor_dropout`: no readings at all for 15 minutes to 3 hours.
 
+`Injector.plan` schedules an event at a given step instead (the demo's early spike); it is
+labelled and counted like the drawn ones and leaves the random stream untouched.
+
 A label is one JSON line `{"building", "start", "end", "kind"}`: `start` is the timestamp of the
 first affected reading and `end` the end of the last one (exclusive), so a reading belongs to the
 event when `start <= timestamp < end`. Labels are written when the event ends, or at shutdown with
@@ -93,6 +96,21 @@ class Injector:
         self.sink = sink
         self.labels: list[Label] = []
         self.started: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.planned: list[tuple[int, int, str, int, float]] = []  # step, building, kind, ...
+
+    def plan(self, i: int, kind: str, step: int, steps: int, factor: float = 1.0) -> None:
+        """Start `kind` on building `i` at `step` for `steps` steps (`factor` for a spike),
+        whatever the draws say; an event already running there ends at that step."""
+        self.planned.append((step, i, kind, steps, factor))
+
+    def _start(self, i: int, kind: str, ts: datetime, step: int, steps: float,
+               factor: float) -> None:
+        self.active[i] = KINDS.index(kind)
+        self.start_ts[i] = ts
+        self.end_step[i] = step + max(1, int(round(steps)))
+        self.factor[i] = factor
+        self.stuck_value[i] = -1.0
+        self.started[kind] += 1
 
     @property
     def enabled(self) -> bool:
@@ -111,7 +129,7 @@ class Injector:
         """Modify `v.energy_kwh` in place for this step; return the mask of readings to emit."""
         n = len(self.ids)
         present = np.ones(n, dtype=bool)
-        if not self.enabled and not (self.active >= 0).any():
+        if not self.enabled and not self.planned and not (self.active >= 0).any():
             return present
         hvac_idx = KINDS.index(HVAC_OVERNIGHT)
         # End events: fixed-length ones at their end step, HVAC ones when the schedule turns
@@ -121,6 +139,12 @@ class Injector:
             (v.hvac_fraction > 0.9) | (self.end_step <= step))
         for i in np.flatnonzero(ending):
             self._close(int(i), ts)
+        for plan in [p for p in self.planned if p[0] <= step]:
+            self.planned.remove(plan)
+            _, i, kind, steps, factor = plan
+            if self.active[i] >= 0:
+                self._close(i, ts)
+            self._start(i, kind, ts, step, steps, factor)
         # Start new events on idle buildings.
         if self.enabled:
             p = min(1.0, self.rate_per_day * dt_s / 86400.0)
@@ -137,12 +161,7 @@ class Injector:
                 else:
                     lo, hi = _DURATIONS[kind]
                     steps = (lo + (hi - lo) * draws[2, i]) / dt_s
-                self.active[i] = KINDS.index(kind)
-                self.start_ts[i] = ts
-                self.end_step[i] = step + max(1, int(round(steps)))
-                self.factor[i] = 2.0 + 1.5 * draws[3, i]
-                self.stuck_value[i] = -1.0
-                self.started[kind] += 1
+                self._start(int(i), kind, ts, step, steps, 2.0 + 1.5 * draws[3, i])
         if not (self.active >= 0).any():
             return present
         hours = dt_s / 3600.0

@@ -145,6 +145,8 @@ def options(args: argparse.Namespace, cfg) -> object:
         on_bad_row=args.on_bad_row,
         summary=args.summary,
         progress=not args.no_progress,
+        demo=g.demo,
+        demo_start=parse_timestamp(g.demo_start) if g.demo_start else None,
     )
 
 

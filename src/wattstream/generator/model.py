@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,9 +66,14 @@ def _building_rng(seed: int, building_id: str) -> np.random.Generator:
 
 
 class Buildings:
-    """Parameters of a set of buildings as arrays (index i = building_ids[i])."""
+    """Parameters of a set of buildings as arrays (index i = building_ids[i]).
 
-    def __init__(self, building_ids: list[str], seed: int):
+    `fixed` maps indices to a (type name, floor area) that replaces the seeded draw; such a
+    building gets its type's nominal densities and hours (no jitter), so its load is known in
+    advance. The demo uses it to guarantee large buildings; the model is the same."""
+
+    def __init__(self, building_ids: list[str], seed: int,
+                 fixed: Mapping[int, tuple[str, float]] | None = None):
         self.ids = list(building_ids)
         n = len(self.ids)
         weights = np.array([t.weight for t in TYPES])
@@ -75,7 +81,13 @@ class Buildings:
         kind = np.empty(n, dtype=np.int64)
         area = np.empty(n)
         jitter = np.empty((n, 6))
+        fixed = fixed or {}
         for i, bid in enumerate(self.ids):
+            if i in fixed:
+                type_name, area[i] = fixed[i]
+                kind[i] = TYPE_NAMES.index(type_name)
+                jitter[i] = 0.0
+                continue
             rng = _building_rng(seed, bid)
             kind[i] = rng.choice(len(TYPES), p=weights)
             t = TYPES[kind[i]]

@@ -9,17 +9,22 @@ acknowledged.
   then `WattstreamError` (the CLI exits 1) instead of hanging.
 - The partition of each key is computed once with the client's own partitioner (murmur2, as the
   Java client), so a building's readings stay ordered in one partition.
+- `latest_event_time` reads the last reading of each partition back: the demo continues the
+  event time a running fleet has reached rather than fall behind the job's watermark.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from datetime import datetime
 
 from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
+from ..schema import parse_timestamp
 from .metrics import GeneratorMetrics
 
 log = logging.getLogger(__name__)
@@ -31,7 +36,9 @@ class ReadingProducer:
         from kafka.errors import KafkaError
 
         g = cfg.generator
+        self.kafka_cfg = cfg.kafka
         self.topic = cfg.kafka.readings_topic
+        self.timeout_s = g.connect_timeout_seconds
         self.metrics = metrics
         self.max_pending = g.max_pending_records
         timeout_ms = int(g.connect_timeout_seconds * 1000)
@@ -136,6 +143,43 @@ class ReadingProducer:
             self.sent += 1
             fut.add_callback(ok, t0)
             fut.add_errback(err)
+
+    def latest_event_time(self) -> datetime | None:
+        """The latest timestamp among the last readings of the topic's partitions; None for an
+        empty topic, or when the tail cannot be read within the connect timeout."""
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+
+        latest = None
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self.kafka_cfg.bootstrap_servers.split(","),
+                                     group_id=None, enable_auto_commit=False,
+                                     **kafka_client.python_kwargs(self.kafka_cfg))
+        except KafkaError as exc:
+            log.warning("cannot read the tail of %s: %s", self.topic, exc)
+            return None
+        try:
+            parts = [TopicPartition(self.topic, p) for p in self._all_partitions]
+            consumer.assign(parts)
+            begin, end = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
+            waiting = {tp for tp in parts if end[tp] > begin[tp]}
+            for tp in waiting:
+                consumer.seek(tp, end[tp] - 1)
+            deadline = time.monotonic() + self.timeout_s
+            while waiting and time.monotonic() < deadline:
+                for tp, records in consumer.poll(timeout_ms=500).items():
+                    waiting.discard(tp)
+                    for rec in records:
+                        try:
+                            ts = parse_timestamp(json.loads(rec.value)["timestamp"])
+                        except (ValueError, KeyError, TypeError):
+                            continue  # not a reading: the job quarantines it, nothing to follow
+                        latest = ts if latest is None else max(latest, ts)
+        except KafkaError as exc:
+            log.warning("cannot read the tail of %s: %s", self.topic, exc)
+        finally:
+            consumer.close()
+        return latest
 
     def close(self, timeout: float = 60.0) -> None:
         """Flush everything handed over (waiting at most `timeout`), then close."""

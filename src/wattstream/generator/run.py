@@ -1,7 +1,8 @@
 """The generator's run modes: realtime, backfill and replay, all ending with a flushed producer and
 a summary.
 
-- realtime: one reading per building every interval, event time = wall time.
+- realtime: one reading per building every interval, event time = wall time (or shifted to a
+  start, e.g. the demo's busy hour, and then advancing at wall-clock speed).
 - backfill: a span of event time (`--duration` / `--start` / `--count`) as fast as possible (or at
   `--rate` readings/s), with progress on stderr.
 - replay: a canonical CSV/Parquet file, event time preserved, paced by `--speedup` (0 = no pacing).
@@ -29,6 +30,7 @@ from typing import IO, Any
 from ..config import Config
 from ..errors import WattstreamError
 from ..schema import format_timestamp
+from . import demo as demo_mode
 from .anomalies import KINDS
 from .fleet import building_ids
 from .metrics import GeneratorMetrics
@@ -61,6 +63,8 @@ class Options:
     on_bad_row: str = "skip"
     summary: str | None = None
     progress: bool = True
+    demo: bool = False  # realtime only: see demo.py
+    demo_start: datetime | None = None  # None: the latest weekday 10:00 UTC
 
 
 @dataclass
@@ -116,6 +120,20 @@ class Stop:
         return self.event.wait(max(0.0, seconds))
 
 
+class Clock:
+    """Wall time and the realtime loop's sleep; a test passes a clock that jumps instead."""
+
+    def __init__(self, stop: Stop):
+        self.stop = stop
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep; True when a signal cut it short."""
+        return self.stop.wait(seconds)
+
+
 class Progress:
     """A stderr line every `every` seconds: readings, rate and (when known) percent done; on a
     terminal the line is redrawn in place."""
@@ -161,15 +179,16 @@ class RateLimit:
             self.stop.wait(self.t0 + done / self.rate - time.monotonic())
 
 
-def _aligned_now(dt_s: float) -> datetime:
-    now = time.time()
+def _aligned_now(dt_s: float, now: float) -> datetime:
     return datetime.fromtimestamp(math.ceil(now / dt_s) * dt_s, tz=UTC)
 
 
-def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None) -> Summary:
+def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
+        clock: Clock | None = None, metrics: GeneratorMetrics | None = None) -> Summary:
     """Run one mode to its end (or a signal) and return the summary; the caller prints it."""
-    metrics = GeneratorMetrics(opts.replica)
+    metrics = metrics or GeneratorMetrics(opts.replica)
     stop = Stop()
+    clock = clock or Clock(stop)
     labels_fh = None
     summary = Summary(opts.mode, opts.replica, cfg.kafka.readings_topic)
     t0 = time.monotonic()
@@ -188,11 +207,13 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None) -> 
         stop.install()
         log.info("generator %s: replica %s -> %s at %s", opts.mode, opts.replica,
                  cfg.kafka.readings_topic, cfg.kafka.bootstrap_servers)
+        if opts.demo and opts.mode != "realtime":
+            log.info("generator.demo applies to realtime only; %s runs without it", opts.mode)
         try:
             if opts.mode == "replay":
                 _replay(opts, producer, stop, summary, rows)
             else:
-                _simulate(opts, producer, metrics, stop, summary, labels_fh)
+                _simulate(opts, producer, metrics, stop, summary, labels_fh, clock)
         finally:
             producer.close()
         summary.acknowledged = producer.acked
@@ -211,32 +232,38 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None) -> 
 
 
 def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetrics, stop: Stop,
-              summary: Summary, labels_fh: IO[str] | None) -> None:
+              summary: Summary, labels_fh: IO[str] | None, clock: Clock) -> None:
     ids = building_ids(opts.replica, opts.buildings)
     summary.buildings = len(ids)
-    sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh)
     dt = opts.interval_s
     realtime = opts.mode == "realtime"
-    if realtime:
-        start = opts.start or _aligned_now(dt)
+    demo = realtime and opts.demo
+    sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
+                    fixed=demo_mode.fixed(len(ids)) if demo else None)
+    if demo:
+        start, joined = (opts.start, False) if opts.start else demo_mode.start(
+            opts.demo_start, clock.time(), producer.latest_event_time())
+        log.info("%s", demo_mode.prepare(sim, start, dt, joined))
+    elif realtime:
+        start = opts.start or _aligned_now(dt, clock.time())
     else:
         span = opts.duration_s or (opts.count / len(ids) * dt if opts.count else None)
         if span is None:
             raise WattstreamError("backfill needs --duration or --count")
-        start = opts.start or (_aligned_now(dt) - timedelta(seconds=span))
+        start = opts.start or (_aligned_now(dt, clock.time()) - timedelta(seconds=span))
     steps = math.ceil(opts.duration_s / dt) if opts.duration_s else None
     expected = min(x for x in (opts.count, steps and steps * len(ids), math.inf) if x)
     # realtime runs for days: a line a minute is a heartbeat, not a progress bar
     progress = Progress(opts.progress, opts.mode, every=60.0 if realtime else 1.0)
     limiter = RateLimit(None if realtime else opts.rate, stop)
     keys = sim.encoder.keys
-    # wall clock minus event time: 0 unless --start moved event time away from now
-    wall0 = time.time() - start.timestamp() if realtime and opts.start else 0.0
+    # wall clock minus event time: 0 unless --start or the demo moved event time away from now
+    wall0 = clock.time() - start.timestamp() if realtime and (opts.start or demo) else 0.0
     anomalies_seen: Counter[str] = Counter()
     k = 0
     while not stop and (steps is None or k < steps):
         ts = start + timedelta(seconds=k * dt)
-        if realtime and stop.wait(ts.timestamp() + wall0 - time.time()):
+        if realtime and clock.sleep(ts.timestamp() + wall0 - clock.time()):
             break
         batch = sim.step(k, ts, dt)
         values = sim.encoder.encode(batch)

@@ -9,6 +9,7 @@ record (a test holds it to that), without building a `Reading` and a dict per re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
@@ -62,8 +63,9 @@ class Encoder:
 class Simulator:
     def __init__(self, building_ids: list[str], seed: int, replica: str,
                  kinds: tuple[str, ...] = (), anomaly_rate: float = 0.0,
-                 labels: IO[str] | None = None):
-        self.buildings = Buildings(building_ids, seed)
+                 labels: IO[str] | None = None,
+                 fixed: Mapping[int, tuple[str, float]] | None = None):
+        self.buildings = Buildings(building_ids, seed, fixed)
         self.model = Model(self.buildings, seed, replica)
         self.injector = Injector(building_ids, kinds, anomaly_rate, seed, _key_int(replica),
                                  labels)
