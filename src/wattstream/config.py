@@ -171,6 +171,11 @@ class JobConfig:
     correlation_horizon_seconds: int = _f(86_400, "sliding event-time horizon of the "
                                           "energy correlation gauges", minimum=60,
                                           maximum=90 * 86_400)
+    fail_on_data_loss: bool = _f(True, "stop a query when Kafka no longer holds the offsets its "
+                                 "checkpoint expects (log wiped, topic recreated, retention "
+                                 "past unread data); false skips ahead, counts the loss in "
+                                 "wattstream_kafka_data_loss_total and logs a warning: only "
+                                 "for brokers on throwaway storage, e.g. on kind")
 
 
 @dataclass(frozen=True)

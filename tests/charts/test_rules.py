@@ -27,7 +27,8 @@ CONTRACT = {  # metric names every wattstream exporter exposes (the metric-name 
     "wattstream_late_readings_dropped_total", "wattstream_batch_duration_seconds_bucket",
     "wattstream_input_rows_per_second", "wattstream_processed_rows_per_second",
     "wattstream_kafka_lag_records", "wattstream_last_progress_timestamp_seconds",
-    "wattstream_baseline_loaded", "wattstream_generator_readings_sent_total",
+    "wattstream_kafka_data_loss_total", "wattstream_baseline_loaded",
+    "wattstream_generator_readings_sent_total",
     "wattstream_generator_send_errors_total", "wattstream_generator_send_latency_seconds_bucket",
     "wattstream_generator_anomalies_injected_total", "up",
 }
@@ -42,7 +43,7 @@ def _run(cmd, cwd=None):
 def test_promtool_accepts_the_rendered_rules(render, promtool, tmp_path):
     rules = write_rules_file(render("values.yaml"), tmp_path / "rules.yaml")
     out = _run([promtool, "check", "rules", str(rules)])
-    assert "SUCCESS: 8 rules found" in out
+    assert "SUCCESS: 9 rules found" in out
 
 
 def test_every_alert_behaves_as_its_promtool_unit_test_says(render, promtool, tmp_path):
@@ -59,7 +60,7 @@ def test_every_alert_rule_has_a_unit_test(render):
     assert alerts == tested == {
         "WattstreamPeakDemand", "WattstreamHighConsumption", "WattstreamAbnormalUsage",
         "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobLagging",
-        "WattstreamGeneratorDown",
+        "WattstreamKafkaDataLoss", "WattstreamGeneratorDown",
         "WattstreamGeneratorStalled"}
 
 

@@ -1,11 +1,17 @@
-"""The listener's arithmetic and the per-building cap, without Spark."""
+"""The listener's arithmetic (lag, late rows, Kafka data loss) and the per-building cap,
+without Spark."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from wattstream.config import Config
-from wattstream.job.metrics import JobMetrics, ProgressListener
+from wattstream.job.metrics import (
+    JobMetrics,
+    ProgressListener,
+    data_losses,
+    kafka_offsets,
+)
 
 
 def _progress(dropped: int, end: dict, latest: dict) -> dict:
@@ -49,3 +55,91 @@ def test_per_building_series_are_capped_and_show_the_newest_window():
     assert m.over_cap._value.get() == 1
     m.count_alert("c", "HIGH_CONSUMPTION")
     assert m.alerts.labels("_other", "HIGH_CONSUMPTION")._value.get() == 1
+
+
+# --- Kafka data loss -------------------------------------------------------------------------
+
+def _tp(**offsets) -> dict:
+    """{("t", partition): offset} from p0=..., p1=..."""
+    return {("t", k[1:]): v for k, v in offsets.items()}
+
+
+def _losses(previous, start, end, rows=None):
+    return [(x.topic, x.kind, x.records) for x in data_losses(previous, start, end, rows)]
+
+
+def test_consecutive_batches_that_read_every_offset_lose_nothing():
+    assert _losses({}, {}, _tp(p0=10, p1=5), rows=15) == []  # a new query's first batch
+    assert _losses(_tp(p0=10, p1=5), _tp(p0=10, p1=5), _tp(p0=30, p1=5), rows=20) == []
+    assert _losses(_tp(p0=30), _tp(p0=30), _tp(p0=30), rows=0) == []  # an empty batch
+
+
+def test_offsets_that_go_backwards_are_a_reset_per_partition():
+    # The log was wiped or the topic recreated under a running query: end below start.
+    losses = data_losses(_tp(p0=40, p1=7), _tp(p0=40, p1=7), _tp(p0=0, p1=3), rows=0)
+    assert [(x.kind, x.records, x.where) for x in losses] == [
+        ("reset", 1, "partition 0: offset 40 → 0"), ("reset", 1, "partition 1: offset 7 → 3")]
+    # ... or found between two batches: this one starts below where the last one ended.
+    assert _losses(_tp(p0=40), _tp(p0=12), _tp(p0=20), rows=8) == [("t", "reset", 1)]
+    # A partition that vanished (topic deleted, or recreated with fewer partitions).
+    losses = data_losses(_tp(p0=4, p1=9), _tp(p0=4, p1=9), _tp(p0=4), rows=0)
+    assert [(x.kind, x.where) for x in losses] == [("reset", "partition 1: gone after offset 9")]
+
+
+def test_skipped_offsets_are_a_gap_of_that_many_records():
+    # A batch starting beyond the last one's end.
+    losses = data_losses(_tp(p0=100, p1=50), _tp(p0=130, p1=50), _tp(p0=140, p1=60), rows=20)
+    assert [(x.topic, x.kind, x.records, x.where) for x in losses] == [
+        ("t", "gap", 30, "partition 0: offset 100 → 130")]
+    # Retention deleted records before the batch read them: Spark skipped to the earliest.
+    losses = data_losses(_tp(p0=100, p1=50), _tp(p0=100, p1=50), _tp(p0=200, p1=60), rows=70)
+    assert [(x.kind, x.records, x.where) for x in losses] == [
+        ("gap", 40, "partitions 0 (100 → 200), 1 (50 → 60): 70 of 110 records read")]
+
+
+def test_rows_of_partitions_new_in_a_batch_never_count_as_lost():
+    # Partition 1 appeared (read from its earliest offset): more rows than the known spans.
+    assert _losses(_tp(p0=10), _tp(p0=10), _tp(p0=20, p1=5), rows=15) == []
+    assert _losses(_tp(p0=10), _tp(p0=10), _tp(p0=20), rows=None) == []  # rows unknown
+
+
+def test_kafka_offsets_parse_progress_json_and_ignore_other_sources():
+    want = {("t", "0"): 12, ("t", "1"): 3}
+    assert kafka_offsets('{"t": {"0": 12, "1": 3}}') == want
+    assert kafka_offsets({"t": {"0": 12, "1": 3}}) == want
+    for other in (None, "", "7", 7, '{"logOffset": 3}', "not json"):
+        assert kafka_offsets(other) == {}, other
+
+
+def _kafka_progress(start, end, rows: int) -> dict:
+    return {"batchDuration": 10, "numInputRows": rows, "sources": [
+        {"description": "KafkaV2[Subscribe[readings]]", "startOffset": start,
+         "endOffset": end, "numInputRows": rows}]}
+
+
+def test_the_listener_counts_data_loss_per_query_and_logs_where(caplog):
+    m = JobMetrics(Config().replace(kafka={"readings_topic": "readings"}))
+    listener = ProgressListener(m)
+
+    def count(query, kind):
+        return m.data_loss.labels(query, "readings", kind)._value.get()
+
+    # Series exist from the start, so the first loss is an increase for Prometheus.
+    names = {(s.labels["query"], s.labels["kind"]) for f in m.data_loss.collect()
+             for s in f.samples if s.name == "wattstream_kafka_data_loss_total"}
+    assert names == {(q, k) for q in ("alerts", "windows") for k in ("gap", "reset")}
+
+    listener.on_progress("alerts", _kafka_progress(None, '{"readings": {"0": 40, "1": 8}}', 48))
+    listener.on_progress("alerts", _kafka_progress('{"readings": {"0": 40, "1": 8}}',
+                                                   '{"readings": {"0": 0, "1": 0}}', 0))
+    assert count("alerts", "reset") == 2 and count("alerts", "gap") == 0
+    assert "topic readings, partition 0: offset 40 → 0" in caplog.text
+    assert "wiped or the topic recreated" in caplog.text
+    assert all(r.levelname == "WARNING" for r in caplog.records)
+    # Back to normal: nothing more; then a batch that read 5 of 12 offsets.
+    listener.on_progress("alerts", _kafka_progress('{"readings": {"0": 0, "1": 0}}',
+                                                   '{"readings": {"0": 6, "1": 0}}', 6))
+    listener.on_progress("alerts", _kafka_progress('{"readings": {"0": 6, "1": 0}}',
+                                                   '{"readings": {"0": 18, "1": 0}}', 5))
+    assert count("alerts", "reset") == 2 and count("alerts", "gap") == 7
+    assert count("windows", "reset") == count("windows", "gap") == 0

@@ -37,6 +37,8 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
             .option("subscribe", k.readings_topic)
             .option("startingOffsets", cfg.job.starting_offsets)
             .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)
+            # Every query reads through this source, so each one honours the setting.
+            .option("failOnDataLoss", str(cfg.job.fail_on_data_loss).lower())
             .load())
 
 

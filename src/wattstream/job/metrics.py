@@ -3,6 +3,10 @@ StreamingQueryListener that feeds the engine-side ones.
 
 Per-building series are capped at `metrics.max_buildings`: the first buildings seen get series,
 later ones are counted in `wattstream_buildings_over_cap` instead of growing cardinality.
+
+With `job.fail_on_data_loss` false the Kafka source skips offsets Kafka no longer has; the
+listener finds them in the progress offsets (`data_losses`) and counts them in
+`wattstream_kafka_data_loss_total`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -30,6 +36,8 @@ WINDOW_GAUGES = {
                      "running window average outdoor humidity, percent"),
     "avg_occupancy": ("wattstream_window_occupancy", "running window average occupancy"),
 }
+QUERIES = ("alerts", "windows")  # the job's query names (sinks.py)
+LOSS_KINDS = ("gap", "reset")
 
 
 class JobMetrics:
@@ -72,8 +80,17 @@ class JobMetrics:
         self.baseline_loaded = Gauge("wattstream_baseline_loaded",
                                      "1 when an ABNORMAL_USAGE baseline table is loaded",
                                      registry=r)
+        self.data_loss = Counter("wattstream_kafka_data_loss",
+                                 "Kafka offsets a query skipped because Kafka no longer had "
+                                 "them: records deleted before being read (kind=gap), or "
+                                 "partitions whose offsets went backwards (kind=reset, one "
+                                 "per event)", ["query", "topic", "kind"], registry=r)
         for reason in Reason.ALL:
             self.quarantined.labels(reason)
+        # Present from the start, so that Prometheus' increase() sees the first loss.
+        for query in QUERIES:
+            for kind in LOSS_KINDS:
+                self.data_loss.labels(query, cfg.kafka.readings_topic, kind)
         self._over: set[str] = set()
 
     def serve(self) -> None:
@@ -137,6 +154,63 @@ def _lag(source: dict) -> int | None:
     return total
 
 
+TopicPartition = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class DataLoss:
+    """Kafka data a query went past without reading it."""
+    topic: str
+    kind: str     # "gap": records deleted unread; "reset": a partition's offsets went back
+    records: int  # records skipped for a gap; 1 for a reset (Kafka cannot tell how many)
+    where: str    # partitions and offsets, for the log
+
+
+def kafka_offsets(value) -> dict[TopicPartition, int]:
+    """{(topic, partition): offset} of a Kafka source's progress offsets ({"topic": {"0": 12}},
+    as JSON text or parsed); {} for anything else (other sources, no offsets yet)."""
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+        return {(t, str(p)): int(o) for t, parts in parsed.items() for p, o in parts.items()}
+    except (AttributeError, TypeError, ValueError):
+        return {}
+
+
+def data_losses(previous_end: Mapping[TopicPartition, int], start: Mapping[TopicPartition, int],
+                end: Mapping[TopicPartition, int], rows: int | None = None) -> list[DataLoss]:
+    """Data lost in one micro-batch of a Kafka source: `previous_end` is where the query's
+    last batch ended, `start` and `end` are this batch's offsets (`kafka_offsets`), `rows` the
+    records the batch read.
+
+    A batch starts where the last one ended, ends at or after its start, and reads every offset
+    in between. A start further on skipped records (gap); a start lower, an end below the
+    start or a partition gone mean the log was wiped or the topic recreated (reset; Spark goes
+    on from the new offsets). Fewer rows than the offsets span: records deleted by retention
+    before the batch read them (gap; Spark skips to the earliest offset Kafka still has).
+    """
+    out = []
+    for (topic, p), s in sorted(start.items()):
+        k, e = previous_end.get((topic, p)), end.get((topic, p))
+        if k is not None and s > k:
+            out.append(DataLoss(topic, "gap", s - k, f"partition {p}: offset {k} → {s}"))
+        elif k is not None and s < k:
+            out.append(DataLoss(topic, "reset", 1, f"partition {p}: offset {k} → {s}"))
+        if e is None:
+            out.append(DataLoss(topic, "reset", 1, f"partition {p}: gone after offset {s}"))
+        elif e < s:
+            out.append(DataLoss(topic, "reset", 1, f"partition {p}: offset {s} → {e}"))
+    spans = {tp: (s, end[tp]) for tp, s in sorted(start.items()) if end.get(tp, s) > s}
+    topics = {t for t, _ in spans}
+    # Partitions new in this batch are read from their earliest offset, which the progress
+    # does not give: their rows only lower the count, so a loss is never overstated.
+    unread = sum(e - s for s, e in spans.values()) - (rows or 0)
+    if rows is not None and unread > 0 and len(topics) == 1:
+        ranges = ", ".join(f"{p} ({s} → {e})" for (_, p), (s, e) in spans.items())
+        out.append(DataLoss(topics.pop(), "gap", unread, f"partitions {ranges}: {rows} of "
+                            f"{rows + unread} records read"))
+    return out
+
+
 class ProgressListener(StreamingQueryListener):
     """Per query progress → batch duration, rates, Kafka lag, last progress time; dropped-late
     rows of the final-windows query → the late counter; those of the alerts query never reach
@@ -148,6 +222,8 @@ class ProgressListener(StreamingQueryListener):
         self.late_query = late_query
         self.intake_query = intake_query
         self.last_batch: dict[str, int] = {}  # query name -> last batch id reported
+        # (query, source) -> where its last batch ended
+        self.offsets: dict[tuple[str, str], dict[TopicPartition, int]] = {}
 
     def onQueryStarted(self, event):
         log.info("query %s started", event.name)
@@ -167,6 +243,8 @@ class ProgressListener(StreamingQueryListener):
         lags = [x for x in (_lag(s) for s in p.get("sources") or []) if x is not None]
         if lags:
             m.lag.labels(name).set(sum(lags))
+        for source in p.get("sources") or []:
+            self._count_data_loss(name, source)
         if name in (self.late_query, self.intake_query):
             dropped = sum(int(op.get("numRowsDroppedByWatermark") or 0)
                           for op in p.get("stateOperators") or [])
@@ -175,6 +253,21 @@ class ProgressListener(StreamingQueryListener):
             if dropped and name == self.intake_query:
                 m.readings.inc(dropped)
         self.last_batch[name] = p.get("batchId", -1)  # last: whoever waits on it sees the rest
+
+    def _count_data_loss(self, name: str, source: dict) -> None:
+        start, end = (kafka_offsets(source.get(k)) for k in ("startOffset", "endOffset"))
+        if not start and not end:  # not a Kafka source, or nothing to compare yet
+            return
+        key = (name, str(source.get("description")))
+        rows = source.get("numInputRows")
+        for loss in data_losses(self.offsets.get(key, {}), start, end,
+                                None if rows is None else int(rows)):
+            self.m.data_loss.labels(name, loss.topic, loss.kind).inc(loss.records)
+            log.warning("query %s skipped Kafka data it had not read (%s) in topic %s, %s%s",
+                        name, loss.kind, loss.topic, loss.where,
+                        "; the log was wiped or the topic recreated" if loss.kind == "reset"
+                        else "")
+        self.offsets[key] = end
 
     def onQueryIdle(self, event):
         self.m.last_progress.labels(event.name or str(event.id)).set(time.time())
