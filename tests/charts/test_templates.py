@@ -411,10 +411,11 @@ def test_hdfs_probes_run_inside_the_container_and_hdfs_admits_only_its_peers(ren
     assert all(rule.get("from") for rule in ingress)
 
 
-def test_the_kafka_listener_admits_only_the_release_pods(render):
+def test_the_kafka_listener_admits_only_the_release_clients(render):
     plain = one(render("values.yaml"), "Kafka")["spec"]["kafka"]["listeners"][0]
-    assert plain["networkPolicyPeers"][0]["podSelector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "wattstream", "app.kubernetes.io/instance": "ws"}
+    assert [p["podSelector"]["matchLabels"] for p in plain["networkPolicyPeers"]] == [
+        {"app.kubernetes.io/name": "wattstream", "app.kubernetes.io/instance": "ws",
+         "app.kubernetes.io/component": c} for c in ("generator", "job")]
 
 
 def test_the_job_may_reach_external_storage_when_the_chart_runs_no_hdfs(render):
