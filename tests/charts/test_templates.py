@@ -159,10 +159,14 @@ def test_the_entity_operators_get_500Mi_of_memory_requested_and_limited(render):
     assert kafka["spec"]["entityOperator"]["topicOperator"]["resources"] == more
 
 
-def test_the_kind_profile_runs_one_ephemeral_broker_and_one_datanode(render):
+def test_the_kind_profile_runs_one_persistent_broker_and_one_datanode(render):
+    """A broker restart on kind must keep the log (the job's offsets stay valid); the claim
+    goes with the cluster."""
     docs = render("values-kind.yaml")
     assert one(docs, "KafkaNodePool")["spec"]["replicas"] == 1
-    assert one(docs, "KafkaNodePool")["spec"]["storage"] == {"type": "ephemeral"}
+    (volume,) = one(docs, "KafkaNodePool")["spec"]["storage"]["volumes"]
+    assert volume["type"] == "persistent-claim" and volume["deleteClaim"] is True
+    assert _config(docs)["job"]["fail_on_data_loss"] is False  # counted and alerted instead
     assert one(docs, "StatefulSet", "-datanode")["spec"]["replicas"] == 1
     assert one(docs, "Kafka")["spec"]["kafka"]["config"]["offsets.topic.replication.factor"] == 1
 

@@ -4,6 +4,7 @@ without Spark."""
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from wattstream.config import Config
 from wattstream.job.metrics import (
@@ -143,3 +144,13 @@ def test_the_listener_counts_data_loss_per_query_and_logs_where(caplog):
                                                    '{"readings": {"0": 18, "1": 0}}', 5))
     assert count("alerts", "reset") == 2 and count("alerts", "gap") == 7
     assert count("windows", "reset") == count("windows", "gap") == 0
+
+
+def test_an_idle_query_counts_as_alive_under_its_name():
+    """Spark's idle event has an id and no name: the name comes from the start event, and the
+    last-progress gauge moves so a quiet topic does not look like a stalled job."""
+    m = JobMetrics(Config())
+    listener = ProgressListener(m)
+    listener.onQueryStarted(SimpleNamespace(id="42", name="alerts"))
+    listener.onQueryIdle(SimpleNamespace(id="42"))
+    assert m.last_progress.labels("alerts")._value.get() > 0

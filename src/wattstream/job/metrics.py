@@ -224,8 +224,11 @@ class ProgressListener(StreamingQueryListener):
         self.last_batch: dict[str, int] = {}  # query name -> last batch id reported
         # (query, source) -> where its last batch ended
         self.offsets: dict[tuple[str, str], dict[TopicPartition, int]] = {}
+        # Idle events carry only the query's id: its name comes from the start event.
+        self.names: dict[str, str] = {}
 
     def onQueryStarted(self, event):
+        self.names[str(event.id)] = event.name or str(event.id)
         log.info("query %s started", event.name)
 
     def onQueryProgress(self, event):
@@ -270,7 +273,9 @@ class ProgressListener(StreamingQueryListener):
         self.offsets[key] = end
 
     def onQueryIdle(self, event):
-        self.m.last_progress.labels(event.name or str(event.id)).set(time.time())
+        # An idle query is alive: without this the stalled alert fires on a quiet topic.
+        self.m.last_progress.labels(self.names.get(str(event.id), str(event.id))).set(
+            time.time())
 
     def onQueryTerminated(self, event):
         if event.exception:
