@@ -46,9 +46,9 @@ CRDS = ROOT / "k8s-tests" / "crds"
 RUN_DIR = ROOT / ".run" / "controlplane"
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
-# Namespaces the spark-operator controller serves; the webhook serves all but the last, which
-# shows what a SparkApplication becomes without the webhook.
-JOB_NAMESPACES = ("wattstream", "wattstream-nowebhook")
+# The spark-operator serves every namespace; its webhook every one but this, which shows what a
+# SparkApplication becomes without the webhook.
+NO_WEBHOOK_NAMESPACE = "wattstream-nowebhook"
 OPERATOR_NAMESPACE = "spark-operator"
 WEBHOOK_NAME = "spark-operator-webhook"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -88,8 +88,9 @@ def make_pki(pki: Path) -> None:
     pki.mkdir(parents=True, exist_ok=True)
     if (pki / "done").exists():
         return
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
+    # RSA: spark-submit's Kubernetes client (fabric8) cannot read EC client keys.
+    rsa = ["-newkey", "rsa:2048", "-nodes"]
+    _openssl("req", "-x509", *rsa, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
              "-subj", "/CN=wattstream-loopback-ca", cwd=pki)
     certs = {
         # name: (subject, extensions)
@@ -104,7 +105,7 @@ def make_pki(pki: Path) -> None:
     }
     for name, (subject, ext) in certs.items():
         (pki / f"{name}.ext").write_text(ext + "\n")
-        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+        _openssl("req", *rsa, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
                  cwd=pki)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                  "-CAcreateserial", "-out", f"{name}.crt", "-days", "3650",
@@ -137,7 +138,6 @@ class ControlPlane:
     """One loopback control plane under `run_dir` (ports chosen free at start)."""
 
     run_dir: Path = RUN_DIR
-    job_namespaces: tuple[str, ...] = JOB_NAMESPACES
     ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -288,8 +288,6 @@ class ControlPlane:
         import pyspark
 
         self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
-        for ns in self.job_namespaces:
-            self.kubectl("create", "namespace", ns)
         env = {
             "KUBECONFIG": str(admin),
             # spark-submit (run by the controller) builds its master URL from these.
@@ -297,10 +295,9 @@ class ControlPlane:
             "KUBERNETES_SERVICE_PORT": str(self.ports["apiserver"]),
             "SPARK_HOME": str(Path(pyspark.__file__).parent),
         }
-        webhook_ns = ",".join(self.job_namespaces[:-1])
         certs = self.run_dir / "webhook-certs"
         hook = self._start("spark-operator-webhook", [
-            binary("spark-operator"), "webhook", "start", f"--namespaces={webhook_ns}",
+            binary("spark-operator"), "webhook", "start",
             f"--webhook-port={self.ports['webhook']}", f"--webhook-cert-dir={certs}",
             "--webhook-secret-name=spark-operator-webhook-certs",
             f"--webhook-secret-namespace={OPERATOR_NAMESPACE}",
@@ -313,7 +310,7 @@ class ControlPlane:
         ], env=env)
         # The webhook configurations of the operator's chart, pointed at loopback. The server
         # certificate the webhook generates names `localhost`; it patches in the CA itself.
-        self.apply(webhook_configurations(self.ports["webhook"], self.job_namespaces[:-1]))
+        self.apply(webhook_configurations(self.ports["webhook"], [NO_WEBHOOK_NAMESPACE]))
         try:
             wait_until(lambda: _http_ok(
                 f"http://{LOOPBACK}:{self.ports['webhook_health']}/readyz"), timeout,
@@ -324,7 +321,6 @@ class ControlPlane:
             raise self._fail(hook, "spark-operator webhook did not start", exc) from None
         ctl = self._start("spark-operator-controller", [
             binary("spark-operator"), "controller", "start",
-            f"--namespaces={','.join(self.job_namespaces)}",
             "--leader-election=false", "--enable-ui-service=false", "--metrics-bind-address=0",
             f"--health-probe-bind-address={LOOPBACK}:{self.ports['controller_health']}",
         ], env=env)
@@ -375,7 +371,15 @@ class ControlPlane:
         for f in files:
             args += ["-f", str(f)]
         self.kubectl("apply", "--server-side", *args)
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+
+        def established() -> bool:
+            crds = json.loads(self.kubectl("get", "crd", "-o", "json"))["items"]
+            return len(crds) >= len(files) and all(
+                any(c["type"] == "Established" and c["status"] == "True"
+                    for c in crd.get("status", {}).get("conditions", []))
+                for crd in crds)
+
+        self.wait_api(established, 60, "the CRDs Established")
 
     def add_nodes(self, count: int, cpu: str, memory: str, prefix: str = "node",
                   pods: int = 110, ephemeral: str = "100Gi", labels: dict | None = None) -> list:
@@ -412,11 +416,12 @@ class ControlPlane:
         } for i in range(count)])
 
 
-def webhook_configurations(port: int, namespaces) -> list[dict]:
+def webhook_configurations(port: int, excluded) -> list[dict]:
     """spark-operator 2.5.2's chart webhooks (templates/webhook/*webhookconfiguration.yaml),
-    with `url: https://localhost:<port>` instead of a Service."""
-    selector = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
-                                      "values": list(namespaces)}]}
+    with `url: https://localhost:<port>` instead of a Service, for every namespace but
+    `excluded`."""
+    selector = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                                      "values": list(excluded)}]}
 
     def hook(kind: str, path: str, group: str, version: str, resource: str, ops: list,
              objects: dict | None = None) -> dict:
