@@ -150,3 +150,19 @@ def test_long_release_names_install_or_fail_at_render_time(cluster, release):
         assert any(s["metadata"]["name"].endswith("-kafka-brokers") for s in rel.get("services"))
     finally:
         cluster.remove(rel)
+
+
+def test_an_upgrade_that_would_resize_hdfs_fails_naming_the_value(cluster):
+    """kind → production changes the StatefulSets' volume claims, which Kubernetes forbids: the
+    chart says which value, at render time, instead of the API server refusing the upgrade."""
+    rel = cluster.install("values-kind.yaml", namespace="p-resize")
+    try:
+        with pytest.raises(HelmFailed, match=r"hdfs\.(namenode|datanode)\.storageSize: the "
+                                             r"installed release has \d+Gi"):
+            cluster.upgrade(rel, "values-production.yaml")
+        # Keeping the sizes lets the rest of the production profile through.
+        cluster.upgrade(rel, "values-production.yaml", set={
+            "hdfs.namenode.storageSize": "1Gi", "hdfs.datanode.storageSize": "2Gi"})
+        assert rel.get("statefulset", "ws-wattstream-hdfs-datanode")["spec"]["replicas"] == 3
+    finally:
+        cluster.remove(rel)
