@@ -176,6 +176,9 @@ class JobConfig:
                                  "past unread data); false skips ahead, counts the loss in "
                                  "wattstream_kafka_data_loss_total and logs a warning: only "
                                  "for brokers on throwaway storage, e.g. on kind")
+    jvm_log: str = _f("", "file the local JVM's console output (Spark's log4j, JVM warnings) "
+                      "is appended to when the job starts Spark itself; empty leaves it on "
+                      "the job's stderr (`local run` sets <local.run_dir>/logs/job.log)")
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,9 @@ class LocalConfig:
     prometheus: bool = _f(True, "start Prometheus with `local up`")
     start_timeout_seconds: float = _f(120.0, "how long `local up` waits for each service",
                                       minimum=1, maximum=3600)
+    demo: bool = _f(True, "`local run` runs the generator in demo mode (generator.demo: large "
+                    "buildings, a busy event hour, an early labelled spike); --no-demo turns "
+                    "it off for one run")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ clash; `serve` exposes it on `/metrics` unless the port is 0.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from ..errors import WattstreamError
 
@@ -27,6 +27,11 @@ class GeneratorMetrics:
                                  "Time from handing a reading to the client to its acknowledgement",
                                  labels, buckets=LATENCY_BUCKETS,
                                  registry=self.registry).labels(replica)
+        # Lets a consumer tell when a reading was sent from its event time alone.
+        self.event_offset = Gauge("wattstream_generator_event_clock_offset_seconds",
+                                  "wall-clock time minus the event time of the readings being "
+                                  "sent in realtime mode (0 unless the demo or --start moved "
+                                  "event time)", labels, registry=self.registry).labels(replica)
         self._anomalies = Counter("wattstream_generator_anomalies_injected_total",
                                   "Anomalies started, by kind", ("replica", "kind"),
                                   registry=self.registry)

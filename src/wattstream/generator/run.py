@@ -259,6 +259,8 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     keys = sim.encoder.keys
     # wall clock minus event time: 0 unless --start or the demo moved event time away from now
     wall0 = clock.time() - start.timestamp() if realtime and (opts.start or demo) else 0.0
+    if realtime:
+        metrics.event_offset.set(wall0)
     anomalies_seen: Counter[str] = Counter()
     k = 0
     while not stop and (steps is None or k < steps):

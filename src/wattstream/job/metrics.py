@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from pyspark.sql.streaming import StreamingQueryListener
 
@@ -50,6 +51,10 @@ class JobMetrics:
         self._window_start: dict[str, datetime] = {}
         self.window = {k: Gauge(name, doc, ["building"], registry=r)
                        for k, (name, doc) in WINDOW_GAUGES.items()}
+        # Which window the gauges above describe: its hour of week picks the baseline.
+        self.window_start = Gauge("wattstream_window_start_timestamp_seconds",
+                                  "start of the running window the window gauges show, unix "
+                                  "time", ["building"], registry=r)
         self.correlation = Gauge("wattstream_correlation",
                                  "Pearson r of energy with a factor over the sliding horizon",
                                  ["building", "factor"], registry=r)
@@ -120,6 +125,7 @@ class JobMetrics:
         for k, g in self.window.items():
             v = row.get(k)
             g.labels(b).set(float("nan") if v is None else float(v))
+        self.window_start.labels(b).set(_epoch(row["window_start"]))
 
     def set_windows(self, rows) -> None:
         """`set_window` for each row of a pandas DataFrame of window updates."""
@@ -134,6 +140,12 @@ class JobMetrics:
 
     def count_alert(self, building: str, kind: str) -> None:
         self.alerts.labels(building if self.admit(building) else "_other", kind).inc()
+
+
+def _epoch(ts) -> float:
+    """Unix time of a window start (naive timestamps are UTC, as the session's)."""
+    t = pd.Timestamp(ts)
+    return (t.tz_localize("UTC") if t.tzinfo is None else t).timestamp()
 
 
 def _lag(source: dict) -> int | None:

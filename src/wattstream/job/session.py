@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 from ..config import Config
 
@@ -75,10 +77,36 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     }
     for k, v in conf.items():
         builder = builder.config(k, v)
-    spark = builder.getOrCreate()
+    with _jvm_output(None if under_spark_submit() else cfg.job.jvm_log):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     quiet(spark, _QUIET_LOGGERS)
     return spark
+
+
+@contextmanager
+def _jvm_output(path: str | None):
+    """Point this process's stdout and stderr at `path` while the JVM is launched, so the JVM
+    (and the Python workers it forks) inherit the file and Python keeps its own streams."""
+    if not path:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (log, *saved):
+            os.close(fd)
 
 
 # Warnings that repeat every batch or at every start and say nothing a user can act on here.

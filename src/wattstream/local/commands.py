@@ -28,6 +28,11 @@ def register(sub) -> None:
     _service_flags(run)
     run.add_argument("--keep-up", action="store_true",
                      help="leave the stack running after Ctrl-C")
+    run.add_argument("--plain", action="store_true",
+                     help="the services' output lines instead of the live view (the default "
+                          "without a terminal)")
+    run.add_argument("--no-demo", dest="demo", action="store_false", default=None,
+                     help="the generator without its demo mode (local.demo)")
     run.set_defaults(func=_run)
 
 
@@ -59,17 +64,26 @@ def _status(args, cfg: Config) -> int:
 
 
 def _run(args, cfg: Config) -> int:
+    from ..view.live import interactive
     from .foreground import run_pipeline
 
     missing = [w for w in ("generator", "job")
                if importlib.util.find_spec(f"wattstream.{w}.commands") is None]
-    started = stack.up(cfg, with_hdfs=args.hdfs, with_prometheus=args.prometheus)
+    # The effective choices, so the view shows the services that were asked for.
+    cfg = cfg.replace(local={k: v for k, v in (("hdfs", args.hdfs),
+                                               ("prometheus", args.prometheus)) if v is not None})
+    wanted = ", ".join(n for n, on in (("Kafka", True), ("HDFS", cfg.local.hdfs),
+                                       ("Prometheus", cfg.local.prometheus)) if on)
+    print(f"starting {wanted} (logs in {stack.run_dir(cfg) / 'logs'}) …", flush=True)
+    started = stack.up(cfg)
     if missing:
         print(f"stack is up; not yet part of wattstream: {', '.join(missing)} — nothing to run. "
               "`make down` stops the stack.", file=sys.stderr)
         return 1
+    demo = args.demo if args.demo is not None else (True if cfg.local.demo else None)
     try:
-        return run_pipeline(cfg, config_file=getattr(args, "config", None))
+        return run_pipeline(cfg, config_file=getattr(args, "config", None),
+                            plain=args.plain or not interactive(), demo=demo)
     finally:
         if not args.keep_up and started:
             stopped = stack.down(cfg, only=set(started))

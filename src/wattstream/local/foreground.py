@@ -1,61 +1,181 @@
-"""`make run`: the generator and the streaming job as child processes with prefixed live output."""
+"""`make run`: the generator and the streaming job as child processes, shown by the live view
+in a terminal, or as their prefixed output lines otherwise (a pipe, CI, `--plain`).
+
+Each child's output is appended to `<run_dir>/logs/<name>.log`. The job's JVM writes straight
+to `job.log` (`job.jvm_log`), so Spark's and the JVM's start-up lines never reach the console.
+Ctrl-C stops the generator, then the job, and prints a summary.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 from ..config import Config
-from . import kafka
+from ..view import render
+from ..view.collect import Collector
+from ..view.live import data_paths, links, shown_path
+from . import kafka, stack
+
+# Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
+_NOTICE = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
+_DEMO = re.compile(r"wattstream\.generator\.run: (demo: .*)$")
+DEMO_OFF = ("demo off (--no-demo): the seeded fleet at the current hour; alerts only where a "
+            "building really passes its threshold")
 
 
-def _pump(prefix: str, stream, lock: threading.Lock) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode(errors="replace").rstrip()
-        with lock:
-            print(f"{prefix} {line}", flush=True)
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+    lines: list[str] = field(default_factory=list)  # the last few, for an error report
 
 
-def run_pipeline(cfg: Config, config_file: str | None = None) -> int:
-    """Run `wattstream generate` and `wattstream job` until Ctrl-C or until one exits."""
+def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = True,
+                 demo: bool | None = None) -> int:
+    """Run `wattstream generate` and `wattstream job` until Ctrl-C or until one exits.
+    `demo` True/False forces generator.demo on/off; None leaves the config's."""
     base = [sys.executable, "-m", "wattstream"]
     if config_file:
         base += ["--config", str(config_file)]
+    logs = stack.run_dir(cfg) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     # Children talk to the broker this stack started, whatever the file says.
     env = {**os.environ, "WATTSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap(cfg),
-           "PYTHONUNBUFFERED": "1"}
+           "WATTSTREAM_JOB__JVM_LOG": str(logs / "job.log"), "PYTHONUNBUFFERED": "1"}
+    if demo is not None:
+        env["WATTSTREAM_GENERATOR__DEMO"] = str(demo).lower()
+    windows_before = final_windows(cfg)
+    cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})  # for the view too
+    collector = Collector(cfg, time.time() - 5, services=lambda: stack.running(cfg),
+                          links=links(cfg, dict(stack.running(cfg)).get("prometheus", False),
+                                      shown_path(logs.as_uri()) + "/"))
+    demo_on = cfg.generator.demo if demo is None else demo
+    collector.demo = "" if demo_on else DEMO_OFF
     lock = threading.Lock()
-    children: dict[str, subprocess.Popen] = {}
-    for name, argv in (("job", base + ["job"]), ("generator", base + ["generate"])):
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        children[name] = proc
-        threading.Thread(target=_pump, args=(f"[{name:9}]", proc.stdout, lock),
-                         daemon=True).start()
-    print("wattstream running: generator → Kafka → job; Ctrl-C stops", flush=True)
+    summary: dict = {}
+
+    def on_line(child: Child, line: str) -> None:
+        child.lines = [*child.lines[-29:], line]
+        if child.name == "generator" and line.startswith("{") and '"acknowledged"' in line:
+            summary.update(json.loads(line))
+        if m := _DEMO.search(line):
+            collector.demo = m.group(1).replace(" m2 ", " m² ")
+        elif m := _NOTICE.match(line):
+            collector.notices.append(f"{child.name}: {m.group(1)}")
+        if plain:
+            with lock:
+                print(f"[{child.name:9}] {line}", flush=True)
+
+    children = {name: _start(name, argv, env, logs / f"{name}.log", on_line)
+                for name, argv in (("job", base + ["job"]), ("generator", base + ["generate"]))}
     code = 0
     try:
-        while all(p.poll() is None for p in children.values()):
-            time.sleep(0.5)
-        for name, p in children.items():
-            if p.returncode:
-                print(f"{name} exited with {p.returncode}", file=sys.stderr)
-                code = 1
+        if plain:
+            print("wattstream running: generator → Kafka → job; Ctrl-C stops", flush=True)
+            while all(c.proc.poll() is None for c in children.values()):
+                collector.snapshot()
+                time.sleep(1.0)
+        else:
+            from ..view.live import show
+
+            show(collector, done=lambda: any(c.proc.poll() is not None
+                                             for c in children.values()))
+        code = _report_exits(children)
     except KeyboardInterrupt:
         print("\nstopping generator and job …", flush=True)
     finally:
-        # Generator first so the job can drain what was sent.
-        for name in ("generator", "job"):
-            p = children[name]
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        _stop(children["generator"])
+        collector.snapshot()  # the job's last counts, before it goes
+        _stop(children["job"])
+        collector.close()
+    _print_summary(cfg, collector, summary, windows_before, logs)
     return code
+
+
+def _start(name: str, argv: list[str], env: dict, log: Path, on_line) -> Child:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    child = Child(name, proc, log)
+    threading.Thread(target=_pump, args=(child, proc.stdout, on_line), daemon=True).start()
+    return child
+
+
+def _pump(child: Child, stream: IO[bytes], on_line) -> None:
+    with open(child.log, "a", encoding="utf-8") as fh:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip()
+            fh.write(line + "\n")
+            fh.flush()
+            on_line(child, line)
+
+
+def _stop(child: Child) -> None:
+    # Generator first (see run_pipeline) so the job can drain what was sent.
+    p = child.proc
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _report_exits(children: dict[str, Child]) -> int:
+    code = 0
+    for c in children.values():
+        if c.proc.returncode:
+            code = 1
+            tail = "\n".join(f"  {line}" for line in c.lines[-15:])
+            print(f"{c.name} exited with {c.proc.returncode}; its last lines (all of them in "
+                  f"{shown_path(c.log.as_uri())}):\n{tail}", file=sys.stderr, flush=True)
+    return code
+
+
+def final_windows(cfg: Config) -> int | None:
+    """Rows in the final-windows Parquet folder when it is local; None otherwise."""
+    from urllib.parse import urlparse
+
+    from ..config import resolve_uri
+
+    uri = urlparse(resolve_uri(cfg.storage.uri).rstrip("/") + "/windows")
+    if uri.scheme != "file":
+        return None
+    if not Path(uri.path).is_dir():
+        return 0
+    try:
+        import pyarrow.dataset as ds
+
+        return ds.dataset(uri.path, format="parquet", partitioning="hive").count_rows()
+    except (OSError, ValueError):
+        return None
+
+
+def _print_summary(cfg: Config, collector: Collector, gen: dict, windows_before: int | None,
+                   logs: Path) -> None:
+    s = collector.last
+    if gen:
+        s = type(s)(**{**s.__dict__, "readings_sent": gen.get("acknowledged", gen.get("sent"))})
+    after = final_windows(cfg)
+    if after is None or windows_before is None:
+        windows = "written to " + data_paths(cfg)["windows"]
+    else:
+        windows = (f"{after - windows_before:,} final windows written ({after:,} in all); a "
+                   f"window is final once the watermark passes its end")
+    paths = data_paths(cfg)
+    print(render.summary(s, windows, [
+        ("data", f"{paths['windows']}, {paths['alerts']} (Parquet); checkpoints "
+                 f"{paths['checkpoints']}"),
+        ("logs", shown_path(logs.as_uri()) + "/ (job.log holds Spark's and the JVM's output)"),
+    ]), flush=True)

@@ -66,6 +66,20 @@ def down(cfg: Config, only: set[str] | None = None) -> list[str]:
     return stopped
 
 
+def running(cfg: Config) -> list[tuple[str, bool]]:
+    """(service, process alive) for the services that are configured or running; cheap (pid
+    files only), for a display that refreshes every second."""
+    rd = run_dir(cfg)
+    nn, dn = hdfs.services(rd)
+    k, p = kafka.service(rd), prometheus.service(rd)
+    out = [("kafka", k.running())]
+    if cfg.local.hdfs or nn.running() or dn.running():
+        out.append(("hdfs", nn.running() and dn.running()))
+    if cfg.local.prometheus or p.running():
+        out.append(("prometheus", p.running()))
+    return out
+
+
 def status(cfg: Config) -> list[ServiceStatus]:
     out = []
     for svc, endpoint, check in _services(cfg):

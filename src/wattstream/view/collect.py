@@ -1,0 +1,263 @@
+"""Builds the view's snapshots from what a running pipeline exposes: the job's /metrics
+(windows, counters, progress), the generator's /metrics (readings sent, its event clock) and
+the alerts topic.
+
+How long after its crossing reading an alert arrived: the alert's Kafka timestamp minus the
+time that reading was sent. A generator in realtime mode sends a reading when the wall clock
+reaches its event time plus `wattstream_generator_event_clock_offset_seconds` (0 unless the
+demo moved event time), so the send time follows from the alert's `event_time`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .. import kafka_client
+from ..config import Config, resolve_uri
+from . import scrape
+from .snapshot import Alert, Building, Snapshot
+
+log = logging.getLogger(__name__)
+KEEP_ALERTS = 50
+
+
+def metrics_url(cfg: Config, port: int) -> str:
+    host = cfg.metrics.host if cfg.metrics.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{port}/metrics"
+
+
+class AlertFeed:
+    """The alerts topic from `since` (unix time) on, read without a consumer group by a
+    background thread, so an unreachable broker never stalls the screen."""
+
+    def __init__(self, cfg: Config, since: float):
+        # The view shows whether alerts arrive; kafka-python's own retry lines would only
+        # scribble over the screen.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        self.cfg = cfg
+        self.since_ms = int(since * 1000)
+        self.received: queue.SimpleQueue[tuple[dict, float]] = queue.SimpleQueue()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="alert-feed", daemon=True)
+        self.thread.start()
+
+    def _connect(self):
+        from kafka import KafkaConsumer, TopicPartition
+
+        k = self.cfg.kafka
+        c = KafkaConsumer(bootstrap_servers=k.bootstrap_servers.split(","), group_id=None,
+                          enable_auto_commit=False, request_timeout_ms=5000,
+                          **kafka_client.python_kwargs(k))
+        parts = [TopicPartition(k.alerts_topic, p)
+                 for p in sorted(c.partitions_for_topic(k.alerts_topic) or ())]
+        if not parts:
+            c.close()
+            return None
+        c.assign(parts)
+        starts = c.offsets_for_times({tp: self.since_ms for tp in parts})
+        ends = c.end_offsets(parts)
+        for tp in parts:
+            c.seek(tp, starts[tp].offset if starts.get(tp) else ends[tp])
+        return c
+
+    def _run(self) -> None:
+        consumer = None
+        while not self.stopped.is_set():
+            try:
+                consumer = consumer or self._connect()
+                if consumer is None:
+                    self.stopped.wait(2.0)
+                    continue
+                for records in consumer.poll(timeout_ms=500).values():
+                    for r in records:
+                        try:
+                            self.received.put((json.loads(r.value), r.timestamp / 1000.0))
+                        except (TypeError, ValueError):
+                            continue
+            except Exception as exc:  # noqa: BLE001 - Kafka down or restarting: try again
+                log.debug("alerts topic: %s", exc)
+                _close(consumer)
+                consumer = None
+                self.stopped.wait(2.0)
+        _close(consumer)
+
+    def poll(self) -> list[tuple[dict, float]]:
+        """Alerts received since the last call, as (value, Kafka timestamp in seconds)."""
+        out = []
+        while True:
+            try:
+                out.append(self.received.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+
+def _close(consumer) -> None:
+    if consumer is not None:
+        try:
+            consumer.close()
+        except Exception:  # noqa: BLE001 - closing a broken client
+            pass
+
+
+def baseline_means(cfg: Config) -> dict[tuple[str, int], float] | None:
+    """(building, hour of week) -> mean window kWh of the baseline table, when it is a local
+    Parquet folder that exists; None otherwise."""
+    uri = (resolve_uri(cfg.alerts.baseline_uri) if cfg.alerts.baseline_uri
+           else resolve_uri(cfg.storage.uri).rstrip("/") + "/baseline")
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" or not Path(parsed.path).is_dir():
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(parsed.path, columns=["building_id", "hour_of_week", "mean_kwh"])
+    except (OSError, ValueError) as exc:
+        log.debug("baseline: %s", exc)
+        return None
+    cols = t.to_pydict()
+    return {(b, int(h)): float(m) for b, h, m in
+            zip(cols["building_id"], cols["hour_of_week"], cols["mean_kwh"], strict=True)}
+
+
+def hour_of_week(epoch: float) -> int:
+    """As the job's baseline: UTC, Monday 00:00 = 0."""
+    t = datetime.fromtimestamp(epoch, tz=UTC)
+    return t.weekday() * 24 + t.hour
+
+
+def _parse_time(iso: str) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class Collector:
+    """Snapshots of one pipeline. `services` says which stack services are up (the generator
+    and the job count as up while their /metrics answer); `demo`, `notices` and `links` are
+    filled in by whoever started the pipeline."""
+
+    def __init__(self, cfg: Config, since: float,
+                 services: Callable[[], Sequence[tuple[str, bool]]] = lambda: (),
+                 links: Sequence[tuple[str, str]] = ()):
+        self.cfg = cfg
+        self.started = time.monotonic()
+        self.services = services
+        self.links = tuple(links)
+        self.demo = ""
+        self.notices: deque[str] = deque(maxlen=3)
+        self.job_url = metrics_url(cfg, cfg.metrics.job_port)
+        self.gen_url = (metrics_url(cfg, cfg.metrics.generator_port)
+                        if cfg.metrics.generator_port else None)
+        self.feed = AlertFeed(cfg, since)
+        self.alerts: deque[Alert] = deque(maxlen=KEEP_ALERTS)
+        self.alerts_seen = 0
+        self.sent, self.processed = scrape.Rate(), scrape.Rate()
+        self.batch_sum, self.batch_count = scrape.Rate(), scrape.Rate()
+        self.offset: float | None = None  # the generator's event clock, once seen
+        self.baseline: dict[tuple[str, int], float] | None = None
+        self._baseline_checked = -1e9
+        self.last = Snapshot()
+
+    def snapshot(self) -> Snapshot:
+        job = scrape.scrape(self.job_url)
+        gen = scrape.scrape(self.gen_url) if self.gen_url else None
+        now = time.monotonic()
+        sent = scrape.total(gen, "wattstream_generator_readings_sent_total")
+        processed = scrape.total(job, "wattstream_readings_processed_total")
+        self.sent.add(sent, now)
+        self.processed.add(processed, now)
+        self.batch_sum.add(scrape.total(job, "wattstream_batch_duration_seconds_sum",
+                                        query="alerts"), now)
+        self.batch_count.add(scrape.total(job, "wattstream_batch_duration_seconds_count",
+                                          query="alerts"), now)
+        offsets = [v for _, v in (gen or {}).get(
+            "wattstream_generator_event_clock_offset_seconds", [])]
+        if offsets:
+            self.offset = max(offsets)
+        self._take_alerts()
+        loaded = scrape.total(job, "wattstream_baseline_loaded")
+        if loaded and now - self._baseline_checked > 60:
+            self.baseline, self._baseline_checked = baseline_means(self.cfg), now
+        counts = {k: int(v) for k, v in
+                  scrape.by_label(job, "wattstream_alerts_total", "type").items() if v}
+        prev = self.last
+        self.last = Snapshot(
+            elapsed_s=now - self.started,
+            services=(*self.services(), *((("generator", gen is not None),) if self.gen_url
+                                          else ()), ("job", job is not None)),
+            readings_in_per_s=self.sent.per_second(),
+            processed_per_s=self.processed.per_second(),
+            readings_sent=int(sent) if sent is not None else prev.readings_sent,
+            readings_processed=(int(processed) if processed is not None
+                                else prev.readings_processed),
+            kafka_lag=scrape.total(job, "wattstream_kafka_lag_records", query="alerts"),
+            quarantined=int(scrape.total(job, "wattstream_quarantined_total") or 0)
+            if job else prev.quarantined,
+            late=int(scrape.total(job, "wattstream_late_readings_dropped_total") or 0)
+            if job else prev.late,
+            batch_s=scrape.ratio(self.batch_sum, self.batch_count),
+            buildings=self._buildings(job) if job else prev.buildings,
+            window_start=max(scrape.by_label(job, "wattstream_window_start_timestamp_seconds",
+                                             "building").values(), default=None)
+            if job else prev.window_start,
+            window_s=self.cfg.windows.length_seconds,
+            alerts=tuple(self.alerts),
+            alert_counts=counts if job else prev.alert_counts,
+            baseline=bool(loaded) if loaded is not None else prev.baseline,
+            demo=self.demo,
+            notices=tuple(self.notices),
+            links=self.links,
+        )
+        return self.last
+
+    def _buildings(self, job: scrape.Samples) -> tuple[Building, ...]:
+        def gauge(name: str) -> dict[str, float]:
+            return scrape.by_label(job, name, "building")
+
+        energy = gauge("wattstream_window_energy_kwh")
+        peak, temp = gauge("wattstream_window_peak_kwh"), gauge(
+            "wattstream_window_temperature_celsius")
+        occ, start = gauge("wattstream_window_occupancy"), gauge(
+            "wattstream_window_start_timestamp_seconds")
+        rows = []
+        for b, e in energy.items():
+            if e != e:
+                continue
+            expected = None
+            if self.baseline is not None and b in start:
+                expected = self.baseline.get((b, hour_of_week(start[b])))
+            rows.append(Building(b, e, self.cfg.alerts.thresholds(b)[0], peak.get(b),
+                                 temp.get(b), occ.get(b), expected))
+        rows.sort(key=lambda r: (-r.energy_kwh, r.id))
+        return tuple(rows)
+
+    def _take_alerts(self) -> None:
+        new = []
+        for value, arrived in self.feed.poll():
+            event = _parse_time(value.get("event_time", ""))
+            delay = (arrived - (event + self.offset)
+                     if event is not None and self.offset is not None else None)
+            new.append((arrived, Alert(str(value.get("type")), str(value.get("building_id")),
+                                       float(value.get("value") or 0.0),
+                                       float(value.get("threshold") or 0.0),
+                                       str(value.get("event_time", "")), delay)))
+        for _, a in sorted(new, key=lambda x: (x[0], x[1].event_time)):
+            self.alerts.appendleft(a)
+        self.alerts_seen += len(new)
+
+    def close(self) -> None:
+        self.feed.close()

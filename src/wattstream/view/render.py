@@ -1,0 +1,208 @@
+"""The screen of the live view as a pure function of a `Snapshot`, and the closing summary.
+
+`render(snapshot, width, height)` returns a rich renderable; `to_text` renders it without
+colour, for tests and plain logs. Narrow terminals drop the less important columns.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .snapshot import Alert, Building, Snapshot
+
+BAR = 10  # cells of the threshold bar
+WIDE = 96  # from this width on every column shows
+MEDIUM = 80  # below it no threshold bar (the percentage stays) and no alert event time
+NARROW = 64  # below it only building, energy and share of the threshold; short alert types
+SHORT_TYPES = {"HIGH_CONSUMPTION": "HIGH", "PEAK_DEMAND": "PEAK", "ABNORMAL_USAGE": "ABNORMAL"}
+
+
+def render(s: Snapshot, width: int = 100, height: int | None = None) -> RenderableType:
+    alerts = s.alerts[: 6 if height is None else max(1, min(6, (height - 20) // 3))]
+    parts: list[RenderableType] = [_header(s, width)]
+    if s.demo:
+        parts.append(Text(s.demo, style="cyan"))
+    fleet_rows = 10 if height is None else max(3, height - 17 - len(alerts) - len(s.notices)
+                                                 - (2 if s.demo else 0))
+    parts += [_fleet(s.buildings[:fleet_rows], len(s.buildings), s.baseline, width,
+                     _window(s.window_start, s.window_s)),
+              _alerts(alerts, len(s.alerts), width)]
+    parts += [Text(f"! {n}", style="yellow", overflow="ellipsis", no_wrap=True)
+              for n in s.notices]
+    parts.append(_links(s.links))
+    return Group(*parts)
+
+
+def to_text(s: Snapshot, width: int = 100, height: int | None = None) -> str:
+    console = Console(width=width, file=io.StringIO(), color_system=None, record=True,
+                      force_terminal=False, legacy_windows=False)
+    console.print(render(s, width, height))
+    return console.export_text()
+
+
+def _header(s: Snapshot, width: int) -> Text:
+    clock = [("wattstream", "bold"), (f" live · {_clock(s.elapsed_s)}", "")]
+    services = [[("●" if up else "○", "green" if up else "red"), (f" {name}", "")]
+                for name, up in s.services]
+    stats = [
+        [(f"readings {_num(s.readings_in_per_s, '/s')} in", "")],
+        [(f"{_num(s.processed_per_s, '/s')} processed", "")],
+        [(f"lag {_num(s.kafka_lag, digits=0)}", "")],
+        [(f"batch {_num(s.batch_s, ' s', 2)}", "")],
+        [("quarantined ", ""), (f"{s.quarantined:,}", "yellow" if s.quarantined else "")],
+        [(f"late {s.late:,}", "")],
+    ]
+    total = sum(s.alert_counts.values())
+    alerts = [[("alerts ", ""), (f"{total:,}", "bold red" if total else "")]]
+    alerts += [[(f"{k} {v:,}", "")] for k, v in sorted(s.alert_counts.items())]
+    t = _flow([clock, *services], width, "   ")
+    t.append("\n")
+    t.append_text(_flow(stats, width, " · "))
+    t.append("\n")
+    t.append_text(_flow(alerts, width, " · "))
+    return t
+
+
+def _flow(groups: Sequence[Sequence[tuple[str, str]]], width: int, sep: str) -> Text:
+    """Groups of styled pieces on lines of at most `width`, broken only between groups (so a
+    label never ends a line without its number)."""
+    t, used = Text(), 0
+    for i, group in enumerate(groups):
+        size = sum(len(text) for text, _ in group)
+        if i and used + len(sep) + size > width:
+            t.append("\n")
+            used = 0
+        elif i:
+            t.append(sep)
+            used += len(sep)
+        for text, style in group:
+            t.append(text, style=style)
+        used += size
+    return t
+
+
+def _fleet(rows: Sequence[Building], total: int, baseline: bool | None, width: int,
+           window: str) -> Table:
+    wide, narrow = width >= WIDE, width < NARROW
+    title = (f"fleet: {total} building{'s' * (total != 1)} by energy in the running window"
+             + (f" {window}" if window else "")
+             + (f", top {len(rows)}" if len(rows) < total else ""))
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False,
+              padding=(0, 1), pad_edge=False, caption_justify="left",
+              caption=None if rows else "waiting for the job's first window …")
+    t.add_column("building", no_wrap=True, overflow="ellipsis", max_width=24)
+    t.add_column("kWh", justify="right", no_wrap=True)
+    t.add_column("of threshold", no_wrap=True)
+    if not narrow:
+        t.add_column("peak", justify="right", no_wrap=True)
+        t.add_column("°C", justify="right", no_wrap=True)
+        t.add_column("people", justify="right", no_wrap=True)
+    if wide:
+        t.add_column("expected" if baseline else "expected (no baseline)", justify="right",
+                     no_wrap=True)
+    for b in rows:
+        cells = [b.id, f"{b.energy_kwh:,.1f}",
+                 _share(b.energy_kwh, b.threshold_kwh, bar=width >= MEDIUM)]
+        if not narrow:
+            cells += [_num(b.peak_kwh, digits=2), _num(b.temperature, digits=1),
+                      _num(b.occupancy, digits=0)]
+        if wide:
+            cells.append(_num(b.expected_kwh, digits=1))
+        t.add_row(*cells)
+    return t
+
+
+def _window(start: float | None, length_s: int) -> str:
+    if start is None:
+        return ""
+    a = datetime.fromtimestamp(start, tz=UTC)
+    return f"{a:%H:%M}–{a + timedelta(seconds=length_s):%H:%M} UTC (event time)"
+
+
+def _share(energy: float, threshold: float, bar: bool) -> Text:
+    share = energy / threshold if threshold > 0 else 0.0
+    style = "red" if share >= 1 else "yellow" if share >= 0.8 else "green"
+    t = Text()
+    if bar:
+        filled = round(min(share, 1.0) * BAR)
+        t.append("█" * filled, style=style)
+        t.append("░" * (BAR - filled), style="dim")
+        t.append(" ")
+    t.append(f"{share:4.0%}", style=style)
+    t.append(f" of {threshold:g}", style="dim")
+    return t
+
+
+def _alerts(rows: Sequence[Alert], total: int, width: int) -> Table:
+    title = "alerts, newest first" + (f" ({len(rows)} of {total})" if len(rows) < total else "")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+              pad_edge=False, caption_justify="left", caption=None if rows else "none yet")
+    timed, narrow = width >= MEDIUM, width < NARROW
+    if timed:
+        t.add_column("event time", no_wrap=True)
+    t.add_column("type", no_wrap=True, style="bold")
+    t.add_column("building", no_wrap=True, overflow="ellipsis", max_width=24)
+    t.add_column("kWh vs threshold", no_wrap=True)
+    if not narrow:
+        t.add_column("after reading", justify="right", no_wrap=True)
+    for a in rows:
+        cells = [SHORT_TYPES.get(a.type, a.type) if narrow else a.type, a.building,
+                 f"{a.value:,.1f} {'>' if a.value > a.threshold else '<'} {a.threshold:,.1f}"]
+        if timed:
+            cells.insert(0, _event_clock(a.event_time))
+        if not narrow:
+            cells.append(_num(a.delay_s, " s", 1))
+        t.add_row(*cells, style="red" if a.type != "ABNORMAL_USAGE" else "magenta")
+    return t
+
+
+def _links(links: Sequence[tuple[str, str]]) -> Text:
+    t = Text("next: ", style="bold")
+    for i, (what, where) in enumerate(links):
+        t.append(("\n      " if i else "") + f"{what} ")
+        t.append(where, style="cyan")
+    t.append("\nCtrl-C stops everything and prints a summary", style="dim")
+    return t
+
+
+def summary(s: Snapshot, windows: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+    """The one-screen summary printed after Ctrl-C (plain text)."""
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(s.alert_counts.items())) or "none"
+    lines = [
+        f"wattstream ran {_clock(s.elapsed_s)}",
+        f"  readings   {_int(s.readings_sent)} sent, {_int(s.readings_processed)} processed "
+        f"by the job",
+        f"  windows    {windows}",
+        f"  alerts     {sum(s.alert_counts.values()):,} ({counts})",
+        f"  quarantined {s.quarantined:,}, late {s.late:,}",
+        *(f"  {what:<10} {where}" for what, where in extra),
+    ]
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    m, sec = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def _event_clock(iso: str) -> str:
+    # "2026-03-03T10:01:40.000Z" -> "10:01:40": the day is the same for every recent alert.
+    return iso[11:19] if len(iso) >= 19 else iso
+
+
+def _num(v: float | None, unit: str = "", digits: int = 1) -> str:
+    if v is None or v != v:
+        return "—"
+    return f"{v:,.{digits}f}{unit}"
+
+
+def _int(v: int | None) -> str:
+    return "—" if v is None else f"{v:,}"

@@ -1,0 +1,52 @@
+"""What one refresh of the live view shows, as plain immutable data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Building:
+    """A building's running window, from the job's per-building gauges."""
+    id: str
+    energy_kwh: float
+    threshold_kwh: float  # its HIGH_CONSUMPTION threshold
+    peak_kwh: float | None = None  # the window's largest reading
+    temperature: float | None = None
+    occupancy: float | None = None
+    expected_kwh: float | None = None  # baseline mean of a whole window at this hour of week
+
+
+@dataclass(frozen=True)
+class Alert:
+    type: str
+    building: str
+    value: float
+    threshold: float
+    event_time: str  # of the crossing reading (ISO, as in the alert)
+    # Kafka timestamp of the alert minus the time the crossing reading was sent; None when the
+    # generator's event clock is unknown.
+    delay_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    elapsed_s: float = 0.0
+    services: tuple[tuple[str, bool], ...] = ()  # (name, up)
+    readings_in_per_s: float | None = None  # sent by the generators
+    processed_per_s: float | None = None  # taken in by the job
+    readings_sent: int | None = None
+    readings_processed: int | None = None
+    kafka_lag: float | None = None  # records behind, alerts query
+    quarantined: int = 0
+    late: int = 0
+    batch_s: float | None = None  # recent mean micro-batch duration, alerts query
+    buildings: tuple[Building, ...] = ()  # every building with a running window
+    window_start: float | None = None  # event time (unix) of the newest running window
+    window_s: int = 300
+    alerts: tuple[Alert, ...] = ()  # newest first
+    alert_counts: dict[str, int] = field(default_factory=dict)  # by type, since the job started
+    baseline: bool | None = None  # an ABNORMAL_USAGE baseline is loaded
+    demo: str = ""  # what the demo does, when it runs
+    notices: tuple[str, ...] = ()  # recent warnings of the services
+    links: tuple[tuple[str, str], ...] = ()  # (what, where) to open next
