@@ -51,15 +51,15 @@ class JumpClock:
 
 class Collect:
     """Stands in for the Kafka producer: keeps what would be sent and when (clock time);
-    `latest` plays the latest reading already in the topic."""
+    `latest` plays the latest reading already in the topic, sent `idle` seconds ago."""
 
-    def __init__(self, clock: JumpClock, latest: datetime | None = None):
-        self.clock, self.sent, self.latest = clock, [], latest
+    def __init__(self, clock: JumpClock, latest: datetime | None = None, idle: float = 5.0):
+        self.clock, self.sent, self.latest, self.idle = clock, [], latest, idle
         self.acked = self.failed = 0
         self.first_error = None
 
-    def latest_event_time(self) -> datetime | None:
-        return self.latest
+    def latest_reading(self) -> tuple[datetime, float] | None:
+        return None if self.latest is None else (self.latest, self.clock.now - self.idle)
 
     def send_many(self, keys, values) -> None:
         self.sent += [(self.clock.now, k, v) for k, v in zip(keys, values, strict=True)]
@@ -70,11 +70,11 @@ class Collect:
 
 
 def realtime(tmp_path, minutes: float, *, now: float = NOW.timestamp(),
-             latest: datetime | None = None, **kw):
+             latest: datetime | None = None, idle: float = 5.0, **kw):
     """Run realtime mode for `minutes` of event time; (summary, readings, labels, metrics,
     sent) with readings as dicts in the order sent."""
     clock = JumpClock(now)
-    producer = Collect(clock, latest)
+    producer = Collect(clock, latest, idle)
     metrics = GeneratorMetrics("r0")
     labels = tmp_path / "labels.jsonl"
     base = dict(mode="realtime", replica="r0", buildings=10, seed=42, interval_s=5.0,
@@ -212,6 +212,21 @@ def test_a_demo_joining_a_running_fleet_continues_its_event_time(tmp_path, caplo
     # older readings (yesterday's run) leave the busy start as it is
     _, readings, _, _, _ = realtime(tmp_path, 1, latest=START - timedelta(days=1))
     assert parse_timestamp(readings[0]["timestamp"]) == START
+
+
+def test_a_demo_after_an_earlier_run_starts_with_a_whole_window_and_alerts_as_early(tmp_path):
+    """Nobody sends on the topic's clock any more (its last reading is minutes old): the clock
+    moves on to the next window boundary, and building 0 passes 150 kWh as on a fresh topic."""
+    earlier = START + timedelta(minutes=20, seconds=3)
+    _, readings, labels, _, _ = realtime(tmp_path, 4, latest=earlier, idle=600)
+    first = parse_timestamp(readings[0]["timestamp"])
+    assert first == START + timedelta(minutes=25)
+    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:26:00.000Z"]
+    crossed = crossings(readings, 150.0)[(B0, int(first.timestamp()))]
+    assert timedelta(seconds=90) <= crossed - first <= timedelta(seconds=115)
+    # a fleet that sent a reading seconds ago keeps its clock exactly
+    _, readings, _, _, _ = realtime(tmp_path, 1, latest=earlier, idle=10)
+    assert parse_timestamp(readings[0]["timestamp"]) == earlier
 
 
 def test_the_start_line_says_what_the_demo_does(tmp_path, caplog):

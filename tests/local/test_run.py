@@ -1,8 +1,11 @@
-"""`wattstream local run` (what `make run` calls): stack, generator and job come up, live windows
-print, Ctrl-C stops everything it started and nothing acknowledged is lost on the way out."""
+"""`wattstream local run` (what `make run` calls) without a terminal: stack, generator and job
+come up, their own lines print as plain text (live windows; the JVM's start-up only in job.log),
+Ctrl-C stops everything it started with a summary, and nothing acknowledged is lost on the
+way out."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +55,11 @@ def test_run_prints_live_windows_and_stops_cleanly_on_ctrl_c(tmp_path):
     out = "".join(lines)
     assert proc.returncode == 0, out[-4000:]
     assert "stopped: kafka" in out
+    assert "\x1b" not in out  # no escape codes where a terminal is missing
+    jvm = ("NativeCodeLoader", "log4j", "incubator modules", "Setting default log level")
+    assert not [w for w in jvm if w in out]
+    assert "log4j" in (tmp_path / "run" / "logs" / "job.log").read_text()
+    assert re.search(r"^wattstream ran \d\d:\d\d\n  readings +[\d,]+ sent", out, re.M), out[-2000:]
     assert not any(pid_alive(p) for p in pids)
     summary = next(json.loads(line.split("]", 1)[1]) for line in lines
                    if line.startswith("[generator]") and '"acknowledged"' in line)

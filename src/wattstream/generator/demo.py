@@ -54,21 +54,30 @@ def latest_busy_start(now: float) -> datetime:
     return t
 
 
-def start(configured: datetime | None, now: float,
-          latest: datetime | None = None) -> tuple[datetime, bool]:
-    """The demo's first event time, and whether it continues `latest`, the latest reading
-    already in the topic. A configured start must not be ahead of the wall clock, since the
-    event clock would then stay ahead for the whole run."""
+def start(configured: datetime | None, now: float, latest: datetime | None = None,
+          idle_window_s: float | None = None) -> tuple[datetime, str]:
+    """The demo's first event time, and where it comes from ("" for the busy start) when it
+    continues `latest`, the latest reading already in the topic. A configured start must not
+    be ahead of the wall clock, since the event clock would then stay ahead for the whole run.
+
+    `idle_window_s` (the window length) says nobody sends on that clock any more, as after an
+    earlier run: the clock then moves on to the next window boundary, so that the run begins
+    with a whole window and its spike alerts as early as on a fresh topic. A live fleet's clock
+    is never moved: its readings would fall behind the job's watermark."""
     if configured is not None and configured.timestamp() > now:
         raise WattstreamError(f"generator.demo_start: {format_timestamp(configured)} is in the "
                               f"future; give a past time or leave it empty")
     first = configured or latest_busy_start(now)
-    if latest is not None and latest > first:
-        return latest, True
-    return first, False
+    if latest is None or latest <= first:
+        return first, ""
+    if idle_window_s:
+        w = idle_window_s
+        nxt = datetime.fromtimestamp((math.floor(latest.timestamp() / w) + 1) * w, tz=UTC)
+        return nxt, "the window after the latest reading in the topic"
+    return latest, "the latest reading already in the topic"
 
 
-def prepare(sim: Simulator, first: datetime, dt_s: float, joined: bool = False) -> str:
+def prepare(sim: Simulator, first: datetime, dt_s: float, origin: str = "") -> str:
     """Plan the spike of building 0 and return the line that tells what the demo does."""
     step = math.ceil(SPIKE_AFTER_S / dt_s)
     sim.injector.plan(0, EQUIPMENT_SPIKE, step, max(1, round(SPIKE_S / dt_s)), SPIKE_FACTOR)
@@ -76,7 +85,7 @@ def prepare(sim: Simulator, first: datetime, dt_s: float, joined: bool = False) 
     large = ", ".join(f"{b.ids[i]} a {b.area[i]:,.0f} m2 {b.type_names[i]}"
                       for i in fixed(len(b)))
     spike_at = first + timedelta(seconds=step * dt_s)
-    origin = " (the latest reading already in the topic)" if joined else ""
+    origin = f" ({origin})" if origin else ""
     return (f"demo: {large}; event time starts at {format_timestamp(first)}{origin} and runs at "
             f"wall-clock speed; an {EQUIPMENT_SPIKE} (x{SPIKE_FACTOR:g}, {SPIKE_S / 60:g} min, "
             f"labelled) starts in {b.ids[0]} at {format_timestamp(spike_at)}; alert thresholds "

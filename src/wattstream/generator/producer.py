@@ -9,7 +9,7 @@ acknowledged.
   then `WattstreamError` (the CLI exits 1) instead of hanging.
 - The partition of each key is computed once with the client's own partitioner (murmur2, as the
   Java client), so a building's readings stay ordered in one partition.
-- `latest_event_time` reads the last reading of each partition back: the demo continues the
+- `latest_reading` reads the last reading of each partition back: the demo continues the
   event time a running fleet has reached rather than fall behind the job's watermark.
 """
 
@@ -144,13 +144,15 @@ class ReadingProducer:
             fut.add_callback(ok, t0)
             fut.add_errback(err)
 
-    def latest_event_time(self) -> datetime | None:
-        """The latest timestamp among the last readings of the topic's partitions; None for an
-        empty topic, or when the tail cannot be read within the connect timeout."""
+    def latest_reading(self) -> tuple[datetime, float] | None:
+        """The latest timestamp among the last readings of the topic's partitions, with the
+        Kafka timestamp (unix seconds) of the newest of those readings, which tells whether
+        anyone still sends; None for an empty topic, or when the tail cannot be read within
+        the connect timeout."""
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
-        latest = None
+        latest, sent = None, 0.0
         try:
             consumer = KafkaConsumer(bootstrap_servers=self.kafka_cfg.bootstrap_servers.split(","),
                                      group_id=None, enable_auto_commit=False,
@@ -175,11 +177,12 @@ class ReadingProducer:
                         except (ValueError, KeyError, TypeError):
                             continue  # not a reading: the job quarantines it, nothing to follow
                         latest = ts if latest is None else max(latest, ts)
+                        sent = max(sent, rec.timestamp / 1000.0)
         except KafkaError as exc:
             log.warning("cannot read the tail of %s: %s", self.topic, exc)
         finally:
             consumer.close()
-        return latest
+        return None if latest is None else (latest, sent)
 
     def close(self, timeout: float = 60.0) -> None:
         """Flush everything handed over (waiting at most `timeout`), then close."""

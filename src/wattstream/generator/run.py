@@ -213,7 +213,8 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
             if opts.mode == "replay":
                 _replay(opts, producer, stop, summary, rows)
             else:
-                _simulate(opts, producer, metrics, stop, summary, labels_fh, clock)
+                _simulate(opts, producer, metrics, stop, summary, labels_fh, clock,
+                          cfg.windows.length_seconds)
         finally:
             producer.close()
         summary.acknowledged = producer.acked
@@ -232,7 +233,8 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
 
 
 def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetrics, stop: Stop,
-              summary: Summary, labels_fh: IO[str] | None, clock: Clock) -> None:
+              summary: Summary, labels_fh: IO[str] | None, clock: Clock,
+              window_s: int = 300) -> None:
     ids = building_ids(opts.replica, opts.buildings)
     summary.buildings = len(ids)
     dt = opts.interval_s
@@ -241,9 +243,9 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
                     fixed=demo_mode.fixed(len(ids)) if demo else None)
     if demo:
-        start, joined = (opts.start, False) if opts.start else demo_mode.start(
-            opts.demo_start, clock.time(), producer.latest_event_time())
-        log.info("%s", demo_mode.prepare(sim, start, dt, joined))
+        start, origin = (opts.start, "") if opts.start else _demo_start(opts, producer, clock,
+                                                                         dt, window_s)
+        log.info("%s", demo_mode.prepare(sim, start, dt, origin))
     elif realtime:
         start = opts.start or _aligned_now(dt, clock.time())
     else:
@@ -290,6 +292,17 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     progress.done()
     summary.labels = len(sim.injector.labels)
     summary.anomalies = dict(sim.injector.started)
+
+
+def _demo_start(opts: Options, producer: ReadingProducer, clock: Clock, dt: float,
+                window_s: int) -> tuple[datetime, str]:
+    now = clock.time()
+    latest = producer.latest_reading()
+    # A fleet that still sends has sent within a few intervals; quieter than that (and a
+    # minute) the topic's clock belongs to an earlier run.
+    idle = latest is not None and now - latest[1] > max(60.0, 3 * dt)
+    return demo_mode.start(opts.demo_start, now, latest and latest[0],
+                           window_s if idle else None)
 
 
 def _replay_rows(cfg: Config, opts: Options):

@@ -45,7 +45,7 @@ class Snapshot:
     window_start: float | None = None  # event time (unix) of the newest running window
     window_s: int = 300
     alerts: tuple[Alert, ...] = ()  # newest first
-    alert_counts: dict[str, int] = field(default_factory=dict)  # by type, since the job started
+    alert_counts: dict[str, int] = field(default_factory=dict)  # by type, as received
     baseline: bool | None = None  # an ABNORMAL_USAGE baseline is loaded
     demo: str = ""  # what the demo does, when it runs
     notices: tuple[str, ...] = ()  # recent warnings of the services
