@@ -121,9 +121,9 @@ def test_building_0_passes_peak_demand_and_building_1_high_consumption_at_once(t
     assert sums[(B0, w0)] > PEAK and sums[(B0, w1)] > PEAK
     assert sums[(B1, w0)] > HIGH
     high, peak = crossings(readings, HIGH), crossings(readings, PEAK)
-    # within the first ~2 minutes of the start: HIGH, then PEAK, for building 0
-    assert START + timedelta(seconds=60) < high[(B0, w0)] < peak[(B0, w0)] \
-        <= START + timedelta(seconds=150)
+    # within the first ~1.5 minutes of the start: HIGH, then PEAK, for building 0
+    assert START + timedelta(seconds=demo.SPIKE_AFTER_S) < high[(B0, w0)] < peak[(B0, w0)] \
+        <= START + timedelta(seconds=120)
     assert high[(B1, w0)] < START + timedelta(seconds=WINDOW)
 
 
@@ -206,7 +206,7 @@ def test_a_demo_joining_a_running_fleet_continues_its_event_time(tmp_path, caplo
     with caplog.at_level(logging.INFO, logger="wattstream.generator.run"):
         _, readings, labels, _, _ = realtime(tmp_path, 2, latest=running)
     assert parse_timestamp(readings[0]["timestamp"]) == running
-    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:21:03.000Z"]
+    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:20:33.000Z"]
     assert any("the latest reading already in the topic" in r.getMessage()
                for r in caplog.records)
     # older readings (yesterday's run) leave the busy start as it is
@@ -221,9 +221,9 @@ def test_a_demo_after_an_earlier_run_starts_with_a_whole_window_and_alerts_as_ea
     _, readings, labels, _, _ = realtime(tmp_path, 4, latest=earlier, idle=600)
     first = parse_timestamp(readings[0]["timestamp"])
     assert first == START + timedelta(minutes=25)
-    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:26:00.000Z"]
+    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:25:30.000Z"]
     crossed = crossings(readings, 150.0)[(B0, int(first.timestamp()))]
-    assert timedelta(seconds=90) <= crossed - first <= timedelta(seconds=115)
+    assert timedelta(seconds=70) <= crossed - first <= timedelta(seconds=95)
     # a fleet that sent a reading seconds ago keeps its clock exactly
     _, readings, _, _, _ = realtime(tmp_path, 1, latest=earlier, idle=10)
     assert parse_timestamp(readings[0]["timestamp"]) == earlier
@@ -235,7 +235,7 @@ def test_the_start_line_says_what_the_demo_does(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("demo:")]
     assert len(lines) == 1
     for part in (f"{B0} a 36,000 m2 hospital", f"{B1} a 40,000 m2 office",
-                 "2026-03-03T10:00:00.000Z", EQUIPMENT_SPIKE, "2026-03-03T10:01:00.000Z"):
+                 "2026-03-03T10:00:00.000Z", EQUIPMENT_SPIKE, "2026-03-03T10:00:30.000Z"):
         assert part in lines[0]
 
 

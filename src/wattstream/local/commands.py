@@ -72,20 +72,29 @@ def _run(args, cfg: Config) -> int:
     # The effective choices, so the view shows the services that were asked for.
     cfg = cfg.replace(local={k: v for k, v in (("hdfs", args.hdfs),
                                                ("prometheus", args.prometheus)) if v is not None})
-    wanted = ", ".join(n for n, on in (("Kafka", True), ("HDFS", cfg.local.hdfs),
-                                       ("Prometheus", cfg.local.prometheus)) if on)
+    before = stack.alive(cfg)
+    # Only what the generator and the job need comes up before them; the rest starts while
+    # they do, so the first readings (and alerts) are not kept waiting.
+    first_hdfs = cfg.local.hdfs and _on_hdfs(cfg)
+    wanted = ", ".join(n for n, on in (("Kafka", True), ("HDFS", first_hdfs)) if on)
     print(f"starting {wanted} (logs in {stack.run_dir(cfg) / 'logs'}) …", flush=True)
-    started = stack.up(cfg)
-    if missing:
-        print(f"stack is up; not yet part of wattstream: {', '.join(missing)} — nothing to run. "
-              "`make down` stops the stack.", file=sys.stderr)
-        return 1
-    demo = args.demo if args.demo is not None else (True if cfg.local.demo else None)
     try:
+        stack.up(cfg, with_hdfs=first_hdfs, with_prometheus=False)
+        if missing:
+            print(f"stack is up; not yet part of wattstream: {', '.join(missing)} — nothing to "
+                  "run. `make down` stops the stack.", file=sys.stderr)
+            return 1
+        demo = args.demo if args.demo is not None else (True if cfg.local.demo else None)
         return run_pipeline(cfg, config_file=getattr(args, "config", None),
-                            plain=args.plain or not interactive(), demo=demo)
+                            plain=args.plain or not interactive(), demo=demo,
+                            more=lambda: stack.up(cfg))
     finally:
+        started = stack.alive(cfg) - before
         if not args.keep_up and started:
-            stopped = stack.down(cfg, only=set(started))
+            stopped = stack.down(cfg, only=started)
             print(f"stopped: {', '.join(stopped)}")
 
+
+def _on_hdfs(cfg: Config) -> bool:
+    return any(u.startswith("hdfs://") for u in (cfg.storage.uri, cfg.storage.checkpoint_uri,
+                                                 cfg.alerts.baseline_uri))

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from ..config import Config
+from ..errors import WattstreamError
 from ..view import render
 from ..view.collect import Collector
 from ..view.live import data_paths, links, shown_path
@@ -42,9 +44,11 @@ class Child:
 
 
 def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = True,
-                 demo: bool | None = None) -> int:
+                 demo: bool | None = None, more: Callable[[], object] | None = None) -> int:
     """Run `wattstream generate` and `wattstream job` until Ctrl-C or until one exits.
-    `demo` True/False forces generator.demo on/off; None leaves the config's."""
+    `demo` True/False forces generator.demo on/off; None leaves the config's. `more` starts
+    the services the pipeline does not wait for, beside it (a failure there is reported, the
+    pipeline goes on)."""
     base = [sys.executable, "-m", "wattstream"]
     if config_file:
         base += ["--config", str(config_file)]
@@ -79,6 +83,8 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
 
     children = {name: _start(name, argv, env, logs / f"{name}.log", on_line)
                 for name, argv in (("job", base + ["job"]), ("generator", base + ["generate"]))}
+    if more is not None:
+        threading.Thread(target=_beside, args=(more, collector, plain), daemon=True).start()
     code = 0
     try:
         if plain:
@@ -101,6 +107,19 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
         collector.close()
     _print_summary(cfg, collector, summary, windows_before, logs)
     return code
+
+
+def _beside(more: Callable[[], object], collector: Collector, plain: bool) -> None:
+    try:
+        more()
+    except WattstreamError as exc:
+        first = str(exc).splitlines()[0]
+        collector.notices.append(first)
+        if plain:
+            print(f"wattstream local run: {exc}", file=sys.stderr, flush=True)
+    # The links name what is up now (Prometheus, once it is).
+    up = dict(stack.running(collector.cfg)).get("prometheus", False)
+    collector.links = tuple(links(collector.cfg, up, dict(collector.links).get("logs")))
 
 
 def _start(name: str, argv: list[str], env: dict, log: Path, on_line) -> Child:

@@ -66,6 +66,11 @@ def down(cfg: Config, only: set[str] | None = None) -> list[str]:
     return stopped
 
 
+def alive(cfg: Config) -> set[str]:
+    """Names of the services whose process is running (as `down(only=...)` takes them)."""
+    return {s.name for s, _, _ in _services(cfg) if s.running()}
+
+
 def running(cfg: Config) -> list[tuple[str, bool]]:
     """(service, process alive) for the services that are configured or running; cheap (pid
     files only), for a display that refreshes every second."""
