@@ -139,6 +139,13 @@ def hour_of_week(epoch: float) -> int:
     return t.weekday() * 24 + t.hour
 
 
+def _mean(total: scrape.Rate, count: scrape.Rate) -> float | None:
+    """Mean since the job started: no batch ended lately (a slow one is running)."""
+    if not total.points or not count.points or not count.points[-1][1]:
+        return None
+    return total.points[-1][1] / count.points[-1][1]
+
+
 def _parse_time(iso: str) -> float | None:
     try:
         return datetime.fromisoformat(iso).timestamp()
@@ -210,7 +217,8 @@ class Collector:
             if job else prev.quarantined,
             late=int(scrape.total(job, "wattstream_late_readings_dropped_total") or 0)
             if job else prev.late,
-            batch_s=scrape.ratio(self.batch_sum, self.batch_count),
+            batch_s=scrape.first([scrape.ratio(self.batch_sum, self.batch_count),
+                                  _mean(self.batch_sum, self.batch_count), prev.batch_s]),
             buildings=self._buildings(job) if job else prev.buildings,
             window_start=max(scrape.by_label(job, "wattstream_window_start_timestamp_seconds",
                                              "building").values(), default=None)
