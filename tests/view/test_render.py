@@ -46,6 +46,11 @@ def test_the_header_says_what_runs_and_how_fast():
     assert "alerts 2 · HIGH_CONSUMPTION 1 · PEAK_DEMAND 1" in head[2]
 
 
+def test_a_service_still_starting_is_neither_up_nor_down():
+    text = to_text(snapshot(services=(("kafka", True), ("hdfs", None), ("job", False))), 120)
+    assert "● kafka   ◌ hdfs   ○ job" in text.splitlines()[0]
+
+
 def test_the_fleet_is_ranked_by_energy_with_the_share_of_its_threshold():
     text = to_text(snapshot(), 120)
     assert "running window 10:00–10:05 UTC (event time)" in text

@@ -61,7 +61,13 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
         env["WATTSTREAM_GENERATOR__DEMO"] = str(demo).lower()
     windows_before = final_windows(cfg)
     cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})  # for the view too
-    collector = Collector(cfg, time.time() - 5, services=lambda: stack.running(cfg),
+    starting = threading.Event()  # set while services start beside the pipeline
+
+    def services() -> list[tuple[str, bool | None]]:
+        return [(n, up or (None if starting.is_set() else False))
+                for n, up in stack.running(cfg)]
+
+    collector = Collector(cfg, time.time() - 5, services=services,
                           links=links(cfg, dict(stack.running(cfg)).get("prometheus", False),
                                       shown_path(logs.as_uri()) + "/"))
     demo_on = cfg.generator.demo if demo is None else demo
@@ -83,8 +89,12 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
 
     children = {name: _start(name, argv, env, logs / f"{name}.log", on_line)
                 for name, argv in (("job", base + ["job"]), ("generator", base + ["generate"]))}
+    stopping = threading.Event()
+    beside = threading.Thread(target=_beside, args=(more, collector, plain, stopping, starting),
+                              daemon=True)
     if more is not None:
-        threading.Thread(target=_beside, args=(more, collector, plain), daemon=True).start()
+        starting.set()
+        beside.start()
     code = 0
     try:
         if plain:
@@ -101,15 +111,25 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
     except KeyboardInterrupt:
         print("\nstopping generator and job …", flush=True)
     finally:
+        stopping.set()
         _stop(children["generator"])
         collector.snapshot()  # the job's last counts, before it goes
         _stop(children["job"])
         collector.close()
+        if beside.is_alive():  # a service it is starting must be up before the stack stops
+            beside.join(timeout=cfg.local.start_timeout_seconds * 2)
     _print_summary(cfg, collector, summary, windows_before, logs)
     return code
 
 
-def _beside(more: Callable[[], object], collector: Collector, plain: bool) -> None:
+def _beside(more: Callable[[], object], collector: Collector, plain: bool,
+            stopping: threading.Event, starting: threading.Event, wait_s: float = 120.0) -> None:
+    # On two cores the JVMs of HDFS would slow the job's start, and the first alert with it:
+    # they start once the job has taken in its first readings.
+    deadline = time.monotonic() + wait_s
+    while not collector.last.readings_processed and time.monotonic() < deadline:
+        if stopping.wait(1.0):
+            return
     try:
         more()
     except WattstreamError as exc:
@@ -117,6 +137,8 @@ def _beside(more: Callable[[], object], collector: Collector, plain: bool) -> No
         collector.notices.append(first)
         if plain:
             print(f"wattstream local run: {exc}", file=sys.stderr, flush=True)
+    finally:
+        starting.clear()
     # The links name what is up now (Prometheus, once it is).
     up = dict(stack.running(collector.cfg)).get("prometheus", False)
     collector.links = tuple(links(collector.cfg, up, dict(collector.links).get("logs")))

@@ -159,7 +159,7 @@ class Collector:
     filled in by whoever started the pipeline."""
 
     def __init__(self, cfg: Config, since: float,
-                 services: Callable[[], Sequence[tuple[str, bool]]] = lambda: (),
+                 services: Callable[[], Sequence[tuple[str, bool | None]]] = lambda: (),
                  links: Sequence[tuple[str, str]] = ()):
         self.cfg = cfg
         self.started = time.monotonic()

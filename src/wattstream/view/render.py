@@ -21,6 +21,7 @@ BAR = 10  # cells of the threshold bar
 WIDE = 96  # from this width on every column shows
 MEDIUM = 80  # below it no threshold bar (the percentage stays) and no alert event time
 NARROW = 64  # below it only building, energy and share of the threshold; short alert types
+_DOTS = {True: ("●", "green"), False: ("○", "red"), None: ("◌", "yellow")}  # None: starting
 SHORT_TYPES = {"HIGH_CONSUMPTION": "HIGH", "PEAK_DEMAND": "PEAK", "ABNORMAL_USAGE": "ABNORMAL"}
 
 
@@ -49,8 +50,7 @@ def to_text(s: Snapshot, width: int = 100, height: int | None = None) -> str:
 
 def _header(s: Snapshot, width: int) -> Text:
     clock = [("wattstream", "bold"), (f" live · {_clock(s.elapsed_s)}", "")]
-    services = [[("●" if up else "○", "green" if up else "red"), (f" {name}", "")]
-                for name, up in s.services]
+    services = [[_DOTS[up], (f" {name}", "")] for name, up in s.services]
     stats = [
         [(f"readings {_num(s.readings_in_per_s, '/s')} in", "")],
         [(f"{_num(s.processed_per_s, '/s')} processed", "")],

@@ -32,7 +32,7 @@ class Alert:
 @dataclass(frozen=True)
 class Snapshot:
     elapsed_s: float = 0.0
-    services: tuple[tuple[str, bool], ...] = ()  # (name, up)
+    services: tuple[tuple[str, bool | None], ...] = ()  # (name, up; None while starting)
     readings_in_per_s: float | None = None  # sent by the generators
     processed_per_s: float | None = None  # taken in by the job
     readings_sent: int | None = None
