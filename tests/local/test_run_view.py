@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JVM_LINES = ("NativeCodeLoader", "log4j", "incubator modules", "Setting default log level",
              "sc.setLogLevel")
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>78])")
-FIRST_ALERT_S = 120
+# The bound; a slower machine (or one busy with other work) may raise it.
+FIRST_ALERT_S = float(os.environ.get("WATTSTREAM_FIRST_ALERT_S", "120"))
 
 
 def config(tmp_path, **generator) -> str:
