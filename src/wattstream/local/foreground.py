@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +40,6 @@ class Child:
     name: str
     proc: subprocess.Popen
     log: Path
-    lines: list[str] = field(default_factory=list)  # the last few, for an error report
 
 
 def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = True,
@@ -76,7 +75,6 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
     summary: dict = {}
 
     def on_line(child: Child, line: str) -> None:
-        child.lines = [*child.lines[-29:], line]
         if child.name == "generator" and line.startswith("{") and '"acknowledged"' in line:
             summary.update(json.loads(line))
         if m := _DEMO.search(line):
@@ -178,10 +176,24 @@ def _report_exits(children: dict[str, Child]) -> int:
     for c in children.values():
         if c.proc.returncode:
             code = 1
-            tail = "\n".join(f"  {line}" for line in c.lines[-15:])
-            print(f"{c.name} exited with {c.proc.returncode}; its last lines (all of them in "
-                  f"{shown_path(c.log.as_uri())}):\n{tail}", file=sys.stderr, flush=True)
+            print(f"{c.name} exited with {c.proc.returncode}; from the end of "
+                  f"{shown_path(c.log.as_uri())}:\n{_errors(c.log)}", file=sys.stderr,
+                  flush=True)
     return code
+
+
+_ERROR = re.compile(r"Exception|Error|ERROR|FATAL")
+
+
+def _errors(log: Path, lines: int = 8) -> str:
+    """The error lines near the end of a log (the JVM's and Python's, without the traceback
+    frames), or its last lines when none stands out."""
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-300:]
+    except OSError:
+        return ""
+    found = [x for x in tail if _ERROR.search(x) and not x.startswith((" ", "\t"))]
+    return "\n".join(f"  {x}" for x in (found[-lines:] or tail[-15:]))
 
 
 def final_windows(cfg: Config) -> int | None:
