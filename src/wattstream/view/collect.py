@@ -257,9 +257,12 @@ class Collector:
     def _take_alerts(self) -> None:
         new = []
         for value, arrived in self.feed.poll():
-            # Kafka gets an alert at least once; its id is deterministic.
+            # Kafka gets an alert at least once; its id is deterministic. A replay follows its
+            # original closely, so the ids of a long run need not all be kept.
             if value.get("alert_id") in self.alert_ids:
                 continue
+            if len(self.alert_ids) >= 100_000:
+                self.alert_ids.clear()
             self.alert_ids.add(value.get("alert_id"))
             event = _parse_time(value.get("event_time", ""))
             delay = (arrived - (event + self.offset)
