@@ -16,20 +16,19 @@ Arrow, driver memory) and the default config's `job.max_offsets_per_trigger`:
   ceiling   plain Spark: `from_json` with a fixed schema → watermark → tumbling window aggregate
             per building (count, sum/avg/max energy, avg temperature/humidity/occupancy) →
             Parquet append. What the engine does with the same readings and settings.
-  windows   (not by default) the job's final-windows query alone, as the job builds it (its
-            parse, watermark, window aggregate, Parquet by date).
   job       the job as `wattstream job` builds it (`main.start_queries` with its progress
-            listener and metrics endpoint): alerts (running windows, alerts, live view,
-            quarantine, correlations) and final windows, both until caught up.
+            listener and metrics endpoint): its one query (the window engine: alerts, live
+            view, quarantine, correlations, final windows) until caught up; plus the time of
+            its batches by step and the size of its driver-side state.
 
 Per phase: readings/s over the whole run (query start to the end of the last batch) and marginal
-(steady state: the readings the phase finished after every query's first `--skip-batches`
-batches, over the time from then to the end: for the job, a reading is finished once both
-queries have read it); batch duration p50/p95 and the time split by the query's durationMs;
-peak state memory (stateOperators memoryUsedBytes); peak RSS and CPU seconds (query start to
-end) of the Python driver, the JVM and the PySpark workers, and the broker's CPU seconds, sampled
-from /proc every half second. Ratios are to the ceiling of the same fleet. The windows the
-ceiling, windows and job phases wrote (closed by the watermark) are counted as a check that they
+(steady state: the readings the phase finished after its query's first `--skip-batches`
+batches, over the time from then to the end); batch duration p50/p95 and the time split by
+the query's durationMs; peak state memory (stateOperators memoryUsedBytes; the job's own state
+is reported apart); peak RSS and CPU seconds (query start to end) of the Python driver, the
+JVM and the PySpark workers, and the broker's CPU seconds, sampled from /proc every half
+second. Ratios are to the ceiling of the same fleet. The windows the ceiling and job phases
+wrote (closed by the watermark) are counted as a check that they
 did the same work. Readings per CPU second (the JVM, the Python driver and its workers; not the
 broker) changes far less than wall time with the machine's load: compare ratios by it when the
 load average is well above the cores.
@@ -82,7 +81,7 @@ from wattstream.local.procs import free_port  # noqa: E402
 
 MIB = 1 << 20
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
-PHASES = ("read", "parse", "ceiling", "windows", "job")
+PHASES = ("read", "parse", "ceiling", "job")
 DEFAULT_PHASES = ("read", "parse", "ceiling", "job")
 DT = 5.0  # event-time seconds between a building's readings (latency feed)
 WARM = "bench-warm-up"  # the building whose alerts warm the job up (not measured)
@@ -147,16 +146,6 @@ def start_ceiling(spark, cfg: Config) -> list:
             .trigger(availableNow=True).start()]
 
 
-def start_windows(spark, cfg: Config) -> list:
-    """The job's final-windows query alone, built as `main.start_queries` builds it."""
-    from wattstream.job import main, parse, sinks, windows
-
-    parsed = windows.watermarked(parse.valid_event_time(
-        parse.decode(main.kafka_source(spark, cfg), cfg.schema.timezone)), cfg.windows)
-    return [sinks.start_windows(windows.aggregate(parse.valid(parsed), cfg.windows), cfg,
-                                main.trigger_of(0, available_now=True))]
-
-
 def start_job(spark, cfg: Config) -> list:
     """As `main.run` does, with availableNow triggers."""
     from wattstream.job import main
@@ -168,10 +157,9 @@ def start_job(spark, cfg: Config) -> list:
     return main.start_queries(spark, cfg, metrics, available_now=True)
 
 
-STARTS = {"read": start_read, "parse": start_parse, "ceiling": start_ceiling,
-          "windows": start_windows, "job": start_job}
+STARTS = {"read": start_read, "parse": start_parse, "ceiling": start_ceiling, "job": start_job}
 # The Parquet windows each phase writes, counted after the run.
-OUTPUTS = {"ceiling": "ceiling", "windows": "windows", "job": "windows"}
+OUTPUTS = {"ceiling": "ceiling", "job": "windows"}
 
 
 def batches(query) -> list[dict]:
@@ -223,6 +211,12 @@ def run_phase(phase: str, config_file: str, result_file: str, extra: dict) -> No
             out["end"] = time.time()
             out["load_average_end"] = os.getloadavg()
             out["queries"] = {q.name: batches(q) for q in queries}
+            engines = [q.batches for q in queries if hasattr(q, "batches")]
+            if engines:  # the job: its driver-side state and where each batch's time went
+                e = engines[0]
+                out["engine_state"] = {"rows": len(e.engine.windows),
+                                       "bytes": len(e.engine.encode())}
+                out["engine_steps"] = list(e.timings)
             if phase in OUTPUTS:
                 out["final_windows"] = final_windows(spark, sinks.storage(cfg, OUTPUTS[phase]))
     finally:
@@ -380,6 +374,21 @@ def query_figures(bs: list[dict]) -> dict:
             "time_split_s": time_split(bs)}
 
 
+def steps(raw: dict) -> dict | None:
+    """The job's batch time by step (seconds summed over its batches), and the windows and
+    crossing readings the driver handled."""
+    rows = raw.get("engine_steps")
+    if not rows:
+        return None
+    names = [k for k in rows[0] if k not in ("batch", "windows", "candidates",
+                                             "crossing_readings")]
+    out = {n: round(sum(r.get(n, 0.0) for r in rows), 2) for n in names}
+    out.update(batches=len(rows), windows=sum(r["windows"] for r in rows),
+               candidates=sum(r["candidates"] for r in rows),
+               crossing_readings=sum(r["crossing_readings"] for r in rows))
+    return out
+
+
 def summarise(raw: dict, readings: int, skip: int) -> dict:
     """A phase's figures from its child's result."""
     qs = raw["queries"]
@@ -400,6 +409,7 @@ def summarise(raw: dict, readings: int, skip: int) -> dict:
             "batch_p50_s": pct(secs, 0.5), "batch_p95_s": pct(secs, 0.95),
             "state_peak_mib": sum(f["state_peak_mib"] for f in figs.values()),
             "queries": figs, "final_windows": raw.get("final_windows"),
+            "engine_state": raw.get("engine_state"), "engine_steps": steps(raw),
             "load_average_start": raw["load_average_start"],
             "load_average_end": raw["load_average_end"], **raw["resources"]}
 
@@ -701,6 +711,22 @@ def table(res: dict) -> str:
             lines.append(f"final windows written at {s['buildings']:,} buildings: " + "; ".join(
                 f"{n} {w['windows']:,} ({w['readings'] or 0:,} readings)"
                 for n, w in done.items()))
+    engine = [(s["buildings"], r["engine_steps"], r.get("engine_state"))
+              for s in res["throughput"] for r in s["phases"].values() if r.get("engine_steps")]
+    if engine:
+        keys = [k for k in engine[0][1] if k not in ("batches", "windows", "candidates",
+                                                     "crossing_readings")]
+        lines += ["", "the job's batches by step (s, summed): partials = Kafka read, parse and "
+                  "partial aggregates in the JVM; crossing_readings = collecting the readings of "
+                  "windows that may cross; engine = the driver's pandas fold; files = Parquet and "
+                  "state", "", "| buildings | " + " | ".join(keys)
+                  + " | window rows | candidate windows | crossing readings | state rows (KiB) |",
+                  "|---:|" + "---:|" * (len(keys) + 4)]
+        for b, st, state in engine:
+            state_txt = (f"{state['rows']:,} ({state['bytes'] / 1024:.0f})" if state else "")
+            lines.append(f"| {b:,} | " + " | ".join(f"{st[k]:.1f}" for k in keys)
+                         + f" | {st['windows']:,} | {st['candidates']:,} | "
+                         f"{st['crossing_readings']:,} | {state_txt} |")
     lines += ["", "time per query (s, summed over batches): trigger = addBatch + the rest",
               "", "| buildings | query | trigger | addBatch | queryPlanning | latestOffset "
               "| walCommit + commitOffsets | other |", "|---:|---|---:|---:|---:|---:|---:|---:|"]

@@ -13,12 +13,11 @@ import sys
 from .config import ConfigError, load_config
 from .errors import WattstreamError
 
-# Wings that add commands; a wing that is missing its module is skipped, not fatal.
+# The wings that add commands.
 COMMAND_MODULES = (
     "wattstream.local.commands",
     "wattstream.generator.commands",
     "wattstream.job.commands",
-    "wattstream.analytics.commands",
     "wattstream.view.commands",
 )
 
@@ -39,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="list every key with its type, default and meaning")
     config_cmd.set_defaults(func=_config_command)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

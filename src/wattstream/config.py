@@ -154,19 +154,13 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class JobConfig:
-    trigger_seconds: float = _f(1.0, "micro-batch trigger interval of the alerts query "
-                                "(alerts and the live view)", minimum=0, maximum=3600)
-    background_trigger_seconds: float = _f(5.0, "micro-batch trigger interval of the ingest "
-                                           "(quarantine, counters, correlations) and final "
-                                           "windows queries", minimum=0, maximum=3600)
+    trigger_seconds: float = _f(1.0, "micro-batch trigger interval of the job's query "
+                                "(alerts, the live view, final windows)", minimum=0,
+                                maximum=3600)
     max_offsets_per_trigger: int = _f(200_000, "cap of readings per micro-batch", minimum=1)
     shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions", minimum=1, maximum=10_000)
     starting_offsets: str = _f("earliest", "where a new query starts reading",
                                choices=("earliest", "latest"))
-    state_buckets: int = _f(2, "groups the buildings are hashed into for the alert state, "
-                            "each folded by one Python call per micro-batch; best equal to "
-                            "shuffle_partitions; fixed for the life of a checkpoint",
-                            minimum=1, maximum=10_000)
     master: str = _f("local[2]", "Spark master when not submitted by spark-submit")
     correlation_horizon_seconds: int = _f(86_400, "sliding event-time horizon of the "
                                           "energy correlation gauges", minimum=60,

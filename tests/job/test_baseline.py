@@ -66,12 +66,25 @@ def _exists(spark, path: str) -> bool:
 
 
 def test_abnormal_rule_needs_enough_history():
-    assert alerts.abnormal(30.0, None, 3.0) is None
-    assert alerts.abnormal(30.0, (11.0, 1.0, 2), 3.0) is None  # two windows are not a baseline
-    assert alerts.abnormal(30.0, (11.0, 0.0, 5), 3.0) is None  # constant history: no sigma
-    assert alerts.abnormal(30.0, (11.0, 1.0, 3), 3.0) == 14.0
-    assert alerts.abnormal(5.0, (11.0, 1.0, 3), 3.0) == 8.0
-    assert alerts.abnormal(13.0, (11.0, 1.0, 3), 3.0) is None
+    ws = pd.Timestamp("2026-01-05 09:00")
+    now = pd.Timestamp("2026-01-05 09:06")
+
+    def verdict(energy, stats):
+        window = pd.DataFrame({"building_id": ["b"], "window_start": [ws],
+                               "window_end": [ws + pd.Timedelta(minutes=5)],
+                               "hour_of_week": [9], "energy_kwh": [energy]})
+        table = None if stats is None else pd.DataFrame(
+            [("b", 9, *stats)], columns=list(alerts.BASELINE_COLUMNS))
+        got = alerts.abnormal(window, table, 3.0, now)
+        assert len(got) <= 1
+        return None if got.empty else got["threshold"].iloc[0]
+
+    assert verdict(30.0, None) is None
+    assert verdict(30.0, (11.0, 1.0, 2)) is None  # two windows are not a baseline
+    assert verdict(30.0, (11.0, 0.0, 5)) is None  # constant history: no sigma
+    assert verdict(30.0, (11.0, 1.0, 3)) == 14.0
+    assert verdict(5.0, (11.0, 1.0, 3)) == 8.0
+    assert verdict(13.0, (11.0, 1.0, 3)) is None
 
 
 def test_alert_id_is_deterministic():

@@ -6,8 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from jobkit import reading
+from pyspark.sql import functions as F
 
 from wattstream.job import correlation
 
@@ -29,7 +31,10 @@ def test_streaming_pearson_matches_numpy_over_the_horizon(spark):
         df = spark.createDataFrame(rows[start:start + 150], schema).selectExpr(
             "to_timestamp(timestamp) as timestamp", "building_id", "energy_kwh",
             "temperature", "humidity", "occupancy", "hour")
-        tracker.add(correlation.batch_sums(df, bucket).collect())
+        sums = df.groupBy("building_id", (F.floor(F.unix_timestamp("timestamp") / bucket)
+                                          * bucket).cast("long").alias("bucket")).agg(
+            *correlation.partial_columns())
+        tracker.add(sums.toPandas())
     got = tracker.correlations("b-1")
 
     last = t0 + timedelta(minutes=5 * 599)
@@ -43,5 +48,14 @@ def test_streaming_pearson_matches_numpy_over_the_horizon(spark):
 
 
 def test_pearson_is_undefined_for_constant_or_tiny_series():
-    assert correlation.pearson(2, 1, 1, 1, 1, 1) is None
-    assert correlation.pearson(5, 10, 7, 14, 20, 11) is None  # x constant (=2)
+    tracker = correlation.PearsonTracker(3600, 300)
+    cases = {"tiny": (2, 1, 1, 1, 1, 1), "x-constant": (5, 10, 7, 14, 20, 11),
+             "fine": (3, 6, 9, 20, 14, 29)}  # x = 1, 2, 3; y = 2, 3, 4
+    rows = pd.DataFrame([{"building_id": b, "bucket": 0, **dict.fromkeys(tracker.COLUMNS, 0.0),
+                          **{f"temperature_{k}": v for k, v in zip(correlation.SUMS, sums,
+                                                                   strict=True)}}
+                         for b, sums in cases.items()])
+    tracker.add(rows)
+    assert tracker.correlations("tiny")["temperature"] is None
+    assert tracker.correlations("x-constant")["temperature"] is None
+    assert tracker.correlations("fine")["temperature"] == pytest.approx(1.0)

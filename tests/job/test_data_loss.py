@@ -21,7 +21,7 @@ from wattstream.local.procs import free_port, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
-QUERIES = ("alerts", "windows")
+QUERIES = ("engine",)
 
 
 def _readings(start: datetime, n: int = 60) -> list[dict]:
@@ -71,11 +71,11 @@ def _recreate_readings_topic(cfg, partitions: int) -> None:
 
 
 def _caught_up(job, cfg, readings: int) -> None:
-    """Both queries have read everything produced so far."""
+    """The job has read everything produced so far."""
     wait_until(lambda: job.metric("wattstream_readings_processed_total") >= readings, 240,
-               "the alerts query to take in the readings", interval=1.0, alive=job.alive)
-    wait_until(lambda: job.metric("wattstream_kafka_lag_records", -1, query="windows") == 0,
-               120, "the windows query to catch up", interval=1.0, alive=job.alive)
+               "the job to take in the readings", interval=1.0, alive=job.alive)
+    wait_until(lambda: job.metric("wattstream_kafka_lag_records", -1, query="engine") == 0,
+               120, "the job to catch up", interval=1.0, alive=job.alive)
 
 
 def _loss(job, cfg, query: str, kind: str) -> float:
@@ -85,8 +85,7 @@ def _loss(job, cfg, query: str, kind: str) -> float:
 
 def test_with_data_loss_allowed_a_recreated_topic_is_counted_and_the_job_goes_on(
         spark, job_cfg, tmp_path):
-    cfg = job_cfg.replace(job={"fail_on_data_loss": False, "trigger_seconds": 0.2,
-                               "background_trigger_seconds": 1.0},
+    cfg = job_cfg.replace(job={"fail_on_data_loss": False, "trigger_seconds": 0.2},
                           metrics={"job_port": free_port()})
     partitions = _partitions(cfg)
     before, after = _readings(T0), _readings(T0 + timedelta(days=1))
@@ -127,7 +126,7 @@ def _read_up_to(queries, offsets: int) -> bool:
 @pytest.mark.filterwarnings("ignore:toPandas attempted Arrow optimization:UserWarning")
 def test_by_default_a_recreated_topic_stops_the_queries_until_the_loss_is_allowed(
         spark, job_cfg):
-    cfg = job_cfg.replace(job={"trigger_seconds": 0.2, "background_trigger_seconds": 1.0})
+    cfg = job_cfg.replace(job={"trigger_seconds": 0.2})
     assert cfg.job.fail_on_data_loss
     topic = cfg.kafka.readings_topic
     partitions = _partitions(cfg)
@@ -173,7 +172,7 @@ def test_records_deleted_before_the_job_read_them_stop_it_or_count_as_a_gap(spar
         with pytest.raises((AssertionError, StreamingQueryException), match="failOnDataLoss"):
             run_available_now(spark, job_cfg)
     finally:
-        main.stop_all(spark.streams.active)  # the other query may still be failing
+        main.stop_all(spark.streams.active)
 
     cfg = job_cfg.replace(job={"fail_on_data_loss": False})
     metrics = run_available_now(spark, cfg)

@@ -15,30 +15,30 @@ from wattstream.job.metrics import (
 )
 
 
-def _progress(dropped: int, end: dict, latest: dict) -> dict:
+def _progress(end: dict, latest: dict) -> dict:
     return {"batchDuration": 1500, "numInputRows": 10, "inputRowsPerSecond": 12.5,
             "processedRowsPerSecond": 20.0,
-            "stateOperators": [{"numRowsDroppedByWatermark": dropped}],
             "sources": [{"endOffset": end, "latestOffset": latest}]}
 
 
-def test_lag_is_summed_over_partitions_and_late_rows_counted_for_windows_only():
+def test_lag_is_summed_over_partitions_and_batches_timed_per_query():
     m = JobMetrics(Config())
     listener = ProgressListener(m)
     end = {"t": {"0": 100, "1": 40}}
     latest = {"t": {"0": 130, "1": 45}}
-    listener.on_progress("windows", _progress(3, end, latest))
-    listener.on_progress("alerts", _progress(7, end, latest))
-    listener.on_progress("windows", _progress(2, '{"t": {"0": 130, "1": 45}}', latest))
-    assert m.late._value.get() == 5
-    assert m.lag.labels("alerts")._value.get() == 35
-    assert m.lag.labels("windows")._value.get() == 0  # offsets given as JSON text
-    assert m.input_rate.labels("windows")._value.get() == 12.5
-    assert m.last_progress.labels("windows")._value.get() > 0
+    listener.on_progress("engine", _progress(end, latest))
+    listener.on_progress("other", _progress(end, latest))
+    assert m.lag.labels("engine")._value.get() == 35
+    listener.on_progress("engine", _progress('{"t": {"0": 130, "1": 45}}', latest))
+    assert m.lag.labels("engine")._value.get() == 0  # offsets given as JSON text
+    assert m.lag.labels("other")._value.get() == 35
+    assert m.input_rate.labels("engine")._value.get() == 12.5
+    assert m.last_progress.labels("engine")._value.get() > 0
     samples = {s.name: s.value for metric in m.batch.collect() for s in metric.samples
-               if s.labels.get("query") == "windows"}
+               if s.labels.get("query") == "engine"}
     assert samples["wattstream_batch_duration_seconds_count"] == 2
     assert samples["wattstream_batch_duration_seconds_sum"] == 3.0
+    assert m.late._value.get() == 0  # the engine counts late readings, not the listener
 
 
 def test_per_building_series_are_capped_and_show_the_newest_window():
@@ -128,7 +128,7 @@ def test_the_listener_counts_data_loss_per_query_and_logs_where(caplog):
     # Series exist from the start, so the first loss is an increase for Prometheus.
     names = {(s.labels["query"], s.labels["kind"]) for f in m.data_loss.collect()
              for s in f.samples if s.name == "wattstream_kafka_data_loss_total"}
-    assert names == {(q, k) for q in ("alerts", "windows") for k in ("gap", "reset")}
+    assert names == {("engine", k) for k in ("gap", "reset")}
 
     listener.on_progress("alerts", _kafka_progress(None, '{"readings": {"0": 40, "1": 8}}', 48))
     listener.on_progress("alerts", _kafka_progress('{"readings": {"0": 40, "1": 8}}',
@@ -143,7 +143,7 @@ def test_the_listener_counts_data_loss_per_query_and_logs_where(caplog):
     listener.on_progress("alerts", _kafka_progress('{"readings": {"0": 6, "1": 0}}',
                                                    '{"readings": {"0": 18, "1": 0}}', 5))
     assert count("alerts", "reset") == 2 and count("alerts", "gap") == 7
-    assert count("windows", "reset") == count("windows", "gap") == 0
+    assert count("other", "reset") == count("other", "gap") == 0
 
 
 def test_an_idle_query_counts_as_alive_under_its_name():

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from pyspark.sql import functions as F
 
+from wattstream.generator.fleet import building_ids
+from wattstream.generator.simulate import Simulator
 from wattstream.job import parse
 from wattstream.schema import FIELDS, InvalidReading, Reason, parse_payload
 
@@ -66,6 +70,29 @@ CASES = [
     ("naive timestamp", j(timestamp="2026-01-05T09:00:00")),
     ("date only", j(timestamp="2026-01-05")),
     ("two errors: first wins", j(building_id=DROP, energy_kwh="x")),
+    # Edges of the fast route (plain readings) and of the exact one behind it.
+    ("valid negative zero", j(temperature=-0.0, energy_kwh=-0.0)),
+    ("valid exponents", j().replace(b'"hour": 9', b'"hour": 9e0').replace(b"12.4", b"1.24E1")),
+    ("valid numeric building", j(building_id="0042")),
+    ("valid building 'true'", j(building_id="true")),
+    ("valid escaped building", j(building_id="b-\u00e9")),
+    ("valid byte order mark", b"\xef\xbb\xbf" + j()),
+    ("valid NaN in an extra field", j()[:-1] + b', "x": NaN}'),
+    ("valid offset past Spark's zones", j(timestamp="2026-01-05T09:00:00+19:00")),
+    ("valid offset minute 60", j(timestamp="2026-01-05T09:00:00+01:60")),
+    ("offset of a day", j(timestamp="2026-01-05T09:00:00+24:00")),
+    ("year 0", j(timestamp="0000-01-05T09:00:00Z")),
+    ("before year 1 in UTC", j(timestamp="0001-01-01T00:30:00+01:00")),
+    ("after 9999 in UTC", j(timestamp="9999-12-31T23:30:00-01:00")),
+    ("text after the object", j() + b" x"),
+    ("brace after the object", j() + b"}"),
+    ("two objects", j() + j()),
+    ("single quotes", j().replace(b'"', b"'")),
+    ("not utf-8 in an extra key", j()[:-1] + b', "x\xff": 1}'),
+    ("building as huge number", j(building_id=7).replace(b": 7,", b": 1e400,")),
+    ("building as true", j(building_id=True)),
+    ("building as array", j(building_id=["b-0001"])),
+    ("hour 1.5e0", j().replace(b'"hour": 9', b'"hour": 1.5e0')),
 ]
 
 
@@ -77,10 +104,14 @@ def python_verdict(payload: bytes, tz=None) -> tuple[str | None, str | None]:
     return None, None
 
 
+def kafka_rows(spark, payloads: list[bytes]):
+    return spark.createDataFrame([(p, "t", 0, i) for i, p in enumerate(payloads)],
+                                 "value binary, topic string, partition int, offset long")
+
+
 def spark_verdicts(spark, payloads: list[bytes], default_tz: str = "") -> list[tuple]:
-    raw = spark.createDataFrame([(p, "t", 0, i) for i, p in enumerate(payloads)],
-                                "value binary, topic string, partition int, offset long")
-    rows = parse.decode(raw, default_tz).orderBy("offset").collect()
+    rows = (parse.decode(kafka_rows(spark, payloads), default_tz).select("offset", "error")
+            .orderBy("offset").collect())
     return [(r.error.reason, r.error.field) if r.error else (None, None) for r in rows]
 
 
@@ -104,7 +135,7 @@ def test_default_timezone_accepts_naive_timestamps(spark):
     assert got == [python_verdict(p, ZoneInfo("Europe/Berlin")) for p in payloads]
     raw = spark.createDataFrame([(payloads[0], "t", 0, 0)],
                                 "value binary, topic string, partition int, offset long")
-    ts = parse.valid(parse.decode(raw, "Europe/Berlin")).first().timestamp
+    ts = parse.decode(raw, "Europe/Berlin").where("error IS NULL").first().timestamp
     expected = parse_payload(payloads[0], ZoneInfo("Europe/Berlin")).timestamp
     assert ts.replace(tzinfo=None) == expected.replace(tzinfo=None)  # session zone is UTC
 
@@ -113,7 +144,7 @@ def test_valid_values_equal_python_values(spark):
     payloads = [p for _, p in CASES if python_verdict(p)[0] is None]
     raw = spark.createDataFrame([(p, "t", 0, i) for i, p in enumerate(payloads)],
                                 "value binary, topic string, partition int, offset long")
-    rows = parse.valid(parse.decode(raw)).collect()
+    rows = parse.decode(raw).where("error IS NULL").collect()
     assert len(rows) == len(payloads)
     for row, p in zip(rows, payloads, strict=True):
         r = parse_payload(p)
@@ -151,13 +182,113 @@ def test_spark_agrees_with_python_on_fuzzed_bytes(spark, seed):
     assert not mismatches, mismatches[:5]
 
 
+def test_null_value_is_malformed(spark):
+    row = parse.decode(kafka_rows(spark, [None])).first()
+    assert row.error.reason == Reason.MALFORMED_JSON and row.timestamp is None
+
+
 def test_dead_letter_keeps_payload_and_reason(spark):
     payload = b'{"timestamp": "\xff'
-    raw = spark.createDataFrame([(payload, "t", 3, 7)],
+    raw = spark.createDataFrame([(payload, "t", 3, 7), (j(), "t", 3, 8)],
                                 "value binary, topic string, partition int, offset long")
-    row = parse.dead_letter(parse.quarantined(parse.decode(raw))).first()
+    rows = parse.dead_letter(parse.decode(raw)).collect()
+    assert len(rows) == 1  # the valid reading is not a dead letter
+    row = rows[0]
     body = json.loads(row.value)
     import base64
 
     assert base64.b64decode(body["payload_base64"]) == payload
     assert body["reason"] == Reason.MALFORMED_JSON and body["offset"] == 7
+
+
+# Value spellings for the fields of a plain reading: numbers as Python's json and other
+# producers write them, other JSON types, timestamps at the edges of both routes.
+TOKENS = [
+    "0", "-0", "-0.0", "-0.0e0", "-0.000e3", "0e0", "1e1", "1E+1", "12.5", "-1", "1e400", "-1e400",
+    "NaN", "-Infinity", "true", "null", "[]", "[1]", "{}", '{"a": 1}', "100000", "1e5",
+    "100000.0000000001", "1.0000000000000001", "23", "24", "6", "7", "1e6", "1000001",
+    "12345678901234567890", '"12"', '"b"', '""', '" "', '"\\u0000b"', '"\\u00e9"',
+    '"' + "x" * 65 + '"', '"7"', '"-7"', '"1e5"', '"true"', '"[1]"', '"\\"x"', '"b}"', '"b{"',
+    '"2026-01-05T09:00:00Z"', '"2026-01-05T09:00:00.1Z"', '"2026-01-05T09:00:00+19:00"',
+    '"2026-01-05T09:00:00-18:00"', '"2026-01-05T09:00:00.1234567Z"', '"2026-02-29T00:00:00Z"',
+    '"2026-01-05T23:59:60Z"', '"0000-01-01T00:00:00Z"', '"0001-01-01T00:00:00Z"',
+    '"9999-12-31T23:59:59.999999Z"', '"2026-01-05 09:00:00Z"', '"2026-01-05T09:00:00"',
+    '"2026-01-05T09:00Z"', '"20260105T090000Z"', '" 2026-01-05T09:00:00Z"',
+    '"2026-01-05t09:00:00Z"',
+]
+
+
+def plain_readings(n: int) -> list[bytes]:
+    """Readings as the generator encodes them (compact) and as json.dumps writes them."""
+    sim = Simulator(building_ids("t", 50), seed=3, replica="t")
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    out: list[bytes] = []
+    k = 0
+    while len(out) < n:
+        out += sim.encoder.encode(sim.step(k, t0 + timedelta(minutes=k), 60.0))
+        k += 1
+    return out[:n // 2] + [json.dumps(json.loads(p)).encode() for p in out[n // 2:n]]
+
+
+def _reading_mutations(rng: random.Random, base: list[bytes], n: int) -> list[bytes]:
+    out = []
+    for _ in range(n):
+        d = json.loads(rng.choice(base))
+        spaced = rng.random() < 0.5
+        items = [(k, json.dumps(v)) for k, v in d.items()]
+        op = rng.randrange(5)
+        i = rng.randrange(len(items))
+        if op <= 1:
+            items[i] = (items[i][0], rng.choice(TOKENS))
+        elif op == 2:  # a duplicate key: Python keeps the last
+            items.insert(rng.randrange(len(items) + 1), (items[i][0], rng.choice(TOKENS)))
+        elif op == 3:
+            items.insert(rng.randrange(len(items) + 1), ("extra", rng.choice(TOKENS)))
+        else:
+            del items[i]
+        sep = ", " if spaced else ","
+        text = "{" + sep.join(f'"{k}":{" " if spaced else ""}{v}' for k, v in items) + "}"
+        out.append(text.encode())
+    return out
+
+
+def _routed(spark, payloads: list[bytes], default_tz: str, fast_route: bool = True) -> list:
+    # Timestamps as microseconds: Python's datetime does not reach all of Spark's range.
+    df = parse._routes(kafka_rows(spark, payloads), default_tz, fast_route)
+    return df.withColumn("timestamp", F.unix_micros("timestamp")).orderBy("offset").collect()
+
+
+def _comparable(row) -> tuple:
+    """A row's values with doubles bit for bit (-0.0 is not 0.0 here)."""
+    return tuple(v.hex() if isinstance(v, float) else v
+                 for k, v in row.asDict().items() if k != "_fast")
+
+
+@pytest.mark.parametrize("default_tz", ["", "Europe/Berlin"])
+def test_fast_route_agrees_with_exact_route(spark, default_tz):
+    """Every message gets the same columns, error message included, whether or not it may take
+    the fast route; the fast route takes only valid messages, and every plain reading."""
+    from zoneinfo import ZoneInfo
+
+    rng = random.Random(7)
+    plain = plain_readings(200)
+    payloads = ([p for _, p in CASES] + _mutations(rng, 300) + plain
+                + _reading_mutations(rng, plain, 1500))
+    both = _routed(spark, payloads, default_tz)
+    exact = _routed(spark, payloads, default_tz, fast_route=False)
+    tz = ZoneInfo(default_tz) if default_tz else None
+    for p, b, e in zip(payloads, both, exact, strict=True):
+        assert _comparable(b) == _comparable(e), p
+        assert not b._fast or python_verdict(p, tz) == (None, None), p
+        verdict = (b.error.reason, b.error.field) if b.error else (None, None)
+        assert verdict == python_verdict(p, tz), p
+    assert all(b._fast for b in both[-len(plain) - 1500:-1500])
+    assert sum(b._fast for b in both[-1500:]) > 300  # the fast route's edges are exercised
+
+
+def test_spark_agrees_with_python_on_fuzzed_readings(spark):
+    payloads = _reading_mutations(random.Random(5), plain_readings(100), 1500)
+    got = spark_verdicts(spark, payloads)
+    mismatches = [(p, g, python_verdict(p)) for p, g in zip(payloads, got, strict=True)
+                  if g != python_verdict(p)]
+    assert not mismatches, mismatches[:5]

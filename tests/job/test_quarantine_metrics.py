@@ -81,7 +81,7 @@ def test_malformed_input_is_quarantined_counted_and_metrics_are_sane(
     buildings = {dict(k)["building"] for n, k in samples if n == "wattstream_window_energy_kwh"}
     assert len(buildings) == 3  # capped by metrics.max_buildings
     assert samples[("wattstream_baseline_loaded", ())] == 0
-    assert samples[("wattstream_kafka_lag_records", (("query", "windows"),))] == 0
+    assert samples[("wattstream_kafka_lag_records", (("query", "engine"),))] == 0
     for b in buildings:
         def g(name, b=b):
             return samples[(name, (("building", b),))]

@@ -1,26 +1,57 @@
-"""The alert rules, as pure functions: deterministic ids and the ABNORMAL_USAGE test.
+"""The alert types, defined once, as pure functions over pandas tables of windows.
 
-HIGH_CONSUMPTION and PEAK_DEMAND are raised by the reading whose running window energy first
-passes the building's threshold; ABNORMAL_USAGE when a closed window lies more than
-`alerts.abnormal_sigma` standard deviations from its hour-of-week baseline. The streaming
-side of both is `running.fold`.
+Two kinds of rule:
+  - threshold rules (`THRESHOLD_RULES`): raised by the reading whose running window energy
+    first passes the building's threshold (`alerts.<setting>`, or the building's override),
+    at most once per building, window and type, with that reading's event time;
+  - close rules (`abnormal`): checked once per window, when the watermark closes it.
+
+A new threshold type is one more `ThresholdRule` (and its setting in `config.AlertConfig` and
+`ThresholdOverride`). Every alert has a deterministic id from (building, window start, type),
+so a replayed alert can be dropped by its consumers.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
+
+from ..config import AlertConfig
 
 HIGH = "HIGH_CONSUMPTION"
 PEAK = "PEAK_DEMAND"
 ABNORMAL = "ABNORMAL_USAGE"
-TYPES = (HIGH, PEAK, ABNORMAL)
 
-# (building, hour_of_week) -> (mean kWh, std kWh, windows seen)
-Baseline = Mapping[tuple[str, int], tuple[float, float, int]]
+ALERT_COLUMNS = ("alert_id", "building_id", "type", "value", "threshold", "event_time",
+                 "window_start", "window_end", "raised_at")
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    type: str
+    setting: str  # the field of AlertConfig and ThresholdOverride holding the kWh threshold
+
+    def thresholds(self, cfg: AlertConfig, buildings: pd.Series) -> np.ndarray:
+        """The threshold of each building (its override, else the fleet's)."""
+        out = np.full(len(buildings), float(getattr(cfg, self.setting)))
+        if cfg.buildings:
+            own = {b: getattr(o, self.setting) for b, o in cfg.buildings.items()
+                   if getattr(o, self.setting) is not None}
+            if own:
+                mapped = buildings.map(own).to_numpy(dtype="float64", na_value=np.nan)
+                out = np.where(np.isnan(mapped), out, mapped)
+        return out
+
+
+THRESHOLD_RULES = (ThresholdRule(HIGH, "high_consumption_kwh"),
+                   ThresholdRule(PEAK, "peak_demand_kwh"))
+# Columns of the hour-of-week baseline table (`baseline.build`).
+BASELINE_COLUMNS = ("building_id", "hour_of_week", "mean_kwh", "std_kwh", "windows")
 
 
 def _digest(building: str, window_start: str, kind: str) -> str:
@@ -39,20 +70,42 @@ def alert_ids(buildings: Iterable[str], window_starts: pd.Series,
     return [_digest(b, ws, k) for b, ws, k in zip(buildings, starts, kinds, strict=True)]
 
 
-def hour_of_week(ts: datetime) -> int:
-    return ts.weekday() * 24 + ts.hour
+def frame(building_id, window_start, window_end, kind, value, threshold, event_time,
+          raised_at) -> pd.DataFrame:
+    """Alert rows with ALERT_COLUMNS, ids filled in (timestamps naive UTC)."""
+    out = pd.DataFrame({"building_id": np.asarray(building_id, dtype=object),
+                        "type": kind, "value": np.asarray(value, dtype="float64"),
+                        "threshold": np.asarray(threshold, dtype="float64"),
+                        "event_time": pd.to_datetime(np.asarray(event_time)),
+                        "window_start": pd.to_datetime(np.asarray(window_start)),
+                        "window_end": pd.to_datetime(np.asarray(window_end)),
+                        "raised_at": raised_at})
+    out.insert(0, "alert_id", alert_ids(out["building_id"], out["window_start"], out["type"]))
+    return out[list(ALERT_COLUMNS)]
 
 
-def abnormal(energy: float, stats: tuple[float, float, int] | None, sigma: float,
-             min_windows: int = 3) -> float | None:
-    """The threshold a closed window broke (mean ± sigma·std), or None."""
-    if stats is None:
-        return None
-    mean, std, n = stats
-    if n < min_windows or not std or std <= 0:
-        return None
-    if energy > mean + sigma * std:
-        return mean + sigma * std
-    if energy < mean - sigma * std:
-        return mean - sigma * std
-    return None
+def empty() -> pd.DataFrame:
+    return frame([], [], [], [], [], [], [], pd.Timestamp(0))
+
+
+def abnormal(windows: pd.DataFrame, baseline: pd.DataFrame | None, sigma: float,
+             raised_at: pd.Timestamp, min_windows: int = 3) -> pd.DataFrame:
+    """ABNORMAL_USAGE of closed windows (`aggregates.finish` rows): energy more than `sigma`
+    standard deviations from the building's hour-of-week mean. Silent without a baseline, or
+    where it has fewer than `min_windows` windows or no spread."""
+    if baseline is None or windows.empty:
+        return empty()
+    m = windows[["building_id", "window_start", "window_end", "hour_of_week",
+                 "energy_kwh"]].merge(baseline, on=["building_id", "hour_of_week"], how="inner")
+    m = m[(m["windows"] >= min_windows) & (m["std_kwh"] > 0)]
+    upper = m["mean_kwh"] + sigma * m["std_kwh"]
+    lower = m["mean_kwh"] - sigma * m["std_kwh"]
+    above, below = m["energy_kwh"] > upper, m["energy_kwh"] < lower
+    hit = above | below
+    if not hit.any():
+        return empty()
+    m = m[hit]
+    thr = np.where(above[hit], upper[hit], lower[hit])
+    # A closed window has no crossing reading: its end is the alert's event time.
+    return frame(m["building_id"], m["window_start"], m["window_end"], ABNORMAL,
+                 m["energy_kwh"], thr, m["window_end"], raised_at)

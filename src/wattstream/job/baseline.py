@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ..config import Config, resolve_uri
 from ..errors import WattstreamError
-from .alerts import Baseline
+from .alerts import BASELINE_COLUMNS
 from .sinks import storage
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,15 @@ def build(spark: SparkSession, cfg: Config) -> int:
     return spark.read.parquet(location(cfg)).count()
 
 
-def load(spark: SparkSession, cfg: Config) -> Baseline | None:
-    """The baseline as a lookup, or None (the rule then stays silent) when not built yet."""
+def load(spark: SparkSession, cfg: Config) -> pd.DataFrame | None:
+    """The baseline table (`alerts.BASELINE_COLUMNS`), or None (the rule then stays silent)
+    when not built yet."""
     table = _read(spark, location(cfg))
     if table is None:
         log.warning("no baseline at %s: ABNORMAL_USAGE stays silent until `wattstream "
                     "baseline` builds one", location(cfg))
         return None
-    rows = table.collect()
+    rows = table.select(*BASELINE_COLUMNS).toPandas().astype(
+        {"hour_of_week": "int64", "windows": "int64"})
     log.info("baseline loaded: %d building/hour-of-week rows from %s", len(rows), location(cfg))
-    return {(r.building_id, int(r.hour_of_week)): (float(r.mean_kwh), float(r.std_kwh),
-                                                   int(r.windows)) for r in rows}
+    return rows

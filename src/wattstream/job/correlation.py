@@ -1,49 +1,40 @@
 """Streaming Pearson correlation of energy with temperature, humidity, occupancy and hour, per
 building, from running sums kept over a sliding event-time horizon.
 
-Each micro-batch contributes sums (n, Σx, Σy, Σxy, Σx², Σy²) per building, factor and time
-bucket (`batch_sums`, a DataFrame → DataFrame step); the driver keeps the buckets inside the
-horizon (`PearsonTracker`) and r = (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)(nΣy² − (Σy)²)).
+Each micro-batch contributes sums (n, Σx, Σy, Σxy, Σx², Σy²) per building, factor and window
+(`partial_columns`, aggregated in the JVM with the window's other partials); the driver keeps
+the buckets inside the horizon (`PearsonTracker`) and
+r = (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)(nΣy² − (Σy)²)).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 FACTORS = ("temperature", "humidity", "occupancy", "hour")
 SUMS = ("n", "sx", "sy", "sxy", "sxx", "syy")
 
 
-def batch_sums(readings: DataFrame, bucket_seconds: int) -> DataFrame:
-    """Per building, bucket (epoch seconds) and factor: the six sums over readings where the
-    factor is present."""
-    bucket = (F.floor(F.unix_timestamp("timestamp") / bucket_seconds) * bucket_seconds)
+def partial_columns() -> list[Column]:
+    """Spark aggregates of the six sums per factor over a group of readings where the factor
+    is present, named `<factor>_<sum>` (`PearsonTracker.COLUMNS`)."""
     y = F.col("energy_kwh")
-    aggs = []
+    out = []
     for f in FACTORS:
         x = F.col(f).cast("double")
         present = x.isNotNull()
-        aggs += [
-            F.sum(F.when(present, 1).otherwise(0)).alias(f"{f}_n"),
+        out += [
+            F.count(x).alias(f"{f}_n"),
             F.sum(F.when(present, x)).alias(f"{f}_sx"),
             F.sum(F.when(present, y)).alias(f"{f}_sy"),
             F.sum(F.when(present, x * y)).alias(f"{f}_sxy"),
             F.sum(F.when(present, x * x)).alias(f"{f}_sxx"),
             F.sum(F.when(present, y * y)).alias(f"{f}_syy"),
         ]
-    return readings.groupBy("building_id", bucket.cast("long").alias("bucket")).agg(*aggs)
-
-
-def pearson(n: float, sx: float, sy: float, sxy: float, sxx: float, syy: float) -> float | None:
-    """r from the sums; None when undefined (fewer than 3 points or a constant series)."""
-    r = float(_pearson_vec(*(np.array([v], dtype="float64") for v in (n, sx, sy, sxy, sxx,
-                                                                        syy)))[0])
-    return None if math.isnan(r) else r
+    return out
 
 
 class PearsonTracker:

@@ -1,15 +1,12 @@
-"""`wattstream job`: read readings from Kafka, run the two streaming queries, stop on SIGTERM.
+"""`wattstream job`: read readings from Kafka through the one window engine (`stream`), stop on
+SIGTERM.
 
     wattstream --config wattstream.yaml job
 
-Queries (each with its checkpoint under `storage.checkpoint_uri`):
-  alerts   every message once, through the running windows (`running`): alerts at the
-           crossing reading → Kafka + Parquet; the live view → Prometheus gauges and console
-           lines; malformed messages → the dead-letter topic; counters and correlations.
-           Runs every `job.trigger_seconds`.
-  windows  final windows (append) → Parquet `<storage.uri>/windows`, partitioned by date.
-           Runs every `job.background_trigger_seconds`: a window is final only once the
-           watermark passes its end, and fewer batches leave the cores to the alerts.
+One query (`engine`, its checkpoint under `storage.checkpoint_uri`) takes every message once,
+every `job.trigger_seconds`: alerts at the crossing reading → Kafka + Parquet; malformed
+messages → the dead-letter topic; final windows → Parquet `<storage.uri>/windows`, by date; the
+live view → Prometheus gauges and console lines; counters and correlations.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
-from . import baseline, correlation, parse, running, session, sinks, windows
+from . import baseline, session, sinks, stream
 from .metrics import JobMetrics, ProgressListener
 
 log = logging.getLogger(__name__)
@@ -50,26 +47,12 @@ def trigger_of(seconds: float, available_now: bool = False) -> dict:
 
 def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
                   source: DataFrame | None = None, available_now: bool = False) -> list:
-    """Start all queries on `source` (default: the readings topic) and return them."""
+    """Start the job's query on `source` (default: the readings topic); returns [query]."""
     source = kafka_source(spark, cfg) if source is None else source
-    fast = trigger_of(cfg.job.trigger_seconds, available_now)
-    slow = trigger_of(cfg.job.background_trigger_seconds, available_now)
-    parsed = windows.watermarked(
-        parse.valid_event_time(parse.decode(source, cfg.schema.timezone)), cfg.windows)
-
     table = baseline.load(spark, cfg)
     metrics.baseline_loaded.set(0 if table is None else 1)
-    horizon = cfg.job.correlation_horizon_seconds
-    # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
-    length = cfg.windows.length_seconds
-    bucket = max(1, horizon // 24 // length) * length
-    tracker = correlation.PearsonTracker(horizon, bucket)
-
-    return [
-        sinks.start_alerts(running.running_windows(parsed, cfg, table), cfg, metrics, tracker,
-                           fast),
-        sinks.start_windows(windows.aggregate(parse.valid(parsed), cfg.windows), cfg, slow),
-    ]
+    return [stream.start(source, cfg, metrics, table,
+                         trigger_of(cfg.job.trigger_seconds, available_now))]
 
 
 def stop_all(queries: list, spark=None) -> None:
@@ -84,6 +67,10 @@ def stop_all(queries: list, spark=None) -> None:
             q.stop()
         except Exception as exc:  # noqa: BLE001 - keep stopping the others
             log.warning("stopping %s: %s", q.name, exc)
+        finally:
+            batches = getattr(q, "batches", None)
+            if batches is not None:
+                batches.close()
 
 
 def _between_batches(query, timeout: float = 30.0) -> None:

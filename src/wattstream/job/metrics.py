@@ -37,7 +37,7 @@ WINDOW_GAUGES = {
                      "running window average outdoor humidity, percent"),
     "avg_occupancy": ("wattstream_window_occupancy", "running window average occupancy"),
 }
-QUERIES = ("alerts", "windows")  # the job's query names (sinks.py)
+QUERIES = ("engine",)  # the job's query names (stream.QUERY)
 LOSS_KINDS = ("gap", "reset")
 
 
@@ -224,15 +224,11 @@ def data_losses(previous_end: Mapping[TopicPartition, int], start: Mapping[Topic
 
 
 class ProgressListener(StreamingQueryListener):
-    """Per query progress → batch duration, rates, Kafka lag, last progress time; dropped-late
-    rows of the final-windows query → the late counter; those of the alerts query never reach
-    its state function, but were taken in → the readings counter."""
+    """Per query progress → batch duration, rates, Kafka lag, last progress time, data loss.
+    (Late and quarantined readings are counted by the engine, which sees them.)"""
 
-    def __init__(self, metrics: JobMetrics, late_query: str = "windows",
-                 intake_query: str = "alerts"):
+    def __init__(self, metrics: JobMetrics):
         self.m = metrics
-        self.late_query = late_query
-        self.intake_query = intake_query
         self.last_batch: dict[str, int] = {}  # query name -> last batch id reported
         # (query, source) -> where its last batch ended
         self.offsets: dict[tuple[str, str], dict[TopicPartition, int]] = {}
@@ -260,13 +256,6 @@ class ProgressListener(StreamingQueryListener):
             m.lag.labels(name).set(sum(lags))
         for source in p.get("sources") or []:
             self._count_data_loss(name, source)
-        if name in (self.late_query, self.intake_query):
-            dropped = sum(int(op.get("numRowsDroppedByWatermark") or 0)
-                          for op in p.get("stateOperators") or [])
-            if dropped and name == self.late_query:
-                m.late.inc(dropped)
-            if dropped and name == self.intake_query:
-                m.readings.inc(dropped)
         self.last_batch[name] = p.get("batchId", -1)  # last: whoever waits on it sees the rest
 
     def _count_data_loss(self, name: str, source: dict) -> None:

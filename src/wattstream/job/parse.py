@@ -2,25 +2,39 @@
 
 Validation is built from `schema.FIELDS` as Spark column expressions (no per-row Python), and
 mirrors `schema.validate_reading`: the first failing field in `FIELDS` order decides the
-reason. JSON is parsed into a VARIANT so a value's JSON type is known exactly (a string "12" is a
-wrong type for a number, not a number).
+reason. Two routes, one result:
+
+- fast: `from_json` with a typed schema and cheap checks (one flat object of valid UTF-8
+  without escapes, every field of its JSON type and in bounds, a plain ISO timestamp with a
+  zone). Valid readings as producers ordinarily write them take only this route.
+- exact: every other message. JSON is parsed into a VARIANT so a value's JSON type is known
+  exactly (a string "12" is a wrong type for a number, not a number), and the timestamp follows
+  the full ISO grammar; it gives the reason, field and message. Spark evaluates it only for the
+  messages the fast route refused, outside generated code (see `_staged`).
+
+The fast route takes only messages the exact one finds valid and gives the same values, so the
+result does not depend on the route (tests/job/test_parse.py checks the routes against each
+other and against Python).
 
     parsed = decode(kafka_df, default_tz="")
-    readings = valid(parsed)          # reading columns, `timestamp` as TimestampType
-    bad = quarantined(parsed)         # payload, reason, field, message, topic/partition/offset
 
-Known narrowing against Python's `datetime.fromisoformat`: ISO week dates, fractional offsets
-and a space before the zone are rejected here as `bad_timestamp`.
+Known narrowing against Python: ISO week dates, fractional offsets and a space before the zone
+are `bad_timestamp` (`datetime.fromisoformat` takes them), a lone UTF-16 surrogate escape
+("\\ud800") is `malformed_json` (`json.loads` takes it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from ..schema import BUILDING_ID_MAX_LENGTH, FIELDS, Field, Reason
 
-READING_COLUMNS = tuple(f.name for f in FIELDS)
 _INT_TYPES = ("BIGINT", "INT", "SMALLINT", "TINYINT")
 # Python's json accepts these tokens; a document using them is re-read with them as ±1e400,
 # which becomes ±inf exactly like Python's float('nan'/'inf') fails "must be finite".
@@ -32,6 +46,174 @@ _TS = (
     r"(?:.(\d{2})(?:(:?)(\d{2})(?:\6(\d{2})(?:[.,](\d+))?)?)?)?"
     r"(Z|[+-]\d{2}(?:(:?)\d{2}(?:\11\d{2})?)?)?$"
 )
+# Python's datetime range in UTC: a time outside it (year 0, or pushed past 0001/9999 by its
+# offset) is a bad timestamp there, as `astimezone` overflows.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+# Fast route: integers are read as doubles so 120.0 is 120, as in Python. Spark's JSON reader is
+# laxer than Python's where these options say; a message it cannot read whole, or with a value
+# of another type, lands in `_corrupt`.
+_FAST_SCHEMA = T.StructType(
+    [T.StructField(f.name, T.DoubleType() if f.kind in ("double", "int") else T.StringType())
+     for f in FIELDS] + [T.StructField("_corrupt", T.StringType())])
+_FAST_OPTIONS = {
+    "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt",
+    "allowSingleQuotes": "false", "allowNonNumericNumbers": "false",
+    "allowNumericLeadingZeros": "false", "allowComments": "false",
+    "allowUnquotedFieldNames": "false", "allowUnquotedControlChars": "false",
+}
+# The one timestamp shape the fast route reads (with a cast, as Python reads it).
+_TS_FAST = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"
+# A VARIANT keeps the sign of a zero only when written so (a DOUBLE there, not a DECIMAL).
+_SIGNED_ZERO = r"-0(?:\.0*)?[eE]|-0\.0{30}"
+
+
+def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
+    """Kafka rows (`value` binary, plus `topic`, `partition`, `offset`) → one row per message
+    with the reading columns and an `error` struct (reason, field, message; null when valid)."""
+    return _routes(raw, default_tz).drop("_fast")
+
+
+def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True) -> DataFrame:
+    """`decode` plus `_fast` (the message took the fast route); without `fast_route` every
+    message takes the exact one (for tests)."""
+    df = raw.select(F.col("value").alias("payload"), "topic", "partition", "offset")
+    payload = F.col("payload")
+    # One projection, in which Spark computes `j`, `ts` and `fast` once each (common
+    # subexpressions) and the exact route only for the rows the fast one refused.
+    j = F.from_json(payload.cast("string"), _FAST_SCHEMA, _FAST_OPTIONS)
+    ts = F.when(j["timestamp"].rlike(_TS_FAST), j["timestamp"].try_cast("timestamp"))
+    fast = _fast_ok(payload, j, ts) if fast_route else F.lit(False)
+    df = df.select("payload", "topic", "partition", "offset", fast.alias("_fast"),
+                   *[_fast_value(f, j, ts).alias(f"_f_{f.name}") for f in FIELDS],
+                   F.when(~fast, _exact(payload, default_tz)).alias("_x"))
+    return df.select(
+        "payload", "topic", "partition", "offset",
+        *[F.when(F.col("_fast"), _c(f"_f_{f.name}")).otherwise(F.col("_x")[f.name]).alias(f.name)
+          for f in FIELDS],
+        F.col("_x.error").alias("error"), "_fast")
+
+
+def _fast_ok(payload: Column, j: Column, ts: Column) -> Column:
+    """True when the message is valid and the fast route's values are the exact route's (a
+    null, from a missing value, counts as false)."""
+    text = payload.cast("string")
+    conds = [
+        j["_corrupt"].isNull(), F.is_valid_utf8(text),
+        # One object and nothing after it (Spark's reader stops after the first value, Python's
+        # rejects more): text opens with '{' and its only '}' is its last byte.
+        text.startswith("{"), text.endswith("}"),
+        ~F.substring(payload, 1, F.octet_length(payload) - 1).cast("string").contains("}"),
+        # No escapes: a string is its bytes, the same to both readers (lone surrogates are not).
+        ~text.contains("\\"),
+        F.unix_micros(ts).between(_MIN_US, _MAX_US),
+    ]
+    zero = F.lit(False)
+    for f in FIELDS:
+        v = j[f.name]
+        if f.kind == "string":
+            # Any JSON value reads as a string here (7 → '7', 1e400 → '"Infinity"', true →
+            # 'true'); a text that could have been another value takes the exact route.
+            first = F.substring(v, 1, 1)
+            number = (first.between("0", "9") | (first == "-")) & (
+                F.translate(v, "0123456789.eE+-", "") == "")
+            conds += [F.char_length(v) <= BUILDING_ID_MAX_LENGTH, first.between("!", "~"),
+                      ~first.isin('"', "["), ~v.isin("true", "false"), ~number]
+        elif f.kind != "timestamp":
+            ok = v.between(f.minimum, f.maximum)
+            if f.kind == "int":
+                ok = ok & (F.rint(v) == v)
+            else:
+                zero = zero | (v == 0)
+            conds.append(v.isNull() | ok if f.nullable else ok)
+    conds.append(~(zero & text.rlike(_SIGNED_ZERO)))
+    return F.coalesce(reduce(Column.__and__, conds), F.lit(False))
+
+
+def _fast_value(f: Field, j: Column, ts: Column) -> Column:
+    if f.kind == "timestamp":
+        return ts
+    v = j[f.name]
+    if f.kind == "int":
+        return v.try_cast("bigint")  # computed for every row, in range or not
+    if f.kind == "double":
+        return F.when(v == 0, F.lit(0.0)).otherwise(v)  # -0.0 as the exact route reads it
+    return v
+
+
+_Env = dict[str, Column]
+_Stage = Callable[[_Env], _Env]
+
+
+def _staged(stages: list[_Stage], result: Callable[[_Env], Column]) -> Column:
+    """`result` of the values the stages compute in turn, each stage from the values before it.
+    A stage's values are bound to a lambda variable (the start value of an `aggregate` over an
+    empty array, handed to its `finish`), so each is computed once, only where the whole
+    expression is evaluated, and outside generated code: the exact route costs the messages of
+    the fast one nothing."""
+    def run(env: _Env, i: int) -> Column:
+        if i == len(stages):
+            return result(env)
+        new = stages[i](env)
+        bound = F.struct(*[v.alias(k) for k, v in new.items()])
+        return F.aggregate(F.array(), bound, lambda acc, _: acc, lambda x: run(
+            {**env, **{k: x[k] for k in new}}, i + 1))
+    return run({}, 0)
+
+
+def _exact(payload: Column, default_tz: str) -> Column:
+    """The reading columns and `error` as a struct, by the VARIANT of the payload."""
+    text = payload.cast("string")
+
+    def typed(x: _Env) -> _Env:
+        out = {}
+        for f in FIELDS:
+            raw_f = x[f"_raw_{f.name}"]
+            out[f"_ty_{f.name}"] = F.schema_of_variant(raw_f)
+            if f.kind in ("timestamp", "string"):
+                name = "_ts_text" if f.kind == "timestamp" else f.name
+                out[name] = F.try_variant_get(raw_f, "$", "string")
+            else:
+                out[f"_d_{f.name}"] = F.try_variant_get(raw_f, "$", "double")
+        return out
+
+    def values(x: _Env) -> _Env:
+        out = {}
+        for f in FIELDS:
+            if f.kind == "int":
+                out[f.name] = F.when(x[f"_ty_{f.name}"].isin(*_INT_TYPES), F.try_variant_get(
+                    x[f"_raw_{f.name}"], "$", "bigint")).otherwise(
+                    x[f"_d_{f.name}"].try_cast("bigint"))
+            elif f.kind == "double":
+                out[f.name] = x[f"_d_{f.name}"]
+        return out
+
+    def result(x: _Env) -> Column:
+        v, ty = x["_v"], x["_ty"]
+        top = (
+            F.when(v.isNull(), _err(Reason.MALFORMED_JSON, None, "not valid UTF-8 JSON"))
+            .when(~ty.startswith("OBJECT"), _err(
+                Reason.NOT_AN_OBJECT, None,
+                F.concat(F.lit("a reading must be a JSON object, got "), ty)))
+        )
+        error = F.coalesce(top, *[_field_error(x, f) for f in FIELDS])
+        return F.struct(*[x[f.name].alias(f.name) for f in FIELDS], error.alias("error"))
+
+    return _staged([
+        lambda x: {"_text": F.regexp_replace(text, "^\ufeff", ""),
+                   "_utf8": F.is_valid_utf8(text)},
+        *_parse_stages("_text", "_v0"),
+        lambda x: {"_text2": F.when(x["_v0"].isNull(), F.regexp_replace(
+            x["_text"], _NON_FINITE, "$1$21e400"))},
+        *_parse_stages("_text2", "_v1"),
+        lambda x: {"_v": F.when(x["_utf8"], F.coalesce(x["_v0"], x["_v1"]))},
+        lambda x: {"_ty": F.schema_of_variant(x["_v"]), **{
+            f"_raw_{f.name}": F.try_variant_get(x["_v"], f"$.{f.name}", "variant")
+            for f in FIELDS}},
+        typed, values, *_timestamp_stages(default_tz),
+    ], result)
 
 
 def _err(reason: str, name: str | None, message: Column | str) -> Column:
@@ -48,42 +230,62 @@ def _num(c: Column) -> Column:
     return F.when(c == "", F.lit(0)).otherwise(c.cast("int"))
 
 
-def _timestamp_stages(df: DataFrame, default_tz: str) -> DataFrame:
-    """Add `timestamp` (UTC) and `_ts_err` from the JSON string `_ts_text`, one stage per step
+def _timestamp_stages(default_tz: str) -> list[_Stage]:
+    """`timestamp` (UTC) and `_ts_check` from the JSON string `_ts_text`, one stage per step
     so the regex runs once per row."""
-    df = df.withColumn("_ts_s", F.regexp_replace("_ts_text", r"(?U)^\s+|\s+$", ""))
-    df = df.withColumn("_ts_ok", F.col("_ts_s").rlike(_TS)).withColumn(
-        "_ts_p", F.split(F.regexp_replace("_ts_s", _TS, "$1|$3|$4|$5|$7|$8|$9|$10"), r"\|"))
-    p = [F.col("_ts_p")[i] for i in range(8)]  # y, mo, d, h, mi, s, fraction, zone
-    frac = F.when(p[6] == "", F.lit(0)).otherwise(
-        F.concat(F.lit("0."), F.substring(p[6], 1, 6)).cast("decimal(8,6)"))
-    zone = F.regexp_replace(p[7], r"^([+-]\d{2})(\d{2})", "$1:$2")
-    zone = F.regexp_replace(zone, r"^([+-]\d{2}:\d{2})(\d{2})$", "$1:$2")
-    zone = F.when(zone.rlike(r"^[+-]\d{2}$"), F.concat(zone, F.lit(":00"))).otherwise(zone)
-    naive = p[7] == ""
-    if default_tz:
-        zone = F.when(naive, F.lit(default_tz)).otherwise(zone)
-    ts = F.try_make_timestamp(_num(p[0]), _num(p[1]), _num(p[2]), _num(p[3]), _num(p[4]),
-                              (_num(p[5]) + frac).cast("decimal(8,6)"), zone)
-    # make_timestamp turns second 60 into the next minute; Python rejects it.
-    df = df.withColumn("timestamp", F.when(F.col("_ts_ok") & (_num(p[5]) < 60), ts)) \
-        .withColumn("_ts_naive", F.col("_ts_ok") & naive)
-    bad = _err(Reason.BAD_TIMESTAMP, "timestamp",
-               F.format_string("timestamp '%s' is not ISO-8601", "_ts_s"))
-    err = (
-        F.when(~F.col("_ts_ok"), bad)
-        .when(F.col("_ts_naive") & F.lit(not default_tz), _err(
-            Reason.NAIVE_TIMESTAMP, "timestamp",
-            F.format_string("timestamp '%s' has no zone; add one (e.g. 'Z') or set "
-                            "schema.timezone", "_ts_s")))
-        .when(F.col("timestamp").isNull(), bad)
-    )
-    return df.withColumn("_ts_check", err)
+    def parts(x: _Env) -> _Env:
+        p = [x["_ts_p"][i] for i in range(8)]  # y, mo, d, h, mi, s, fraction, zone
+        frac = F.when(p[6] == "", F.lit(0)).otherwise(
+            F.concat(F.lit("0."), F.substring(p[6], 1, 6)).cast("decimal(8,6)"))
+        naive = p[7] == ""
+        zone = F.when(naive, F.lit(default_tz)) if default_tz else F.lit(None)
+        local = F.try_make_timestamp(_num(p[0]), _num(p[1]), _num(p[2]), _num(p[3]), _num(p[4]),
+                                     (_num(p[5]) + frac).cast("decimal(8,6)"),
+                                     F.coalesce(zone, F.lit("UTC")))
+        # An offset counts as Python counts it (±HH[:MM[:SS]], any field values, under a day),
+        # not as a Spark zone (those stop at ±18:00).
+        hms = F.replace(p[7], F.lit(":"), F.lit(""))  # "", Z, ±HH, ±HHMM or ±HHMMSS
+        offset = sum(_num(F.substring(hms, 2 * i + 2, 2)) * k for i, k in enumerate((3600, 60, 1)))
+        offset = F.when(hms.startswith("-"), -offset).otherwise(offset)
+        # Only a matched text has these parts (a cast of anything else would fail).
+        # make_timestamp turns second 60 into the next minute; Python rejects it.
+        ok = x["_ts_ok"]
+        return {"_ts_local": F.when(ok & (_num(p[5]) < 60), local),
+                "_ts_offset": F.when(ok, offset), "_ts_naive": ok & naive}
+
+    def utc(x: _Env) -> _Env:
+        offset = x["_ts_offset"]
+        ts = F.timestamp_micros(F.unix_micros(x["_ts_local"]) - offset.cast("bigint") * 1_000_000)
+        ts = F.when(F.abs(offset) < 86_400, ts)
+        return {"timestamp": F.when(F.unix_micros(ts).between(_MIN_US, _MAX_US), ts)}
+
+    def check(x: _Env) -> _Env:
+        bad = _err(Reason.BAD_TIMESTAMP, "timestamp",
+                   F.format_string("timestamp '%s' is not ISO-8601", x["_ts_s"]))
+        return {"_ts_check": (
+            F.when(~x["_ts_ok"], bad)
+            .when(x["_ts_naive"] & F.lit(not default_tz), _err(
+                Reason.NAIVE_TIMESTAMP, "timestamp",
+                F.format_string("timestamp '%s' has no zone; add one (e.g. 'Z') or set "
+                                "schema.timezone", x["_ts_s"])))
+            .when(x["timestamp"].isNull(), bad)
+        )}
+
+    return [
+        lambda x: {"_ts_s": F.regexp_replace(x["_ts_text"], r"(?U)^\s+|\s+$", "")},
+        lambda x: {
+            # Year 0 fits the grammar, not Python's calendar.
+            "_ts_ok": x["_ts_s"].rlike(_TS) & ~x["_ts_s"].startswith("0000"),
+            "_ts_p": F.split(F.regexp_replace(x["_ts_s"], _TS, "$1|$3|$4|$5|$7|$8|$9|$10"),
+                             r"\|"),
+        },
+        parts, utc, check,
+    ]
 
 
-def _field_error(f: Field) -> Column:
-    """Error struct (or null) of one field from its staged `_raw_`, `_ty_`, `_d_` columns."""
-    raw, ty = _c(f"_raw_{f.name}"), _c(f"_ty_{f.name}")
+def _field_error(x: _Env, f: Field) -> Column:
+    """Error struct (or null) of one field from its staged `_raw_`, `_ty_`, `_d_` fields."""
+    raw, ty = x[f"_raw_{f.name}"], x[f"_ty_{f.name}"]
     absent = raw.isNull() | (ty == "VOID")
     if f.nullable:
         null_err = F.lit(None)
@@ -94,16 +296,16 @@ def _field_error(f: Field) -> Column:
     wrong = _err(Reason.WRONG_TYPE, f.name,
                  F.concat(F.lit(f"{f.name} has the wrong JSON type "), ty))
     if f.kind == "timestamp":
-        return F.when(absent, null_err).when(ty != "STRING", wrong).otherwise(_c("_ts_check"))
+        return F.when(absent, null_err).when(ty != "STRING", wrong).otherwise(x["_ts_check"])
     if f.kind == "string":
-        text = _c(f.name)
+        text = x[f.name]
         blank = F.regexp_replace(text, r"(?U)\s", "") == ""
         err = F.when(blank | (F.char_length(text) > BUILDING_ID_MAX_LENGTH), _err(
             Reason.OUT_OF_RANGE, f.name,
             f"{f.name} must be 1-{BUILDING_ID_MAX_LENGTH} non-blank characters"))
         return F.when(absent, null_err).when(ty != "STRING", wrong).otherwise(err)
     is_num = ty.isin(*_INT_TYPES, "DOUBLE", "FLOAT") | ty.startswith("DECIMAL")
-    d = _c(f"_d_{f.name}")
+    d = x[f"_d_{f.name}"]
     finite = d.isNotNull() & (F.abs(d) != F.lit(float("inf"))) & ~F.isnan(d)
     out_of_range = (d < F.lit(f.minimum)) | (d > F.lit(f.maximum))
     range_err = _err(Reason.OUT_OF_RANGE, f.name, F.format_string(
@@ -118,102 +320,39 @@ def _field_error(f: Field) -> Column:
     return F.when(absent, null_err).when(~is_num, wrong).otherwise(err)
 
 
-def _parse_stages(df: DataFrame, text: str, out: str) -> DataFrame:
-    """`out` = the JSON value of column `text`, or null unless it is exactly one value: Spark's
+def _parse_stages(text: str, out: str) -> list[_Stage]:
+    """`out` = the JSON value of `text`, or null unless it is exactly one value: Spark's
     parser stops after the first value and ignores what follows, Python's rejects that."""
-    t = F.col(text)
-    df = df.withColumn(f"{out}_1", F.try_parse_json(F.concat(F.lit("["), t, F.lit("]"))))
-    # A ']' in the text may close the wrapper early; doubling the text exposes that.
-    df = df.withColumn(f"{out}_2", F.when(t.contains("]"), F.try_parse_json(
-        F.concat(F.lit("["), t, F.lit(","), t, F.lit("]")))))
+    def wrapped(x: _Env) -> _Env:
+        t = x[text]
+        return {f"{out}_1": F.try_parse_json(F.concat(F.lit("["), t, F.lit("]"))),
+                # A ']' in the text may close the wrapper early; doubling the text exposes that.
+                f"{out}_2": F.when(t.contains("]"), F.try_parse_json(
+                    F.concat(F.lit("["), t, F.lit(","), t, F.lit("]"))))}
 
-    def el(c: str, i: int) -> Column:
-        return F.try_variant_get(F.col(c), f"$[{i}]", "variant")
+    def one(x: _Env) -> _Env:
+        def el(c: str, i: int) -> Column:
+            return F.try_variant_get(x[c], f"$[{i}]", "variant")
 
-    only_one = el(f"{out}_1", 0).isNotNull() & el(f"{out}_1", 1).isNull()
-    doubled_ok = ~t.contains("]") | (el(f"{out}_2", 1).isNotNull()
-                                     & el(f"{out}_2", 2).isNull())
-    return df.withColumn(out, F.when(only_one & doubled_ok, el(f"{out}_1", 0))).drop(
-        f"{out}_1", f"{out}_2")
+        only_one = el(f"{out}_1", 0).isNotNull() & el(f"{out}_1", 1).isNull()
+        doubled_ok = ~x[text].contains("]") | (el(f"{out}_2", 1).isNotNull()
+                                               & el(f"{out}_2", 2).isNull())
+        return {out: F.when(only_one & doubled_ok, el(f"{out}_1", 0))}
 
-
-def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
-    """Kafka rows (`value` binary, plus `topic`, `partition`, `offset`) → one row per message
-    with the reading columns and an `error` struct (reason, field, message; null when valid).
-
-    Built as a chain of projections, each computing a value once, so the plan stays small."""
-    df = raw.select(F.col("value").alias("payload"), "topic", "partition", "offset")
-    df = df.withColumn("_text", F.regexp_replace(F.col("payload").cast("string"), "^\ufeff", ""))
-    df = df.withColumn("_utf8", F.is_valid_utf8(F.col("payload").cast("string")))
-    df = _parse_stages(df, "_text", "_v0")
-    df = df.withColumn("_text2", F.when(F.col("_v0").isNull(), F.regexp_replace(
-        "_text", _NON_FINITE, "$1$21e400")))
-    df = _parse_stages(df, "_text2", "_v1")
-    df = df.withColumn("_v", F.when(F.col("_utf8"), F.coalesce("_v0", "_v1")))
-    df = df.withColumn("_ty", F.schema_of_variant("_v"))
-    df = df.select("*", *[F.try_variant_get("_v", f"$.{f.name}", "variant").alias(
-        f"_raw_{f.name}") for f in FIELDS])
-    typed = []
-    for f in FIELDS:
-        raw_f = _c(f"_raw_{f.name}")
-        typed.append(F.schema_of_variant(raw_f).alias(f"_ty_{f.name}"))
-        if f.kind in ("timestamp", "string"):
-            typed.append(F.try_variant_get(raw_f, "$", "string").alias(
-                "_ts_text" if f.kind == "timestamp" else f.name))
-        else:
-            typed.append(F.try_variant_get(raw_f, "$", "double").alias(f"_d_{f.name}"))
-    df = df.select("*", *typed)
-    values = []
-    for f in FIELDS:
-        if f.kind == "int":
-            values.append(F.when(_c(f"_ty_{f.name}").isin(*_INT_TYPES), F.try_variant_get(
-                _c(f"_raw_{f.name}"), "$", "bigint")).otherwise(
-                _c(f"_d_{f.name}").try_cast("bigint")).alias(f.name))
-        elif f.kind == "double":
-            values.append(_c(f"_d_{f.name}").alias(f.name))
-    df = df.select("*", *values)
-    df = _timestamp_stages(df, default_tz)
-    v = F.col("_v")
-    top = (
-        F.when(v.isNull(), _err(Reason.MALFORMED_JSON, None, "not valid UTF-8 JSON"))
-        .when(~F.col("_ty").startswith("OBJECT"), _err(
-            Reason.NOT_AN_OBJECT, None,
-            F.concat(F.lit("a reading must be a JSON object, got "), F.col("_ty"))))
-    )
-    return df.select("payload", "topic", "partition", "offset", *READING_COLUMNS,
-                     F.coalesce(top, *[_field_error(f) for f in FIELDS]).alias("error"))
+    return [wrapped, one]
 
 
-def valid_event_time(parsed: DataFrame) -> DataFrame:
-    """`timestamp` kept only on valid readings: a rejected message must not move the
-    watermark (the one place event time is read before the valid rows are split off)."""
-    return parsed.withColumn("timestamp", F.when(F.col("error").isNull(), F.col("timestamp")))
-
-
-def valid(parsed: DataFrame) -> DataFrame:
-    """The valid readings with their contract types."""
-    casts = {"day_of_week": "int", "hour": "int"}
-    return parsed.where(F.col("error").isNull()).select(
-        *[F.col(c).cast(casts[c]).alias(c) if c in casts else F.col(c) for c in READING_COLUMNS])
-
-
-def quarantined(parsed: DataFrame) -> DataFrame:
-    """Rejected messages: original payload, reason, field, message and where they came from."""
-    return parsed.where(F.col("error").isNotNull()).select(
-        "payload", "topic", "partition", "offset",
+def dead_letter(parsed: DataFrame) -> DataFrame:
+    """Kafka rows for the dead-letter topic from `decode` rows (`payload`, `topic`,
+    `partition`, `offset`, `error`): the malformed ones only, their original payload (text and
+    base64, since it may not be UTF-8) and why they were rejected, as a JSON value; key =
+    reason."""
+    body = F.struct(
         F.col("error.reason").alias("reason"), F.col("error.field").alias("field"),
         F.col("error.message").alias("message"),
-    )
-
-
-def dead_letter(bad: DataFrame) -> DataFrame:
-    """Rows for the dead-letter topic: the original payload (text and base64, since it may not
-    be UTF-8) and why it was rejected, as a JSON value."""
-    body = F.struct(
-        F.col("reason"), F.col("field"), F.col("message"),
         F.col("payload").cast("string").alias("payload"),
         F.base64("payload").alias("payload_base64"),
         F.col("topic"), F.col("partition"), F.col("offset"),
     )
-    return bad.select(F.col("reason").cast("binary").alias("key"),
-                      F.to_json(body).alias("value"))
+    return parsed.where(F.col("error").isNotNull()).select(
+        F.col("error.reason").cast("binary").alias("key"), F.to_json(body).alias("value"))

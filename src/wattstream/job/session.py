@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import jars
 from ..config import Config
 
 
@@ -50,15 +51,13 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():
-        from ..local import jvm
-
         # Local mode binds the driver, its block manager and UI to loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.master(cfg.job.master)
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
-            .config("spark.jars", ",".join(str(p) for p in jvm.jars("spark-kafka")))
+            .config("spark.jars", ",".join(str(p) for p in jars.jars("spark-kafka")))
             .config("spark.ui.enabled", str(ui).lower())
             .config("spark.driver.memory", "2g")
         )

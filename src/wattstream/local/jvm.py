@@ -1,4 +1,4 @@
-"""Where the JVM pieces are: Java itself and the jar cache filled by `make jars` from pom.xml."""
+"""Java itself and class paths of the jar cache filled by `make jars` from pom.xml (`jars`)."""
 
 from __future__ import annotations
 
@@ -6,37 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ..jars import PROFILES, jar_dir, jars, project_root  # noqa: F401 - re-exported
 from .procs import StackError
-
-PROFILES = ("kafka", "spark-kafka", "hdfs")
-
-
-def project_root() -> Path:
-    """The checkout holding pom.xml: $WATTSTREAM_HOME, else the nearest parent of the cwd or of
-    this package that has one."""
-    if os.environ.get("WATTSTREAM_HOME"):
-        return Path(os.environ["WATTSTREAM_HOME"]).resolve()
-    for start in (Path.cwd(), Path(__file__).resolve()):
-        for d in (start, *start.parents):
-            if (d / "pom.xml").is_file():
-                return d
-    return Path.cwd()
-
-
-def jar_dir(profile: str) -> Path:
-    base = Path(os.environ.get("WATTSTREAM_JARS") or project_root() / ".cache" / "jars")
-    return base / profile
-
-
-def jars(profile: str) -> list[Path]:
-    d = jar_dir(profile)
-    found = sorted(d.glob("*.jar"))
-    if not found:
-        raise StackError(
-            f"no jars in {d}: run `make jars` (fetches the {profile} artifacts of pom.xml "
-            "with Maven once)"
-        )
-    return found
 
 
 def classpath(profile: str, *extra: Path) -> str:

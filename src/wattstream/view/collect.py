@@ -191,9 +191,9 @@ class Collector:
         self.sent.add(sent, now)
         self.processed.add(processed, now)
         self.batch_sum.add(scrape.total(job, "wattstream_batch_duration_seconds_sum",
-                                        query="alerts"), now)
+                                        query="engine"), now)
         self.batch_count.add(scrape.total(job, "wattstream_batch_duration_seconds_count",
-                                          query="alerts"), now)
+                                          query="engine"), now)
         offsets = [v for _, v in (gen or {}).get(
             "wattstream_generator_event_clock_offset_seconds", [])]
         if offsets:
@@ -212,7 +212,7 @@ class Collector:
             readings_sent=int(sent) if sent is not None else prev.readings_sent,
             readings_processed=(int(processed) if processed is not None
                                 else prev.readings_processed),
-            kafka_lag=scrape.total(job, "wattstream_kafka_lag_records", query="alerts"),
+            kafka_lag=scrape.total(job, "wattstream_kafka_lag_records", query="engine"),
             quarantined=int(scrape.total(job, "wattstream_quarantined_total") or 0)
             if job else prev.quarantined,
             late=int(scrape.total(job, "wattstream_late_readings_dropped_total") or 0)

@@ -1,0 +1,177 @@
+"""The window engine's driver side: the open windows of every building, folded one micro-batch
+at a time from partial aggregates the JVM computed, as pure pandas steps.
+
+Per micro-batch (`stream.process` feeds it):
+  1. readings older than the watermark are late: dropped and counted (the watermark is the
+     newest event time of the earlier batches minus `windows.watermark_seconds`);
+  2. the JVM sums the on-time readings per (building, window) (`aggregates.PARTIALS`);
+  3. `candidates`: the windows that may cross a threshold in this batch (running energy
+     before the batch + the batch's energy passes a threshold not yet raised); only their
+     readings come to the driver, and `apply` finds the crossing reading among them in
+     event-time order (then Kafka partition and offset) — the alert's event time;
+  4. `apply` merges the partials into the running windows (the live view), advances the
+     watermark and closes the windows it passed: they are final (Parquet) and checked for
+     ABNORMAL_USAGE.
+
+The state (open windows, fired alerts, newest event time) is a small table, saved after each
+batch under the batch's id (`encode`/`decode`); a replayed batch starts again from the state
+of the batch before it, so its outputs are the same.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..config import Config
+from . import aggregates
+from .aggregates import KEY
+from .alerts import THRESHOLD_RULES, abnormal, empty, frame
+
+FLAGS = tuple(f"fired_{r.type}" for r in THRESHOLD_RULES)
+READING_COLUMNS = ("building_id", "ws", "timestamp", "partition", "offset", "energy_kwh")
+
+
+@dataclass
+class Step:
+    """What one micro-batch produced."""
+
+    touched: pd.DataFrame  # the running windows the batch changed (WINDOW_COLUMNS)
+    alerts: pd.DataFrame   # threshold alerts at their crossing readings, then ABNORMAL_USAGE
+    closed: pd.DataFrame   # windows the watermark closed: final (WINDOW_COLUMNS)
+
+
+class Engine:
+    def __init__(self, cfg: Config, baseline: pd.DataFrame | None = None):
+        self.cfg = cfg
+        self.length_s = cfg.windows.length_seconds
+        self.delay_us = cfg.windows.watermark_seconds * 1_000_000
+        self.baseline = baseline
+        self.windows = _empty_state()
+        self.max_event_us: int | None = None
+
+    # --- the watermark ------------------------------------------------------------------
+    def watermark_us(self) -> int | None:
+        """Readings with an earlier event time (µs since the epoch) are late; None: none yet."""
+        return None if self.max_event_us is None else self.max_event_us - self.delay_us
+
+    # --- one batch ---------------------------------------------------------------------
+    def candidates(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The batch's windows (KEY) that may cross a threshold not yet raised, with their
+        energy before the batch (`prior_kwh`)."""
+        prior = self._prior(batch)
+        before = prior["energy_sum"].fillna(0.0).to_numpy()
+        after = before + batch["energy_sum"].to_numpy(dtype="float64")
+        maybe = np.zeros(len(batch), dtype=bool)
+        for rule, flag in zip(THRESHOLD_RULES, FLAGS, strict=True):
+            thr = rule.thresholds(self.cfg.alerts, batch["building_id"])
+            maybe |= (after > thr) & ~prior[flag].eq(True).to_numpy()
+        return pd.DataFrame({"building_id": batch["building_id"].to_numpy()[maybe],
+                             "ws": batch["ws"].to_numpy()[maybe],
+                             "prior_kwh": before[maybe]})
+
+    def apply(self, batch: pd.DataFrame, batch_max_us: int | None, readings: pd.DataFrame,
+              now: pd.Timestamp) -> Step:
+        """Fold a batch's partials (KEY + PARTIALS of its on-time readings, one row per
+        window) in; `readings` are those of the `candidates` windows (READING_COLUMNS)."""
+        prior = self._prior(batch)
+        merged = aggregates.merge(prior, batch)
+        out = [empty()]
+        for flag in FLAGS:
+            merged[flag] = prior[flag].eq(True).to_numpy()
+        if len(readings):
+            found = self._crossings(readings, prior, merged, now)
+            out.append(found)
+        touched = aggregates.finish(merged, self.length_s)
+        if len(batch):
+            keep = ~_keys(self.windows).isin(_keys(batch))
+            rest = self.windows[keep]
+            self.windows = (pd.concat([rest, merged[list(_STATE)]], ignore_index=True)
+                            if len(rest) else merged[list(_STATE)].reset_index(drop=True))
+        if batch_max_us is not None:
+            self.max_event_us = (batch_max_us if self.max_event_us is None
+                                 else max(self.max_event_us, int(batch_max_us)))
+        closed = self._close()
+        out.append(abnormal(closed, self.baseline, self.cfg.alerts.abnormal_sigma, now))
+        alerts = pd.concat([a for a in out if len(a)], ignore_index=True) if any(
+            len(a) for a in out) else empty()
+        return Step(touched, alerts, closed)
+
+    def _prior(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The state's rows aligned to the batch's windows (NaN/None where new)."""
+        return batch[list(KEY)].merge(self.windows, on=list(KEY), how="left")
+
+    def _crossings(self, readings: pd.DataFrame, prior: pd.DataFrame, merged: pd.DataFrame,
+                   now: pd.Timestamp) -> pd.DataFrame:
+        r = readings.sort_values([*KEY, "timestamp", "partition", "offset"], kind="stable",
+                                 ignore_index=True)
+        start = r[list(KEY)].merge(prior.assign(_row=np.arange(len(prior))), on=list(KEY),
+                                   how="left")
+        row = start["_row"].to_numpy()
+        before = start["energy_sum"].fillna(0.0).to_numpy()
+        running = before + r.groupby(list(KEY), sort=False)["energy_kwh"].cumsum().to_numpy()
+        found = []
+        for rule, flag in zip(THRESHOLD_RULES, FLAGS, strict=True):
+            thr = rule.thresholds(self.cfg.alerts, r["building_id"])
+            fired = merged[flag].to_numpy()
+            crossing = (running > thr) & ~fired[row]
+            if not crossing.any():
+                continue
+            first = r[crossing].drop_duplicates(list(KEY))  # sorted: the crossing reading
+            i = first.index.to_numpy()
+            ws = first["ws"].to_numpy(dtype="int64")
+            found.append(frame(first["building_id"], pd.to_datetime(ws, unit="s"),
+                               pd.to_datetime(ws + self.length_s, unit="s"), rule.type,
+                               running[i], thr[i], first["timestamp"], now))
+            fired = fired.copy()
+            fired[row[i]] = True
+            merged[flag] = fired
+        return pd.concat(found, ignore_index=True) if found else empty()
+
+    def _close(self) -> pd.DataFrame:
+        wm = self.watermark_us()
+        if wm is None or self.windows.empty:
+            return aggregates.finish(aggregates.empty(), self.length_s)
+        ends_us = (self.windows["ws"].to_numpy(dtype="int64") + self.length_s) * 1_000_000
+        closed = ends_us <= wm
+        done = self.windows[closed]
+        self.windows = self.windows[~closed].reset_index(drop=True)
+        return aggregates.finish(done.sort_values(list(KEY)), self.length_s)
+
+    # --- the saved state ---------------------------------------------------------------
+    def encode(self) -> bytes:
+        table = pa.Table.from_pandas(self.windows[list(_STATE)], preserve_index=False)
+        meta = {b"max_event_us": str(self.max_event_us if self.max_event_us is not None
+                                     else "").encode()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue()
+
+    def decode(self, blob: bytes | None) -> None:
+        """Take the state `encode` wrote (None: start empty)."""
+        if blob is None:
+            self.windows, self.max_event_us = _empty_state(), None
+            return
+        table = pa.ipc.open_stream(blob).read_all()
+        raw = (table.schema.metadata or {}).get(b"max_event_us", b"")
+        self.max_event_us = int(raw) if raw else None
+        self.windows = table.to_pandas()
+        if self.windows.empty:
+            self.windows = _empty_state()
+
+
+_STATE = (*KEY, *aggregates.PARTIAL_NAMES, *FLAGS)
+
+
+def _empty_state() -> pd.DataFrame:
+    return aggregates.empty().assign(**{f: pd.Series(dtype=bool) for f in FLAGS})
+
+
+def _keys(df: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([df["building_id"], df["ws"].astype("int64")])

@@ -1,0 +1,247 @@
+"""The job's one streaming query: every message of the readings topic once, parsed once, through
+the window engine, micro-batch by micro-batch (`foreachBatch`).
+
+Per micro-batch, in the JVM: the parse (`parse.decode`), then one aggregation that sums the
+on-time valid readings per (building, window) (`aggregates.PARTIALS`, plus the correlation
+sums) and counts the late and the malformed messages. On the driver: the engine folds those
+partials into its open windows (`engine.Engine`); only the readings of windows that may cross
+a threshold in this batch are collected, to find the crossing reading. Then, in this order:
+
+  1. alerts → Kafka `kafka.alerts_topic` (key = building; at least once, deterministic ids);
+  2. malformed messages → the dead-letter topic, with their payload and reason;
+  3. closed windows → Parquet `<storage.uri>/windows/date=<day>/part-<batch>.parquet`, alerts →
+     `<storage.uri>/alerts/batch_id=<batch>/part-0.parquet`: one file each per batch id,
+     renamed into place whole, so a replayed batch replaces its own files (exactly once) and a
+     reader never sees a partial file;
+  4. the engine's state → `<checkpoint_uri>/engine/open-windows/<batch>.arrow`;
+  5. counters, gauges, correlations, console lines.
+
+Spark's checkpoint (`<checkpoint_uri>/engine`) records the offsets of each batch before it
+runs: after a crash the last batch is replayed with the same offsets from the state saved by
+the batch before it, so every output above is the same again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ..config import Config
+from ..errors import WattstreamError
+from . import aggregates, correlation, parse, sinks
+from .engine import READING_COLUMNS, Engine
+from .files import Files
+from .metrics import JobMetrics
+
+log = logging.getLogger(__name__)
+QUERY = "engine"
+STATES_KEPT = 3  # saved states kept behind the newest (a replay needs only the one before)
+
+
+def prepare(parsed: DataFrame, length_s: int) -> DataFrame:
+    """The columns a batch needs, from `parse.decode` rows: the payload only where malformed."""
+    ok = F.col("error").isNull()
+    ts = F.when(ok, F.col("timestamp"))
+    return parsed.select(
+        F.when(ok, F.col("building_id")).alias("building_id"),
+        F.when(ok, F.floor(F.unix_micros(ts) / (length_s * 1_000_000)) * length_s)
+        .cast("long").alias("ws"),
+        ts.alias("timestamp"), F.unix_micros(ts).alias("ts_us"),
+        "energy_kwh", "temperature", "humidity",
+        F.col("occupancy").cast("double").alias("occupancy"),
+        F.col("hour").cast("double").alias("hour"),
+        "topic", "partition", "offset",
+        F.when(~ok, F.col("payload")).alias("payload"), "error")
+
+
+class Batches:
+    """The `foreachBatch` function of the query: state, outputs and accounting per batch."""
+
+    def __init__(self, spark, cfg: Config, metrics: JobMetrics, baseline: pd.DataFrame | None,
+                 tracker: correlation.PearsonTracker, top: int = 5):
+        self.spark, self.cfg, self.metrics, self.tracker, self.top = (
+            spark, cfg, metrics, tracker, top)
+        self.engine = Engine(cfg, baseline)
+        self.files = Files(spark)
+        # Inside the query's checkpoint: deleting it to start over drops both.
+        self.state_dir = sinks.checkpoint(cfg, QUERY) + "/open-windows"
+        self.last_batch: int | None = None  # the batch the engine's state is after
+        self.alert_sink = sinks.AlertProducer(cfg)
+        # Seconds per step of the recent batches (bench/pipeline.py reports them).
+        self.timings: deque[dict] = deque(maxlen=10_000)
+
+    def close(self) -> None:
+        self.alert_sink.close()
+
+    # --- state --------------------------------------------------------------------------
+    def _restore(self, batch_id: int) -> None:
+        """The engine's state after batch `batch_id - 1` (the newest saved before it)."""
+        if self.last_batch == batch_id - 1:
+            return
+        saved = [int(n.split(".")[0]) for n in self.files.list(self.state_dir)
+                 if n.endswith(".arrow")]
+        before = [b for b in saved if b < batch_id]
+        blob = self.files.read(self._state_file(max(before))) if before else None
+        self.engine.decode(blob)
+        log.info("engine state restored from batch %s for batch %d",
+                 max(before) if before else "none", batch_id)
+
+    def _state_file(self, batch_id: int) -> str:
+        return f"{self.state_dir}/{batch_id:012d}.arrow"
+
+    def _save(self, batch_id: int) -> None:
+        self.files.write(self._state_file(batch_id), self.engine.encode())
+        self.last_batch = batch_id
+        for n in self.files.list(self.state_dir):
+            if n.endswith(".arrow") and int(n.split(".")[0]) < batch_id - STATES_KEPT:
+                self.files.delete(f"{self.state_dir}/{n}")
+
+    # --- one batch ----------------------------------------------------------------------
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        clock = _Clock()
+        self._restore(batch_id)
+        wm = self.engine.watermark_us()
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            parts = self._partials(df, wm)
+            clock.lap("partials")
+            status = parts["status"]
+            ok = aggregates.typed(parts[status == "ok"].reset_index(drop=True))
+            late = int(parts.loc[status == "late", "n"].sum())
+            bad = parts[status == "bad"]
+            batch_max = parts.loc[status == "ok", "max_us"].max()
+            cands = self.engine.candidates(ok)
+            readings = self._readings(df, cands, wm)
+            clock.lap("crossing_readings")
+            now = pd.Timestamp.now(tz="UTC").tz_convert(None)
+            step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
+                                     readings, now)
+            clock.lap("engine")
+            if len(step.alerts):
+                self.alert_sink.send(step.alerts)
+            if len(bad):
+                sinks.dead_letters(df, self.cfg)
+            clock.lap("kafka")
+        finally:
+            df.unpersist()
+        sinks.write_windows(self.files, self.cfg, step.closed, batch_id)
+        sinks.write_alerts(self.files, self.cfg, step.alerts, batch_id)
+        self._save(batch_id)
+        clock.lap("files")
+        self._account(batch_id, ok, late, bad, step)
+        clock.lap("accounting")
+        self.timings.append({"batch": batch_id, "windows": len(ok), "candidates": len(cands),
+                             "crossing_readings": len(readings), **clock.laps})
+
+    def _partials(self, df: DataFrame, wm: int | None) -> pd.DataFrame:
+        """One row per (status, reason, building, window): the partials of on-time valid
+        readings per window (status ok), the count of late ones and of malformed ones by
+        reason."""
+        ok = F.col("error").isNull()
+        on_time = F.lit(True) if wm is None else F.col("ts_us") >= F.lit(wm)
+        status = F.when(~ok, "bad").when(on_time, "ok").otherwise("late")
+        keep = status == "ok"
+        grouped = df.select(
+            status.alias("status"), F.col("error.reason").alias("reason"),
+            F.when(keep, F.col("building_id")).alias("building_id"),
+            F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
+            "humidity", "occupancy", "hour",
+        ).groupBy("status", "reason", "building_id", "ws")
+        return grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns(),
+                           F.max("ts_us").alias("max_us")).toPandas()
+
+    def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
+        """The on-time readings of the candidate windows (READING_COLUMNS)."""
+        if cands.empty:
+            return pd.DataFrame(columns=list(READING_COLUMNS))
+        keys = self.spark.createDataFrame(cands[["building_id", "ws"]].astype({"ws": "int64"}))
+        rows = df.where(F.col("error").isNull())
+        if wm is not None:
+            rows = rows.where(F.col("ts_us") >= F.lit(wm))
+        return (rows.join(F.broadcast(keys), ["building_id", "ws"])
+                .select(*READING_COLUMNS).toPandas())
+
+    # --- accounting ---------------------------------------------------------------------
+    def _account(self, batch_id: int, ok: pd.DataFrame, late: int, bad: pd.DataFrame,
+                 step) -> None:
+        """Counted once written, so a count means "handled"."""
+        m = self.metrics
+        m.readings.inc(int(ok["n"].sum()) + late)
+        if late:
+            m.late.inc(late)
+        if len(bad):
+            counts = bad.groupby("reason")["n"].sum()
+            for reason, n in counts.items():
+                m.quarantined.labels(reason).inc(int(n))
+            sinks.say(f"[quarantine] batch {batch_id}: {int(counts.sum())} message(s) "
+                      f"quarantined ({', '.join(f'{k}={v}' for k, v in counts.items())})")
+        alerts = step.alerts.to_dict("records")
+        for a in alerts:
+            m.count_alert(a["building_id"], a["type"])
+        sinks.say_alerts(alerts, batch_id)
+        if len(ok):
+            self._correlate(ok)
+            m.set_windows(step.touched)
+            sinks.say_live(step.touched, batch_id, self.top)
+
+    def _correlate(self, ok: pd.DataFrame) -> None:
+        """Fold the windows' correlation sums in; refresh the gauges of the buildings shown."""
+        t = self.tracker
+        sums = ok[["building_id"]].copy()
+        sums["bucket"] = ok["ws"].to_numpy(dtype="int64") // t.bucket * t.bucket
+        for c in t.COLUMNS:
+            sums[c] = ok[c].to_numpy(dtype="float64") if c in ok else np.nan
+        changed = t.add(sums)
+        shown = [b for b in changed if self.metrics.admit(b)]
+        for b, r in t.table(shown).iterrows():
+            self.metrics.set_correlations(b, r.to_dict())
+
+
+def _refuse_file_sink_folder(files: Files, cfg: Config) -> None:
+    """Spark reads a folder with a `_spark_metadata` log (left by a Spark file sink) through
+    that log only, so windows written here would not show."""
+    folder = sinks.storage(cfg, "windows")
+    if files.exists(f"{folder}/_spark_metadata"):
+        raise WattstreamError(
+            f"storage.uri: {folder} holds a Spark file-sink log (_spark_metadata) of an older "
+            "job; Spark would read only the files listed there. Move that folder away (or "
+            "point storage.uri elsewhere) and delete the old checkpoints under "
+            f"{sinks.checkpoint(cfg, '')}")
+
+
+class _Clock:
+    def __init__(self):
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.t, 4)
+        self.t = now
+
+
+def start(source: DataFrame, cfg: Config, metrics: JobMetrics, baseline: pd.DataFrame | None,
+          trigger: dict):
+    """Start the query on Kafka rows (`value`, `topic`, `partition`, `offset`)."""
+    spark = source.sparkSession
+    _refuse_file_sink_folder(Files(spark), cfg)
+    rows = prepare(parse.decode(source, cfg.schema.timezone), cfg.windows.length_seconds)
+    horizon = cfg.job.correlation_horizon_seconds
+    length = cfg.windows.length_seconds
+    # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
+    tracker = correlation.PearsonTracker(horizon, max(1, horizon // 24 // length) * length)
+    batches = Batches(spark, cfg, metrics, baseline, tracker)
+    query = (rows.writeStream.queryName(QUERY)
+             .option("checkpointLocation", sinks.checkpoint(cfg, QUERY))
+             .trigger(**trigger)
+             .foreachBatch(batches)
+             .start())
+    query.batches = batches  # noqa: B010 - so that stopping can close its producer
+    return query

@@ -1,0 +1,184 @@
+"""The window engine's driver side (`engine.Engine`) against a reading-by-reading reference:
+random out-of-order and late batches, the state round-tripped through its saved form between
+batches, partials computed here as the JVM computes them (sums per building and window)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattstream.config import Config
+from wattstream.job import aggregates, alerts, engine
+
+T0 = pd.Timestamp("2026-01-05 09:00")
+LENGTH, DELAY = 300, 120
+CFG = Config().replace(windows={"length_seconds": LENGTH, "watermark_seconds": DELAY},
+                       alerts={"high_consumption_kwh": 40.0, "peak_demand_kwh": 55.0,
+                               "buildings": {"b-2": {"high_consumption_kwh": 25.0}}})
+
+
+def _batches(seed: int) -> list[pd.DataFrame]:
+    rng = random.Random(seed)
+    out, offset = [], 0
+    for b in range(6):
+        rows = []
+        for _ in range(rng.randrange(20, 80)):
+            # Mostly forward in time, some far behind (late), some out of order.
+            ts = T0 + pd.Timedelta(seconds=b * 240 + rng.randrange(-400, 300))
+            hum = None if rng.random() < 0.2 else rng.uniform(20, 80)
+            rows.append({"building_id": f"b-{rng.randrange(3)}", "timestamp": ts,
+                         "energy_kwh": rng.uniform(0.5, 8.0), "temperature": rng.uniform(0, 30),
+                         "humidity": hum, "occupancy": float(rng.randrange(0, 40)),
+                         "partition": rng.randrange(2), "offset": offset})
+            offset += 1
+        df = pd.DataFrame(rows)
+        df["ws"] = (df["timestamp"] - pd.Timestamp(0)) // pd.Timedelta(seconds=LENGTH) * LENGTH
+        out.append(df)
+    return out
+
+
+def _us(ts: pd.Series) -> np.ndarray:
+    return ((ts - pd.Timestamp(0)) // pd.Timedelta(microseconds=1)).to_numpy()
+
+
+def _partials(r: pd.DataFrame) -> pd.DataFrame:
+    """What the JVM's aggregate returns for on-time readings (`aggregates.PARTIALS`)."""
+    g = r.groupby(["building_id", "ws"])
+    out = g.agg(n=("energy_kwh", "size"), energy_sum=("energy_kwh", "sum"),
+                energy_max=("energy_kwh", "max"), temperature_sum=("temperature", "sum"),
+                temperature_count=("temperature", "count"), humidity_sum=("humidity", "sum"),
+                humidity_count=("humidity", "count"), occupancy_sum=("occupancy", "sum"),
+                occupancy_count=("occupancy", "count")).reset_index()
+    return aggregates.typed(out)
+
+
+def _run(batches: list[pd.DataFrame], baseline=None):
+    e = engine.Engine(CFG, baseline)
+    alerts_out, closed_out, late = [], [], 0
+    now = pd.Timestamp("2026-01-05 12:00")
+    for batch in batches:
+        blob = e.encode()
+        e = engine.Engine(CFG, baseline)
+        e.decode(blob)  # every batch starts from the saved state, as after a restart
+        wm = e.watermark_us()
+        on_time = batch if wm is None else batch[_us(batch["timestamp"]) >= wm]
+        late += len(batch) - len(on_time)
+        parts = _partials(on_time)
+        cands = e.candidates(parts)
+        keys = set(zip(cands["building_id"], cands["ws"], strict=True))
+        readings = on_time[[k in keys for k in zip(on_time["building_id"], on_time["ws"],
+                                                   strict=True)]]
+        step = e.apply(parts, int(_us(on_time["timestamp"]).max()) if len(on_time) else None,
+                       readings[list(engine.READING_COLUMNS)], now)
+        alerts_out.append(step.alerts)
+        closed_out.append(step.closed)
+    return _concat(alerts_out), _concat(closed_out), late, e
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    full = [f for f in frames if len(f)]
+    return pd.concat(full, ignore_index=True) if full else frames[0]
+
+
+def _reference(batches: list[pd.DataFrame]):
+    """Reading by reading: the watermark from earlier batches, the crossing reading in
+    event-time (partition, offset) order, windows closed once the watermark passes them."""
+    running: dict = {}
+    fired: set = set()
+    closed: dict = {}
+    found, late, newest = [], 0, None
+    for batch in batches:
+        wm = None if newest is None else newest - pd.Timedelta(seconds=DELAY)
+        for r in batch.sort_values(["timestamp", "partition", "offset"]).to_dict("records"):
+            if wm is not None and r["timestamp"] < wm:
+                late += 1
+                continue
+            key = (r["building_id"], r["ws"])
+            w = running.setdefault(key, [])
+            w.append(r)
+            total = sum(x["energy_kwh"] for x in w)
+            high, peak = CFG.alerts.thresholds(r["building_id"])
+            for kind, thr in ((alerts.HIGH, high), (alerts.PEAK, peak)):
+                if total > thr and (key, kind) not in fired:
+                    fired.add((key, kind))
+                    found.append({"building_id": key[0], "ws": key[1], "type": kind,
+                                  "event_time": r["timestamp"], "value": total})
+        if len(batch):
+            top = batch["timestamp"].max()
+            newest = top if newest is None else max(newest, top)
+        wm_after = newest - pd.Timedelta(seconds=DELAY)
+        for key in [k for k in running if pd.Timestamp(k[1] + LENGTH, unit="s") <= wm_after]:
+            closed[key] = running.pop(key)
+    return pd.DataFrame(found), closed, late
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_engine_equals_reading_by_reading_reference(seed):
+    batches = _batches(seed)
+    got_alerts, got_closed, got_late, _ = _run(batches)
+    want_alerts, want_closed, want_late = _reference(batches)
+
+    assert got_late == want_late
+    key = ["building_id", "type", "window_start"]
+    got = got_alerts.sort_values(key).reset_index(drop=True)
+    want = want_alerts.assign(window_start=pd.to_datetime(want_alerts["ws"], unit="s")) \
+        .sort_values(key).reset_index(drop=True)
+    assert len(want) >= 3
+    assert got[key + ["event_time"]].to_dict("records") == want[key + ["event_time"]].to_dict(
+        "records")
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-12)
+    assert got["alert_id"].is_unique
+
+    assert len(got_closed) == len(want_closed) > 0
+    for row in got_closed.to_dict("records"):
+        rs = pd.DataFrame(want_closed[(row["building_id"],
+                                       int(row["window_start"].timestamp()))])
+        assert row["readings"] == len(rs)
+        assert row["energy_kwh"] == pytest.approx(rs["energy_kwh"].sum(), rel=1e-12)
+        assert row["peak_kwh"] == rs["energy_kwh"].max()
+        assert row["demand_kw"] == pytest.approx(rs["energy_kwh"].sum() * 3600 / LENGTH)
+        assert row["avg_temperature"] == pytest.approx(rs["temperature"].mean())
+        hum = rs["humidity"].dropna()
+        assert (np.isnan(row["avg_humidity"]) if hum.empty
+                else row["avg_humidity"] == pytest.approx(hum.mean()))
+        assert row["hour_of_week"] == row["window_start"].dayofweek * 24 + \
+            row["window_start"].hour
+
+
+def test_a_closed_window_is_checked_against_its_baseline_once():
+    rows = pd.DataFrame({"building_id": ["b-1"] * 10, "energy_kwh": [3.0] * 10,
+                         "timestamp": [T0 + pd.Timedelta(seconds=25 * i) for i in range(10)],
+                         "temperature": 20.0, "humidity": 50.0, "occupancy": 5.0,
+                         "partition": 0, "offset": range(10)})
+    rows["ws"] = int(T0.timestamp()) // LENGTH * LENGTH
+    closer = rows.iloc[[0]].assign(building_id="b-9", timestamp=T0 + pd.Timedelta(hours=1),
+                                   energy_kwh=0.1, offset=99)
+    closer["ws"] = int((T0 + pd.Timedelta(hours=1)).timestamp()) // LENGTH * LENGTH
+    table = pd.DataFrame([("b-1", T0.dayofweek * 24 + T0.hour, 11.0, 1.0, 5)],
+                         columns=list(alerts.BASELINE_COLUMNS))
+    got, closed, _, e = _run([rows, closer], table)
+    abnormal = got[got["type"] == alerts.ABNORMAL]
+    assert abnormal[["building_id", "value", "threshold"]].values.tolist() == [
+        ["b-1", 30.0, 14.0]]
+    assert abnormal["event_time"].iloc[0] == T0 + pd.Timedelta(seconds=LENGTH)
+    assert list(closed["building_id"]) == ["b-1"]
+    assert list(e.windows["building_id"]) == ["b-9"]  # the closer's window stays open
+
+
+def test_state_round_trips_with_its_watermark():
+    e = engine.Engine(CFG)
+    assert e.watermark_us() is None
+    batch = _batches(1)[0]
+    parts = _partials(batch)
+    e.apply(parts, int(_us(batch["timestamp"]).max()), batch.iloc[:0][
+        list(engine.READING_COLUMNS)], T0)
+    again = engine.Engine(CFG)
+    again.decode(e.encode())
+    assert again.watermark_us() == e.watermark_us()
+    pd.testing.assert_frame_equal(again.windows.reset_index(drop=True),
+                                  e.windows.reset_index(drop=True), check_dtype=False)
+    again.decode(None)
+    assert again.windows.empty and again.watermark_us() is None
