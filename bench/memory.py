@@ -13,10 +13,11 @@ VmHWM (the kernel's peak) from /proc/<pid>/status of:
   JVM      the Spark driver JVM. In local mode the executor runs inside it, so this one JVM holds
            what the driver and the executor pods each hold (Kafka consumers, state stores,
            shuffle, planning, UI): the figures bound each pod's JVM from above.
-  driver   the Python driver process (`wattstream job`: foreachBatch, toPandas, metrics).
+  driver   the Python driver process (`wattstream job`: foreachBatch, toPandas, the window
+           engine's state, metrics).
   workers  PySpark Python processes under the JVM (pyspark.daemon and the pyspark.worker processes
-           it forks: applyInPandasWithState). Forked from one daemon they share pages, so the
-           RSS sum over-counts; their Pss sum is recorded as well.
+           it forks; the job's query runs in the JVM only, so normally none). Forked from one
+           daemon they share pages, so the RSS sum over-counts; their Pss sum is recorded too.
 
 The JVM heap (used and committed) comes from `jstat -gc` every second; at the end, Spark's peak
 executor metrics (REST API) and the JVM's native memory summary (NMT) are recorded too. The JVM

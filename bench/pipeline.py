@@ -717,7 +717,7 @@ def table(res: dict) -> str:
         keys = [k for k in engine[0][1] if k not in ("batches", "windows", "candidates",
                                                      "crossing_readings")]
         lines += ["", "the job's batches by step (s, summed): partials = Kafka read, parse and "
-                  "partial aggregates in the JVM; crossing_readings = collecting the readings of "
+                  "partial aggregates in the JVM; crossing_search = collecting the readings of "
                   "windows that may cross; engine = the driver's pandas fold; files = Parquet and "
                   "state", "", "| buildings | " + " | ".join(keys)
                   + " | window rows | candidate windows | crossing readings | state rows (KiB) |",

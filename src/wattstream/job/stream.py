@@ -108,6 +108,8 @@ class Batches:
         clock = _Clock()
         self._restore(batch_id)
         wm = self.engine.watermark_us()
+        # Cached: the crossing search reads the batch again (without, it re-reads Kafka and
+        # parses again: 16 s more per 2 M readings at 1 000 buildings, against 4 s of caching).
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             parts = self._partials(df, wm)
@@ -119,7 +121,7 @@ class Batches:
             batch_max = parts.loc[status == "ok", "max_us"].max()
             cands = self.engine.candidates(ok)
             readings = self._readings(df, cands, wm)
-            clock.lap("crossing_readings")
+            clock.lap("crossing_search")
             now = pd.Timestamp.now(tz="UTC").tz_convert(None)
             step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
                                      readings, now)
