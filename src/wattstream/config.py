@@ -145,7 +145,7 @@ class GeneratorConfig:
                                        minimum=1, maximum=86_400)
     demo: bool = _f(False, "realtime demo: the first buildings are large (a hospital, an "
                     "office), event time starts at a busy weekday hour and an equipment_spike "
-                    "is injected into building 0 after 30 s, so alerts fire within minutes "
+                    "is injected into building 0 after 10 s, so alerts fire within minutes "
                     "at the default thresholds")
     demo_start: str = _f("", "event time the demo starts at (ISO 8601 with a zone, not in the "
                          "future); empty means the latest weekday 10:00 UTC before the generator "

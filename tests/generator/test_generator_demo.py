@@ -221,7 +221,7 @@ def test_a_demo_after_an_earlier_run_starts_with_a_whole_window_and_alerts_as_ea
     _, readings, labels, _, _ = realtime(tmp_path, 4, latest=earlier, idle=600)
     first = parse_timestamp(readings[0]["timestamp"])
     assert first == START + timedelta(minutes=25)
-    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:25:30.000Z"]
+    assert [x["start"] for x in labels if x["building"] == B0] == ["2026-03-03T10:25:10.000Z"]
     crossed = crossings(readings, 150.0)[(B0, int(first.timestamp()))]
     assert timedelta(seconds=70) <= crossed - first <= timedelta(seconds=95)
     # a fleet that sent a reading seconds ago keeps its clock exactly
@@ -235,7 +235,7 @@ def test_the_start_line_says_what_the_demo_does(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("demo:")]
     assert len(lines) == 1
     for part in (f"{B0} a 36,000 m2 hospital", f"{B1} a 40,000 m2 office",
-                 "2026-03-03T10:00:00.000Z", EQUIPMENT_SPIKE, "2026-03-03T10:00:30.000Z"):
+                 "2026-03-03T10:00:00.000Z", EQUIPMENT_SPIKE, "2026-03-03T10:00:10.000Z"):
         assert part in lines[0]
 
 

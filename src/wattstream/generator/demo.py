@@ -13,9 +13,9 @@ a long time. The demo changes what is simulated, never the thresholds:
   when the topic already holds later readings (a restarted or added replica, an earlier run)
   it continues from the latest of them instead, since the job drops readings behind its
   watermark: every replica then shares one event clock;
-- an `equipment_spike` at the top of the kind's range (x3.5) runs in building 0 from 30 seconds
-  of event time for 15 minutes, labelled and counted like every anomaly (the first half minute
-  shows the building as it normally is).
+- an `equipment_spike` at the top of the kind's range (x3.5) runs in building 0 from 10 seconds
+  of event time for 15 minutes, labelled and counted like every anomaly (the first two readings
+  show the building as it normally is).
 
 At the default thresholds building 0's first window passes 150 kWh 70-95 s after the start
 and 180 kWh 10-15 s later (it ends near 550-800 kWh); building 1 passes 150 kWh 3.5-4.5
@@ -34,7 +34,7 @@ from .simulate import Simulator
 
 LARGE: dict[int, tuple[str, float]] = {0: ("hospital", 36_000.0), 1: ("office", 40_000.0)}
 BUSY_HOUR = 10  # UTC; every type of the model is open and fully occupied then on weekdays
-SPIKE_AFTER_S = 30.0
+SPIKE_AFTER_S = 10.0
 SPIKE_S = 900.0
 SPIKE_FACTOR = 3.5
 

@@ -38,9 +38,9 @@ def partial_columns() -> list[Column]:
 
 
 class PearsonTracker:
-    """Sums per building and bucket on the driver (one pandas table, so a batch of thousands
-    of buildings folds in without a Python loop), dropping buckets older than the horizon
-    behind the newest bucket seen."""
+    """Sums per building and bucket on the driver, dropping buckets older than the horizon
+    behind the newest bucket seen. One table per bucket, indexed by building: a batch of
+    100 000 buildings folds in with one aligned addition, and an expired bucket goes whole."""
 
     COLUMNS = tuple(f"{f}_{s}" for f in FACTORS for s in SUMS)
 
@@ -48,37 +48,34 @@ class PearsonTracker:
         self.horizon = horizon_seconds
         self.bucket = bucket_seconds
         self.newest = None
-        self._sums = pd.DataFrame(columns=list(self.COLUMNS), dtype="float64",
-                                  index=pd.MultiIndex.from_arrays(
-                                      [[], []], names=["building_id", "bucket"]))
+        self._buckets: dict[int, pd.DataFrame] = {}
 
-    def add(self, sums) -> set[str]:
-        """Fold `batch_sums` rows in (a pandas DataFrame, or Rows); return the buildings that
+    def add(self, sums: pd.DataFrame) -> set[str]:
+        """Fold rows of `building_id`, `bucket` and COLUMNS in; return the buildings that
         changed."""
-        if not isinstance(sums, pd.DataFrame):
-            sums = pd.DataFrame([r.asDict() if hasattr(r, "asDict") else dict(r) for r in sums],
-                                columns=["building_id", "bucket", *self.COLUMNS])
         if sums.empty:
             return set()
-        new = (sums.astype({"bucket": "int64"}).set_index(["building_id", "bucket"])
-               [list(self.COLUMNS)].astype("float64").fillna(0.0))
-        new = new.groupby(level=[0, 1]).sum()
-        self._sums = new if self._sums.empty else self._sums.add(new, fill_value=0.0)
-        newest = int(new.index.get_level_values("bucket").max())
-        self.newest = newest if self.newest is None else max(self.newest, newest)
-        self._expire()
-        return set(new.index.get_level_values("building_id"))
-
-    def _expire(self) -> None:
+        cols = list(self.COLUMNS)
+        for bucket, part in sums.groupby(sums["bucket"].astype("int64"), sort=False):
+            new = part.set_index("building_id")[cols].astype("float64").fillna(0.0)
+            if not new.index.is_unique:
+                new = new.groupby(level=0).sum()
+            old = self._buckets.get(int(bucket))
+            self._buckets[int(bucket)] = new if old is None else old.add(new, fill_value=0.0)
+            self.newest = int(bucket) if self.newest is None else max(self.newest, int(bucket))
         oldest = self.newest - self.horizon + self.bucket
-        keep = self._sums.index.get_level_values("bucket") >= oldest
-        if not keep.all():
-            self._sums = self._sums[keep]
+        for b in [b for b in self._buckets if b < oldest]:
+            del self._buckets[b]
+        return set(sums["building_id"])
 
     def table(self, buildings) -> pd.DataFrame:
         """r per building (rows) and factor (columns); NaN where undefined."""
-        idx = self._sums.index.get_level_values("building_id")
-        totals = self._sums[idx.isin(list(buildings))].groupby(level=0).sum()
+        wanted = pd.Index(pd.unique(pd.Series(list(buildings), dtype=object)))
+        parts = [t.reindex(wanted).dropna(how="all") for t in self._buckets.values()]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return pd.DataFrame(columns=list(FACTORS), dtype="float64")
+        totals = pd.concat(parts).groupby(level=0).sum()
         out = pd.DataFrame(index=totals.index)
         for f in FACTORS:
             n, sx, sy, sxy, sxx, syy = (totals[f"{f}_{s}"].to_numpy() for s in SUMS)

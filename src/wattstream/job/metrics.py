@@ -128,9 +128,28 @@ class JobMetrics:
         self.window_start.labels(b).set(_epoch(row["window_start"]))
 
     def set_windows(self, rows) -> None:
-        """`set_window` for each row of a pandas DataFrame of window updates."""
-        for r in rows.to_dict("records"):
+        """`set_window` for a pandas DataFrame of window updates: per building its newest
+        window only, and only the buildings with series (a batch may touch 100 000)."""
+        newest = rows.sort_values("window_start", kind="stable").drop_duplicates(
+            "building_id", keep="last")
+        self.admit_all(newest["building_id"])
+        shown = newest[newest["building_id"].isin(self._buildings)]
+        for r in shown.to_dict("records"):
             self.set_window(r)
+
+    def with_series(self, buildings) -> list[str]:
+        """The buildings (admitted now if there is room) that have per-building series."""
+        self.admit_all(buildings)
+        return [b for b in buildings if b in self._buildings]
+
+    def admit_all(self, buildings) -> None:
+        """`admit` for many buildings at once (those beyond the cap are counted)."""
+        new = [b for b in pd.unique(buildings) if b not in self._buildings]
+        room = max(0, self.max_buildings - len(self._buildings))
+        self._buildings.update(new[:room])
+        if len(new) > room:
+            self._over.update(new[room:])
+            self.over_cap.set(len(self._over))
 
     def set_correlations(self, building: str, values: dict) -> None:
         if not self.admit(building):

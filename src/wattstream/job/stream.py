@@ -42,6 +42,7 @@ from .metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 QUERY = "engine"
+LITERAL_CANDIDATES = 2_000  # up to this many candidate windows are filtered by literals
 STATES_KEPT = 3  # saved states kept behind the newest (a replay needs only the one before)
 
 
@@ -160,15 +161,23 @@ class Batches:
                            F.max("ts_us").alias("max_us")).toPandas()
 
     def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
-        """The on-time readings of the candidate windows (READING_COLUMNS)."""
+        """The on-time readings of the candidate windows (READING_COLUMNS). A few candidates
+        (the live case) go into the filter as literals, a Spark job less than a join."""
         if cands.empty:
             return pd.DataFrame(columns=list(READING_COLUMNS))
-        keys = self.spark.createDataFrame(cands[["building_id", "ws"]].astype({"ws": "int64"}))
         rows = df.where(F.col("error").isNull())
         if wm is not None:
             rows = rows.where(F.col("ts_us") >= F.lit(wm))
-        return (rows.join(F.broadcast(keys), ["building_id", "ws"])
-                .select(*READING_COLUMNS).toPandas())
+        if len(cands) <= LITERAL_CANDIDATES:
+            # building|window start: unique, as the start is digits after the last '|'.
+            wanted = [f"{b}|{w}" for b, w in zip(cands["building_id"], cands["ws"], strict=True)]
+            rows = rows.where(F.concat_ws("|", "building_id", F.col("ws").cast("string"))
+                              .isin(wanted))
+        else:
+            keys = self.spark.createDataFrame(cands[["building_id", "ws"]].astype(
+                {"ws": "int64"}))
+            rows = rows.join(F.broadcast(keys), ["building_id", "ws"])
+        return rows.select(*READING_COLUMNS).toPandas()
 
     # --- accounting ---------------------------------------------------------------------
     def _account(self, batch_id: int, ok: pd.DataFrame, late: int, bad: pd.DataFrame,
@@ -200,8 +209,7 @@ class Batches:
         sums["bucket"] = ok["ws"].to_numpy(dtype="int64") // t.bucket * t.bucket
         for c in t.COLUMNS:
             sums[c] = ok[c].to_numpy(dtype="float64") if c in ok else np.nan
-        changed = t.add(sums)
-        shown = [b for b in changed if self.metrics.admit(b)]
+        shown = self.metrics.with_series(list(t.add(sums)))
         for b, r in t.table(shown).iterrows():
             self.metrics.set_correlations(b, r.to_dict())
 
