@@ -59,3 +59,12 @@ def test_pearson_is_undefined_for_constant_or_tiny_series():
     assert tracker.correlations("tiny")["temperature"] is None
     assert tracker.correlations("x-constant")["temperature"] is None
     assert tracker.correlations("fine")["temperature"] == pytest.approx(1.0)
+
+
+def test_buildings_whose_sums_left_the_horizon_are_not_reported_as_changed():
+    tracker = correlation.PearsonTracker(3600, 300)
+    row = dict.fromkeys(tracker.COLUMNS, 1.0)
+    rows = pd.DataFrame([{"building_id": "old", "bucket": 0, **row},
+                         {"building_id": "new", "bucket": 7200, **row}])
+    assert tracker.add(rows) == {"new"}
+    assert list(tracker.table(["old", "new"]).index) == ["new"]

@@ -17,7 +17,7 @@ a long time. The demo changes what is simulated, never the thresholds:
   of event time for 15 minutes, labelled and counted like every anomaly (the first two readings
   show the building as it normally is).
 
-At the default thresholds building 0's first window passes 150 kWh 70-95 s after the start
+At the default thresholds building 0's first window passes 150 kWh 50-75 s after the start
 and 180 kWh 10-15 s later (it ends near 550-800 kWh); building 1 passes 150 kWh 3.5-4.5
 minutes in (165-210 kWh in the window), whatever the season.
 """

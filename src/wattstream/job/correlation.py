@@ -52,7 +52,7 @@ class PearsonTracker:
 
     def add(self, sums: pd.DataFrame) -> set[str]:
         """Fold rows of `building_id`, `bucket` and COLUMNS in; return the buildings that
-        changed."""
+        changed and still have sums inside the horizon."""
         if sums.empty:
             return set()
         cols = list(self.COLUMNS)
@@ -66,7 +66,7 @@ class PearsonTracker:
         oldest = self.newest - self.horizon + self.bucket
         for b in [b for b in self._buckets if b < oldest]:
             del self._buckets[b]
-        return set(sums["building_id"])
+        return set(sums.loc[sums["bucket"].astype("int64") >= oldest, "building_id"])
 
     def table(self, buildings) -> pd.DataFrame:
         """r per building (rows) and factor (columns); NaN where undefined."""

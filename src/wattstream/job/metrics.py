@@ -144,7 +144,7 @@ class JobMetrics:
 
     def admit_all(self, buildings) -> None:
         """`admit` for many buildings at once (those beyond the cap are counted)."""
-        new = [b for b in pd.unique(buildings) if b not in self._buildings]
+        new = [b for b in dict.fromkeys(buildings) if b not in self._buildings]
         room = max(0, self.max_buildings - len(self._buildings))
         self._buildings.update(new[:room])
         if len(new) > room:
