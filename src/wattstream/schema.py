@@ -76,7 +76,8 @@ FIELDS: tuple[Field, ...] = (
     Field("timestamp", "timestamp", False, doc="ISO-8601 event time with a zone (UTC preferred)"),
     Field("building_id", "string", False, doc="stable building identifier, 1-64 characters"),
     Field("energy_kwh", "double", False, 0.0, 100_000.0, "energy used during the interval, kWh"),
-    Field("temperature", "double", False, -60.0, 70.0, "outdoor air temperature, degrees Celsius"),
+    Field("temperature", "double", True, -60.0, 70.0, "outdoor air temperature, degrees Celsius "
+          "(meters often send none: weather comes from elsewhere)"),
     Field("humidity", "double", True, 0.0, 100.0, "outdoor relative humidity, percent"),
     Field("occupancy", "int", True, 0, 1_000_000, "people in the building"),
     Field("day_of_week", "int", False, 0, 6, "local day of week, Monday = 0"),
@@ -100,7 +101,7 @@ class Reading:
     timestamp: datetime
     building_id: str
     energy_kwh: float
-    temperature: float
+    temperature: float | None
     humidity: float | None
     occupancy: int | None
     day_of_week: int

@@ -182,3 +182,20 @@ def test_state_round_trips_with_its_watermark():
                                   e.windows.reset_index(drop=True), check_dtype=False)
     again.decode(None)
     assert again.windows.empty and again.watermark_us() is None
+
+
+def test_windows_without_temperature_have_no_average_temperature():
+    rows = pd.DataFrame({"building_id": ["b-1"] * 4 + ["b-2"] * 2, "energy_kwh": 1.0,
+                         "timestamp": [T0 + pd.Timedelta(seconds=30 * i) for i in range(6)],
+                         "temperature": [None, None, None, None, 10.0, None],
+                         "humidity": None, "occupancy": None, "partition": 0,
+                         "offset": range(6)})
+    rows["temperature"] = rows["temperature"].astype("float64")
+    rows["ws"] = int(T0.timestamp()) // LENGTH * LENGTH
+    closer = rows.iloc[[0]].assign(building_id="b-9", timestamp=T0 + pd.Timedelta(hours=1),
+                                   offset=99)
+    closer["ws"] = int((T0 + pd.Timedelta(hours=1)).timestamp()) // LENGTH * LENGTH
+    _, closed, _, _ = _run([rows, closer])
+    got = closed.set_index("building_id")
+    assert np.isnan(got.loc["b-1", "avg_temperature"]) and got.loc["b-1", "readings"] == 4
+    assert got.loc["b-2", "avg_temperature"] == 10.0
