@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -60,6 +59,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import common  # noqa: E402
 
 from wattstream.config import Config, to_dict  # noqa: E402
 from wattstream.local import kafka  # noqa: E402
@@ -439,21 +441,8 @@ def recommend(r: dict, headroom: float) -> dict:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    return {"cpus": os.cpu_count(), "cpu": cpu,
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                / 2**30, 1),
-            "system": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(),
-            "java": java.splitlines()[0] if java else "?"}
+    return {**common.machine(), "java": java.splitlines()[0] if java else "?"}
 
 
 def table(res: dict) -> str:

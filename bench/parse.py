@@ -40,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import common  # noqa: E402
 
 from wattstream import schema  # noqa: E402
 from wattstream.config import Config  # noqa: E402
@@ -250,19 +253,9 @@ def progress(results: dict) -> None:
         flush=True)
 
 
-def machine() -> str:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB"
-
-
 def table(r: dict) -> str:
-    lines = [f"machine: {r['machine']}; load average {r['load_average_start'][0]:.2f} at start, "
+    lines = [f"machine: {common.describe(r['machine'])}; load average "
+             f"{r['load_average_start'][0]:.2f} at start, "
              f"{r['load_average_end'][0]:.2f} at end; old = parse.py at {r['old_rev'][:7]}", "",
              "| input | variant | readings/s (best) | readings/s (median) | JVM CPU µs/reading | "
              "CPU vs floor |", "|---|---|---:|---:|---:|---:|"]
@@ -307,7 +300,8 @@ def main_(argv=None) -> int:
     clean = readings(args.readings)
     rng = random.Random(1)
     mixed = [broken(rng, p) if rng.random() < 0.01 else p for p in clean]
-    results = {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    results = {"machine": common.machine(),
+               "when": datetime.now(UTC).isoformat(timespec="seconds"),
                "old_rev": args.old_rev, "readings": len(clean), "rounds": args.rounds,
                "load_average_start": os.getloadavg(), "inputs": {}}
     try:
@@ -335,12 +329,7 @@ def main_(argv=None) -> int:
         if broker is not None:
             broker.stop()
         shutil.rmtree(work, ignore_errors=True)
-    results["load_average_end"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    return 0
+    return common.finish(results, args.out, table)
 
 
 if __name__ == "__main__":

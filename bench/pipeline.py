@@ -53,7 +53,6 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -71,6 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import common  # noqa: E402
 from memory import WORKER_MARKS, children, cmdline, descendants, is_jvm, status  # noqa: E402
 
 from wattstream.config import Config, load_config, to_dict  # noqa: E402
@@ -640,22 +640,6 @@ def collect_alerts(cfg, quiet_s: float) -> list[dict]:
 
 # --- report ------------------------------------------------------------------------------------
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu,
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                / 2**30, 1),
-            "system": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version()}
-
-
 def source() -> dict:
     """The code measured: commit of this tree and the files under src/ changed from it."""
     def git(*args: str) -> str:
@@ -673,7 +657,7 @@ def _load(r: dict) -> str:
 
 def table(res: dict) -> str:
     m, nan = res["machine"], float("nan")
-    lines = [f"machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB; load average "
+    lines = [f"machine: {common.describe(m)}; load average "
              f"{_load(res)} over the run; {res['max_offsets_per_trigger']:,} offsets a batch, "
              f"marginal after {res['skip_batches']} batch(es)"]
     src = res["source"]
@@ -797,7 +781,7 @@ def main_(argv=None) -> int:
     base = Config().replace(
         local={"run_dir": str(work / "stack"), "kafka_port": free_port(),
                "kafka_controller_port": free_port()})
-    results = {"machine": machine(), "source": source(),
+    results = {"machine": common.machine(), "source": source(),
                "when": datetime.now(UTC).isoformat(timespec="seconds"),
                "load_average_start": os.getloadavg(), "readings": args.readings,
                "max_offsets_per_trigger": base.job.max_offsets_per_trigger,
@@ -822,12 +806,7 @@ def main_(argv=None) -> int:
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
-    results["load_average_end"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    return 0
+    return common.finish(results, args.out, table)
 
 
 if __name__ == "__main__":

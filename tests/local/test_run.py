@@ -13,24 +13,15 @@ import threading
 import time
 
 import pytest
-import yaml
+from runkit import run_config
 
-from wattstream.local.procs import free_ports, pid_alive
+from wattstream.local.procs import pid_alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_run_prints_live_windows_and_stops_cleanly_on_ctrl_c(tmp_path):
-    kafka_port, controller, job_port, gen_port = free_ports(4)
-    cfg_file = tmp_path / "ws.yaml"
-    cfg_file.write_text(yaml.safe_dump({
-        "local": {"run_dir": str(tmp_path / "run"), "kafka_port": kafka_port,
-                  "kafka_controller_port": controller, "hdfs": False, "prometheus": False},
-        "storage": {"uri": str(tmp_path / "warehouse"),
-                    "checkpoint_uri": str(tmp_path / "checkpoints")},
-        "metrics": {"job_port": job_port, "generator_port": gen_port},
-        "generator": {"buildings": 5, "interval_seconds": 0.5},
-    }))
+    cfg_file = run_config(tmp_path, buildings=5, interval_seconds=0.5)
     proc = subprocess.Popen(
         [sys.executable, "-m", "wattstream", "--config", str(cfg_file), "local", "run"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

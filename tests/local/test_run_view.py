@@ -3,15 +3,16 @@ comes up with the header and the fleet table, an alert is on screen within two m
 start with the default fleet and thresholds (the demo), nothing of the JVM's start-up reaches
 the screen, and Ctrl-C ends with the summary and everything stopped."""
 
+import contextlib
 import os
 import re
 import sys
 import time
 
 import pytest
-import yaml
+from runkit import run_config
 
-from wattstream.local.procs import free_ports, pid_alive
+from wattstream.local.procs import pid_alive
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -24,22 +25,8 @@ ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>78])")
 FIRST_ALERT_S = float(os.environ.get("WATTSTREAM_FIRST_ALERT_S", "120"))
 
 
-def config(tmp_path, **generator) -> str:
-    kafka_port, controller, job_port, gen_port = free_ports(4)
-    path = tmp_path / "ws.yaml"
-    path.write_text(yaml.safe_dump({
-        "local": {"run_dir": str(tmp_path / "run"), "kafka_port": kafka_port,
-                  "kafka_controller_port": controller, "hdfs": False, "prometheus": False},
-        "storage": {"uri": str(tmp_path / "warehouse"),
-                    "checkpoint_uri": str(tmp_path / "checkpoints")},
-        "metrics": {"job_port": job_port, "generator_port": gen_port},
-        **({"generator": generator} if generator else {}),
-    }))
-    return str(path)
-
-
 def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_path):
-    cfg = config(tmp_path)  # the default fleet, interval and thresholds
+    cfg = run_config(tmp_path)  # the default fleet, interval and thresholds
     env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
     t0 = time.monotonic()
     child = pexpect.spawn(sys.executable, ["-m", "wattstream", "--config", cfg, "local", "run"],
@@ -84,10 +71,8 @@ def wait_for(child, seen: list[str], pattern: str, timeout: float) -> None:
         assert time.monotonic() < deadline, (
             f"{pattern!r} not on screen within {timeout:.0f} s:\n"
             + ANSI.sub("", "".join(seen[-200:]))[-3000:])
-        try:
+        with contextlib.suppress(pexpect.TIMEOUT):  # nothing new this half second
             child.read_nonblocking(65536, timeout=0.5)
-        except pexpect.TIMEOUT:
-            pass
 
 
 class _Collect:
@@ -100,4 +85,4 @@ class _Collect:
         self.into.append(data)
 
     def flush(self) -> None:
-        pass
+        """Nothing is buffered: `write` keeps every chunk at once."""

@@ -37,7 +37,6 @@ class Aggregate:
     """A window column and how it follows from the partials (`Frame` → values)."""
 
     column: str
-    needs: tuple[str, ...]
     value: Callable[[pd.DataFrame, int], pd.Series | np.ndarray]
 
 
@@ -70,24 +69,19 @@ def _ratio(num: str, den: str) -> Callable[[pd.DataFrame, int], pd.Series]:
 
 
 AGGREGATES: tuple[Aggregate, ...] = (
-    Aggregate("readings", ("n",), lambda f, _: f["n"].astype("int64")),
-    Aggregate("energy_kwh", ("energy_sum",), lambda f, _: f["energy_sum"]),
-    Aggregate("avg_kwh", ("energy_sum", "n"), _ratio("energy_sum", "n")),
-    Aggregate("peak_kwh", ("energy_max",), lambda f, _: f["energy_max"]),
+    Aggregate("readings", lambda f, _: f["n"].astype("int64")),
+    Aggregate("energy_kwh", lambda f, _: f["energy_sum"]),
+    Aggregate("avg_kwh", _ratio("energy_sum", "n")),
+    Aggregate("peak_kwh", lambda f, _: f["energy_max"]),
     # Demand: the window's energy over its length in hours.
-    Aggregate("demand_kw", ("energy_sum",), lambda f, length: f["energy_sum"] / (length / 3600)),
-    Aggregate("avg_temperature", ("temperature_sum", "temperature_count"),
-              _ratio("temperature_sum", "temperature_count")),
-    Aggregate("avg_humidity", ("humidity_sum", "humidity_count"),
-              _ratio("humidity_sum", "humidity_count")),
-    Aggregate("avg_occupancy", ("occupancy_sum", "occupancy_count"),
-              _ratio("occupancy_sum", "occupancy_count")),
+    Aggregate("demand_kw", lambda f, length: f["energy_sum"] / (length / 3600)),
+    Aggregate("avg_temperature", _ratio("temperature_sum", "temperature_count")),
+    Aggregate("avg_humidity", _ratio("humidity_sum", "humidity_count")),
+    Aggregate("avg_occupancy", _ratio("occupancy_sum", "occupancy_count")),
 )
 KEY = ("building_id", "ws")  # ws: window start, epoch seconds
 WINDOW_COLUMNS = ("building_id", "window_start", "window_end",
                   *(a.column for a in AGGREGATES), "hour_of_week")
-# Arrow types of the stored windows (the `date` partition is the folder).
-WINDOW_TYPES = {"readings": "int64", "hour_of_week": "int32"}
 
 
 def partial_columns() -> list[Column]:

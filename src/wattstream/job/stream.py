@@ -100,9 +100,9 @@ class Batches:
     def _save(self, batch_id: int) -> None:
         self.files.write(self._state_file(batch_id), self.engine.encode())
         self.last_batch = batch_id
-        for n in self.files.list(self.state_dir):
-            if n.endswith(".arrow") and int(n.split(".")[0]) < batch_id - STATES_KEPT:
-                self.files.delete(f"{self.state_dir}/{n}")
+        # Batch ids follow one another, so one file falls out of the kept range per batch
+        # (no listing of the folder on every batch).
+        self.files.delete(self._state_file(batch_id - STATES_KEPT - 1))
 
     # --- one batch ----------------------------------------------------------------------
     def __call__(self, df: DataFrame, batch_id: int) -> None:
