@@ -86,10 +86,19 @@ class ThresholdOverride:
 class AlertConfig:
     high_consumption_kwh: float = _f(150.0, "window energy that raises HIGH_CONSUMPTION", minimum=0)
     peak_demand_kwh: float = _f(180.0, "window energy that raises PEAK_DEMAND", minimum=0)
-    abnormal_sigma: float = _f(3.0, "ABNORMAL_USAGE when a window is this many standard "
-                               "deviations from its hour-of-week baseline",
+    abnormal_sigma: float = _f(3.0, "ABNORMAL_USAGE when a closed window's energy is this many "
+                               "residual standard deviations from its baseline's expectation",
                                minimum=0.1, maximum=100)
-    baseline_uri: str = _f("", "baseline table (Parquet); empty means <storage.uri>/baseline")
+    abnormal_consecutive: int = _f(2, "ABNORMAL_USAGE only after this many consecutive windows "
+                                   "past abnormal_sigma (once per run of such windows)",
+                                   minimum=1, maximum=288)
+    abnormal_direction: str = _f("above", "which residuals count: above the expectation only "
+                                 "(waste) or both", choices=("above", "both"))
+    stuck_windows: int = _f(3, "STUCK_METER after this many consecutive closed windows whose "
+                            "readings all repeat one non-zero value", minimum=1, maximum=288)
+    gap_seconds: int = _f(600, "METER_GAP when a building that reported has sent nothing for "
+                          "this long of event time (behind the watermark)", minimum=60,
+                          maximum=7 * 86_400)
     buildings: dict[str, ThresholdOverride] = _f({}, "per-building threshold overrides")
 
     def thresholds(self, building_id: str) -> tuple[float, float]:
@@ -101,6 +110,25 @@ class AlertConfig:
             self.high_consumption_kwh if high is None else high,
             self.peak_demand_kwh if peak is None else peak,
         )
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    uri: str = _f("", "folder of the versioned baseline models (file:// or hdfs://); empty "
+                  "means <storage.uri>/baseline")
+    holdout_days: int = _f(7, "the last days of the stored windows held back to score each "
+                           "building's model (ASHRAE Guideline 14)", minimum=1, maximum=90)
+    min_train_days: int = _f(14, "days of windows a building needs before the held-back ones",
+                             minimum=1, maximum=730)
+    max_cv_rmse: float = _f(0.30, "a model passes Guideline 14 with an hourly CV(RMSE) at most "
+                            "this on the held-back days", minimum=0.01, maximum=10)
+    max_abs_nmbe: float = _f(0.10, "… and an hourly NMBE within plus or minus this",
+                             minimum=0.001, maximum=10)
+    occupied_share: float = _f(0.65, "an hour of the week is occupied when more than this share "
+                               "of its loads lie above a straight load-on-temperature fit",
+                               minimum=0.5, maximum=0.99)
+    poll_seconds: float = _f(30.0, "how often the job looks for a newer model version",
+                             minimum=1, maximum=86_400)
 
 
 @dataclass(frozen=True)
@@ -201,6 +229,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     windows: WindowConfig = field(default_factory=WindowConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     schema: SchemaConfig = field(default_factory=SchemaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)

@@ -156,3 +156,50 @@ class JobProcess:
             return self.metrics().get((name, tuple(sorted(labels.items()))), default)
         except OSError:
             return default
+
+
+def flat_models(expected: dict[str, float], sigma: float = 1.0, passes: bool = True,
+                version: int = 1):
+    """Baseline models (`baseline.Models`) expecting a constant window energy per building,
+    with residual spread `sigma`, as `wattstream baseline` would store them."""
+    import numpy as np
+    import pandas as pd
+
+    from wattstream.job import baseline, towt
+
+    rows = []
+    for b, kwh in expected.items():
+        tow = np.full(towt.HOURS_OF_WEEK, kwh)
+        rows.append({"version": version, "train_start": pd.Timestamp("2026-01-01"),
+                     "train_end": pd.Timestamp("2026-02-01"),
+                     "holdout_start": pd.Timestamp("2026-01-25"), "building_id": b,
+                     "uses_temperature": False,
+                     "occupied": [False] * towt.HOURS_OF_WEEK, "coef_tow": tow.tolist(),
+                     "coef_temp": [0.0] * (2 * towt.SEGMENTS), "coef_tow_only": tow.tolist(),
+                     "sigma_unoccupied": sigma, "sigma_occupied": sigma,
+                     "train_windows": 2016, "train_days": 21, "holdout_hours": 168,
+                     "cv_rmse": 0.1 if passes else 0.5, "nmbe": 0.0, "passes": passes,
+                     "reason": "" if passes else "CV(RMSE) 50.0% > 30%"})
+    return baseline.Models.from_table(pd.DataFrame(rows, columns=list(baseline.MODEL_COLUMNS)))
+
+
+def us(ts):
+    import pandas as pd
+
+    return ((ts - pd.Timestamp(0)) // pd.Timedelta(microseconds=1)).to_numpy()
+
+
+def partials_of(r):
+    """What the JVM's aggregate returns for on-time readings (`aggregates.PARTIALS`)."""
+
+    from wattstream.job import aggregates
+
+    g = r.assign(ts_us=us(r["timestamp"]).astype("float64")).groupby(["building_id", "ws"])
+    out = g.agg(n=("energy_kwh", "size"), energy_sum=("energy_kwh", "sum"),
+                energy_max=("energy_kwh", "max"), energy_min=("energy_kwh", "min"),
+                first_us=("ts_us", "min"), last_us=("ts_us", "max"),
+                temperature_sum=("temperature", "sum"),
+                temperature_count=("temperature", "count"), humidity_sum=("humidity", "sum"),
+                humidity_count=("humidity", "count"), occupancy_sum=("occupancy", "sum"),
+                occupancy_count=("occupancy", "count")).reset_index()
+    return aggregates.typed(out)

@@ -9,9 +9,12 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from jobkit import flat_models
+from jobkit import partials_of as _partials
+from jobkit import us as _us
 
 from wattstream.config import Config
-from wattstream.job import aggregates, alerts, engine
+from wattstream.job import alerts, engine
 
 T0 = pd.Timestamp("2026-01-05 09:00")
 LENGTH, DELAY = 300, 120
@@ -40,28 +43,13 @@ def _batches(seed: int) -> list[pd.DataFrame]:
     return out
 
 
-def _us(ts: pd.Series) -> np.ndarray:
-    return ((ts - pd.Timestamp(0)) // pd.Timedelta(microseconds=1)).to_numpy()
-
-
-def _partials(r: pd.DataFrame) -> pd.DataFrame:
-    """What the JVM's aggregate returns for on-time readings (`aggregates.PARTIALS`)."""
-    g = r.groupby(["building_id", "ws"])
-    out = g.agg(n=("energy_kwh", "size"), energy_sum=("energy_kwh", "sum"),
-                energy_max=("energy_kwh", "max"), temperature_sum=("temperature", "sum"),
-                temperature_count=("temperature", "count"), humidity_sum=("humidity", "sum"),
-                humidity_count=("humidity", "count"), occupancy_sum=("occupancy", "sum"),
-                occupancy_count=("occupancy", "count")).reset_index()
-    return aggregates.typed(out)
-
-
-def _run(batches: list[pd.DataFrame], baseline=None):
-    e = engine.Engine(CFG, baseline)
+def _run(batches: list[pd.DataFrame], models=None, cfg=CFG):
+    e = engine.Engine(cfg, models)
     alerts_out, closed_out, late = [], [], 0
     now = pd.Timestamp("2026-01-05 12:00")
     for batch in batches:
         blob = e.encode()
-        e = engine.Engine(CFG, baseline)
+        e = engine.Engine(cfg, models)
         e.decode(blob)  # every batch starts from the saved state, as after a restart
         wm = e.watermark_us()
         on_time = batch if wm is None else batch[_us(batch["timestamp"]) >= wm]
@@ -148,8 +136,8 @@ def test_engine_equals_reading_by_reading_reference(seed):
             row["window_start"].hour
 
 
-def test_a_closed_window_is_checked_against_its_baseline_once():
-    rows = pd.DataFrame({"building_id": ["b-1"] * 10, "energy_kwh": [3.0] * 10,
+def test_a_closed_window_is_scored_against_its_baseline_once():
+    rows = pd.DataFrame({"building_id": ["b-1"] * 10, "energy_kwh": [2.9, 3.1] * 5,
                          "timestamp": [T0 + pd.Timedelta(seconds=25 * i) for i in range(10)],
                          "temperature": 20.0, "humidity": 50.0, "occupancy": 5.0,
                          "partition": 0, "offset": range(10)})
@@ -157,14 +145,16 @@ def test_a_closed_window_is_checked_against_its_baseline_once():
     closer = rows.iloc[[0]].assign(building_id="b-9", timestamp=T0 + pd.Timedelta(hours=1),
                                    energy_kwh=0.1, offset=99)
     closer["ws"] = int((T0 + pd.Timedelta(hours=1)).timestamp()) // LENGTH * LENGTH
-    table = pd.DataFrame([("b-1", T0.dayofweek * 24 + T0.hour, 11.0, 1.0, 5)],
-                         columns=list(alerts.BASELINE_COLUMNS))
-    got, closed, _, e = _run([rows, closer], table)
+    cfg = CFG.replace(alerts={"abnormal_consecutive": 1})
+    got, closed, _, e = _run([rows, closer], flat_models({"b-1": 11.0}), cfg)
     abnormal = got[got["type"] == alerts.ABNORMAL]
     assert abnormal[["building_id", "value", "threshold"]].values.tolist() == [
         ["b-1", 30.0, 14.0]]
     assert abnormal["event_time"].iloc[0] == T0 + pd.Timedelta(seconds=LENGTH)
     assert list(closed["building_id"]) == ["b-1"]
+    # The closed window carries its score.
+    assert closed[["expected_kwh", "residual_kwh", "std_residual"]].values.tolist() == [
+        [11.0, 19.0, 19.0]]
     assert list(e.windows["building_id"]) == ["b-9"]  # the closer's window stays open
 
 

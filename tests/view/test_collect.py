@@ -13,7 +13,7 @@ from wattstream.generator.metrics import GeneratorMetrics
 from wattstream.job.metrics import JobMetrics
 from wattstream.local.procs import free_ports
 from wattstream.view import scrape
-from wattstream.view.collect import Collector, hour_of_week
+from wattstream.view.collect import Collector
 
 
 def test_the_text_format_is_parsed_into_samples_and_summed_by_label():
@@ -39,11 +39,6 @@ def test_rates_come_from_the_recent_history_and_survive_a_restart():
     r.add(3, now=16)  # the process restarted: its counter began again
     r.add(13, now=17)
     assert r.per_second() == pytest.approx(10.0)
-
-
-def test_hour_of_week_is_utc_from_monday():
-    assert hour_of_week(datetime(2026, 3, 2, 0, 30, tzinfo=UTC).timestamp()) == 0  # Monday
-    assert hour_of_week(datetime(2026, 3, 3, 10, 0, tzinfo=UTC).timestamp()) == 34
 
 
 @pytest.mark.integration

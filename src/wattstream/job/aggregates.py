@@ -28,7 +28,7 @@ class Partial:
 
     name: str
     spark: Callable[[], Column]  # the aggregate over one batch's readings of a window
-    merge: str  # "sum" or "max"
+    merge: str  # "sum", "min" or "max"
     dtype: str
 
 
@@ -53,9 +53,18 @@ def _max(name: str, src: str) -> Partial:
     return Partial(name, lambda: F.max(F.col(src).cast("double")), "max", "float64")
 
 
+def _min(name: str, src: str) -> Partial:
+    return Partial(name, lambda: F.min(F.col(src).cast("double")), "min", "float64")
+
+
 PARTIALS: tuple[Partial, ...] = (
     _count("n"),
     _sum("energy_sum", "energy_kwh"), _max("energy_max", "energy_kwh"),
+    # A stuck meter repeats one value: its windows have min == max (`detect`).
+    _min("energy_min", "energy_kwh"),
+    # First and last reading (µs since the epoch; exact in a double): silences between
+    # windows (`detect`) and the watermark.
+    _min("first_us", "ts_us"), _max("last_us", "ts_us"),
     # Null-aware means: absent humidity or occupancy does not count as zero.
     _sum("temperature_sum", "temperature"), _count("temperature_count", "temperature"),
     _sum("humidity_sum", "humidity"), _count("humidity_count", "humidity"),
@@ -117,6 +126,8 @@ def merge(prior: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
             dtype="float64")
         if p.merge == "sum":
             v = np.nan_to_num(before) + np.nan_to_num(now)
+        elif p.merge == "min":
+            v = np.fmin(before, now)
         else:
             v = np.fmax(before, now)
         out[p.name] = v.astype(p.dtype) if p.dtype == "int64" else v

@@ -4,7 +4,8 @@ Two kinds of rule:
   - threshold rules (`THRESHOLD_RULES`): raised by the reading whose running window energy
     first passes the building's threshold (`alerts.<setting>`, or the building's override),
     at most once per building, window and type, with that reading's event time;
-  - close rules (`abnormal`): checked once per window, when the watermark closes it.
+  - close rules (`detect`): ABNORMAL_USAGE against the baseline model, STUCK_METER and
+    METER_GAP, checked on each building's windows as the watermark closes them.
 
 A new threshold type is one more `ThresholdRule` (and its setting in `config.AlertConfig` and
 `ThresholdOverride`). Every alert has a deterministic id from (building, window start, type),
@@ -26,6 +27,11 @@ from ..config import AlertConfig
 HIGH = "HIGH_CONSUMPTION"
 PEAK = "PEAK_DEMAND"
 ABNORMAL = "ABNORMAL_USAGE"
+STUCK = "STUCK_METER"
+GAP = "METER_GAP"
+TYPES = (HIGH, PEAK, ABNORMAL, STUCK, GAP)
+# What `value` and `threshold` measure, where not kWh.
+UNITS = {STUCK: "min", GAP: "s"}
 
 ALERT_COLUMNS = ("alert_id", "building_id", "type", "value", "threshold", "event_time",
                  "window_start", "window_end", "raised_at")
@@ -50,8 +56,6 @@ class ThresholdRule:
 
 THRESHOLD_RULES = (ThresholdRule(HIGH, "high_consumption_kwh"),
                    ThresholdRule(PEAK, "peak_demand_kwh"))
-# Columns of the hour-of-week baseline table (`baseline.build`).
-BASELINE_COLUMNS = ("building_id", "hour_of_week", "mean_kwh", "std_kwh", "windows")
 
 
 def _digest(building: str, window_start: str, kind: str) -> str:
@@ -73,9 +77,11 @@ def alert_ids(buildings: Iterable[str], window_starts: pd.Series,
 def frame(building_id, window_start, window_end, kind, value, threshold, event_time,
           raised_at) -> pd.DataFrame:
     """Alert rows with ALERT_COLUMNS, ids filled in (timestamps naive UTC)."""
-    out = pd.DataFrame({"building_id": np.asarray(building_id, dtype=object),
+    buildings = np.asarray(building_id, dtype=object)
+    out = pd.DataFrame({"building_id": buildings,
                         "type": kind, "value": np.asarray(value, dtype="float64"),
-                        "threshold": np.asarray(threshold, dtype="float64"),
+                        "threshold": np.broadcast_to(np.asarray(threshold, dtype="float64"),
+                                                     buildings.shape),
                         "event_time": pd.to_datetime(np.asarray(event_time)),
                         "window_start": pd.to_datetime(np.asarray(window_start)),
                         "window_end": pd.to_datetime(np.asarray(window_end)),
@@ -86,26 +92,3 @@ def frame(building_id, window_start, window_end, kind, value, threshold, event_t
 
 def empty() -> pd.DataFrame:
     return frame([], [], [], [], [], [], [], pd.Timestamp(0))
-
-
-def abnormal(windows: pd.DataFrame, baseline: pd.DataFrame | None, sigma: float,
-             raised_at: pd.Timestamp, min_windows: int = 3) -> pd.DataFrame:
-    """ABNORMAL_USAGE of closed windows (`aggregates.finish` rows): energy more than `sigma`
-    standard deviations from the building's hour-of-week mean. Silent without a baseline, or
-    where it has fewer than `min_windows` windows or no spread."""
-    if baseline is None or windows.empty:
-        return empty()
-    m = windows[["building_id", "window_start", "window_end", "hour_of_week",
-                 "energy_kwh"]].merge(baseline, on=["building_id", "hour_of_week"], how="inner")
-    m = m[(m["windows"] >= min_windows) & (m["std_kwh"] > 0)]
-    upper = m["mean_kwh"] + sigma * m["std_kwh"]
-    lower = m["mean_kwh"] - sigma * m["std_kwh"]
-    above, below = m["energy_kwh"] > upper, m["energy_kwh"] < lower
-    hit = above | below
-    if not hit.any():
-        return empty()
-    m = m[hit]
-    thr = np.where(above[hit], upper[hit], lower[hit])
-    # A closed window has no crossing reading: its end is the alert's event time.
-    return frame(m["building_id"], m["window_start"], m["window_end"], ABNORMAL,
-                 m["energy_kwh"], thr, m["window_end"], raised_at)

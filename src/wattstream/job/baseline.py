@@ -1,63 +1,271 @@
-"""The hour-of-week baseline of ABNORMAL_USAGE, built from the stored final windows.
+"""The versioned baseline models: fitted by `wattstream baseline` with Spark over the stored
+windows, one TOWT model per building (`towt`), scored on held-back days (ASHRAE Guideline 14),
+loaded by the job, which picks up a newer version without a restart.
 
-    wattstream baseline            # reads <storage.uri>/windows, writes the baseline table
+    wattstream baseline       # <storage.uri>/windows → <baseline.uri>/v000003.parquet
+
+Each version is one Parquet file, `v<version:06d>.parquet`, renamed into place whole; its rows
+are `MODEL_COLUMNS`, one per building, with the training period, the fit statistics and
+whether the model passes Guideline 14 (and why not).
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ..config import Config, resolve_uri
+from ..config import BaselineConfig, Config, resolve_uri
 from ..errors import WattstreamError
-from .alerts import BASELINE_COLUMNS
+from . import towt
+from .files import Files
 from .sinks import storage
 
 log = logging.getLogger(__name__)
+VERSION = re.compile(r"^v(\d{6})\.parquet$")
+
+# The columns one building's fit returns (`fit_building`).
+FIT_SCHEMA = ("building_id string, uses_temperature boolean, occupied array<boolean>, "
+              "coef_tow array<double>, coef_temp array<double>, coef_tow_only array<double>, "
+              "sigma_unoccupied double, sigma_occupied double, train_windows long, "
+              "train_days long, holdout_hours long, cv_rmse double, nmbe double, "
+              "passes boolean, reason string")
+MODEL_COLUMNS = ("version", "train_start", "train_end", "holdout_start",
+                 *(c.split()[0] for c in FIT_SCHEMA.split(", ")))
 
 
 def location(cfg: Config) -> str:
-    return resolve_uri(cfg.alerts.baseline_uri) if cfg.alerts.baseline_uri else storage(
-        cfg, "baseline")
+    return resolve_uri(cfg.baseline.uri) if cfg.baseline.uri else storage(cfg, "baseline")
 
 
-def _read(spark: SparkSession, path: str):
-    from pyspark.errors import AnalysisException
+def versions(files: Files, cfg: Config) -> list[int]:
+    return sorted(int(m.group(1)) for n in files.list(location(cfg))
+                  if (m := VERSION.match(n)))
 
+
+def model_file(cfg: Config, version: int) -> str:
+    return f"{location(cfg)}/v{version:06d}.parquet"
+
+
+# --- fitting ---------------------------------------------------------------------------------
+
+def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
+                 bc: BaselineConfig) -> dict:
+    """One building's model from its closed windows (`window_start`, `hour_of_week`,
+    `avg_temperature`, `energy_kwh`): fitted on the days before `holdout_start`, scored on the
+    days from it (hourly sums, Guideline 14), then refitted on all days for use."""
+    w = windows.sort_values("window_start")
+    starts = pd.to_datetime(w["window_start"])
+    if starts.dt.tz is not None:
+        starts = starts.dt.tz_convert("UTC").dt.tz_localize(None)
+    train = (starts < holdout_start).to_numpy()
+    how = w["hour_of_week"].to_numpy(dtype="int64")
+    t = w["avg_temperature"].to_numpy(dtype="float64")
+    y = w["energy_kwh"].to_numpy(dtype="float64")
+    days = int(starts[train].dt.normalize().nunique())
+    out = {"building_id": str(w["building_id"].iloc[0]), "train_windows": int(train.sum()),
+           "train_days": days, "holdout_hours": 0, "cv_rmse": None, "nmbe": None,
+           "sigma_unoccupied": None, "sigma_occupied": None}
+    if days < bc.min_train_days or train.all():
+        model = towt.fit(how, t, y, bc.occupied_share)
+        reason = (f"too little history: {days} days before the held-back ones, needs "
+                  f"{bc.min_train_days}" if days < bc.min_train_days
+                  else "no held-back days to score the model on")
+        return {**out, **_arrays(model), "passes": False, "reason": reason}
+    first = towt.fit(how[train], t[train], y[train], bc.occupied_share)
+    hold = ~train
+    predicted = first.predict(how[hold], t[hold])
+    scored = ~np.isnan(predicted)
+    hourly = pd.DataFrame({"hour": starts[hold].dt.floor("h").to_numpy()[scored],
+                           "y": y[hold][scored], "p": predicted[scored]}).groupby("hour").sum()
+    cv, nmbe = towt.g14(hourly["y"].to_numpy(), hourly["p"].to_numpy())
+    # Residual spread per occupancy on the held-back days: out of sample, so an honest sigma.
+    model = towt.fit(how, t, y, bc.occupied_share)
+    resid = (y[hold] - predicted)[scored]
+    occ = model.occupied[how[hold][scored]]
+    sigma = [float(np.std(resid[occ == o], ddof=1)) if (occ == o).sum() > 1 else None
+             for o in (False, True)]
+    fails = []
+    if not np.isfinite(cv) or cv > bc.max_cv_rmse:
+        fails.append(f"CV(RMSE) {cv:.1%} > {bc.max_cv_rmse:.0%}")
+    if not np.isfinite(nmbe) or abs(nmbe) > bc.max_abs_nmbe:
+        fails.append(f"NMBE {nmbe:+.1%} outside ±{bc.max_abs_nmbe:.0%}")
+    return {**out, **_arrays(model), "holdout_hours": len(hourly),
+            "cv_rmse": cv if np.isfinite(cv) else None,
+            "nmbe": nmbe if np.isfinite(nmbe) else None,
+            "sigma_unoccupied": sigma[0], "sigma_occupied": sigma[1],
+            "passes": not fails, "reason": "; ".join(fails)}
+
+
+def _arrays(m: towt.Model) -> dict:
+    return {"uses_temperature": bool(m.uses_temperature), "occupied": m.occupied.tolist(),
+            "coef_tow": m.coef_tow.tolist(), "coef_temp": m.coef_temp.ravel().tolist(),
+            "coef_tow_only": m.coef_tow_only.tolist()}
+
+
+def build(spark: SparkSession, cfg: Config) -> pd.DataFrame:
+    """Fit every building's model over the stored windows and store them as the next version;
+    returns the model table."""
+    files = Files(spark)
+    folder = storage(cfg, "windows")
     try:
-        return spark.read.parquet(path)
-    except AnalysisException:
+        windows = spark.read.parquet(folder)
+    except Exception as exc:  # noqa: BLE001 - AnalysisException: the folder holds nothing
+        raise WattstreamError(f"no windows under {folder}: run `wattstream job` first so it "
+                              "stores some") from exc
+    span = windows.agg(F.min("window_start").alias("a"), F.max("window_end").alias("b")
+                       ).collect()[0]
+    if span["a"] is None:
+        raise WattstreamError(f"no windows under {folder}")
+    start, end = _naive(span["a"]), _naive(span["b"])
+    windows = windows.select("building_id", "window_start", "hour_of_week", "avg_temperature",
+                             "energy_kwh")
+    holdout_start = (end - pd.Timedelta(days=cfg.baseline.holdout_days)).floor("D")
+    bc = cfg.baseline
+
+    def fit(pdf: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame([fit_building(pdf, holdout_start, bc)])
+
+    table = windows.groupBy("building_id").applyInPandas(fit, FIT_SCHEMA).toPandas()
+    version = max(versions(files, cfg), default=0) + 1
+    table.insert(0, "version", version)
+    table.insert(1, "train_start", start)
+    table.insert(2, "train_end", end)
+    table.insert(3, "holdout_start", holdout_start)
+    table = table.sort_values("building_id", ignore_index=True)[list(MODEL_COLUMNS)]
+    files.write(model_file(cfg, version), _parquet(table))
+    return table
+
+
+def summary(table: pd.DataFrame, cfg: Config, shown: int = 10) -> str:
+    """What `wattstream baseline` prints: the version, the pass rate, the fit statistics and
+    the buildings left without ABNORMAL_USAGE, with why."""
+    bc = cfg.baseline
+    v = int(table["version"].iloc[0])
+    passing = int(table["passes"].sum())
+    scored = table.dropna(subset=["cv_rmse"])
+    first = table.iloc[0]
+    since, until = (f"{first[c]:%Y-%m-%d %H:%M}" for c in ("train_start", "train_end"))
+    lines = [
+        f"baseline v{v}: {len(table)} buildings, windows from {since} to {until} UTC, held "
+        f"back from {first['holdout_start']:%Y-%m-%d}",
+        f"  ASHRAE Guideline 14 (hourly CV(RMSE) <= {bc.max_cv_rmse:.0%}, NMBE within "
+        f"±{bc.max_abs_nmbe:.0%}): {passing} of {len(table)} pass "
+        f"({passing / len(table):.0%})"]
+    if len(scored):
+        lines.append(f"  CV(RMSE) median {scored['cv_rmse'].median():.1%}, p90 "
+                     f"{scored['cv_rmse'].quantile(0.9):.1%}; NMBE median "
+                     f"{scored['nmbe'].median():+.2%}")
+    failing = table[~table["passes"]]
+    for r in failing.head(shown).itertuples():
+        lines.append(f"  no ABNORMAL_USAGE for {r.building_id}: {r.reason}")
+    if len(failing) > shown:
+        lines.append(f"  … and {len(failing) - shown} more (see the model table)")
+    lines.append(f"  stored at {model_file(cfg, v)}")
+    return "\n".join(lines)
+
+
+def _naive(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def _parquet(table: pd.DataFrame) -> bytes:
+    out = table.copy()
+    for c in ("train_start", "train_end", "holdout_start"):
+        out[c] = pd.to_datetime(out[c]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(out, preserve_index=False), sink)
+    return sink.getvalue()
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+@dataclass
+class Models:
+    """One version's models stacked for vectorised scoring (`towt.predict`)."""
+
+    version: int
+    table: pd.DataFrame  # MODEL_COLUMNS without the arrays
+    index: dict[str, int]
+    occupied: np.ndarray
+    coef_tow: np.ndarray
+    coef_temp: np.ndarray
+    coef_tow_only: np.ndarray
+    uses_temperature: np.ndarray
+    sigma: np.ndarray  # [buildings, 2]: unoccupied, occupied
+    passes: np.ndarray
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> Models:
+        n = len(table)
+
+        def stack(col: str, width: int, dtype=float) -> np.ndarray:
+            if not n:
+                return np.zeros((0, width), dtype=dtype)
+            return np.array([np.asarray(v, dtype=dtype) for v in table[col]]).reshape(n, width)
+
+        return cls(
+            version=int(table["version"].iloc[0]) if n else 0,
+            table=table.drop(columns=["occupied", "coef_tow", "coef_temp", "coef_tow_only"]),
+            index={b: i for i, b in enumerate(table["building_id"])},
+            occupied=stack("occupied", towt.HOURS_OF_WEEK, bool),
+            coef_tow=stack("coef_tow", towt.HOURS_OF_WEEK),
+            coef_temp=stack("coef_temp", 2 * towt.SEGMENTS).reshape(n, 2, towt.SEGMENTS),
+            coef_tow_only=stack("coef_tow_only", towt.HOURS_OF_WEEK),
+            uses_temperature=table["uses_temperature"].to_numpy(dtype=bool),
+            sigma=table[["sigma_unoccupied", "sigma_occupied"]].to_numpy(dtype="float64",
+                                                                         na_value=np.nan),
+            passes=table["passes"].to_numpy(dtype=bool))
+
+    def score(self, buildings: pd.Series, how: np.ndarray, temperature: np.ndarray,
+              energy: np.ndarray) -> pd.DataFrame:
+        """expected_kwh, residual_kwh, std_residual and whether the building's model passes
+        Guideline 14, per window (NaN where the building has no model or the hour no data)."""
+        row = buildings.map(self.index).to_numpy(dtype="float64", na_value=np.nan)
+        known = ~np.isnan(row)
+        r = np.where(known, row, 0).astype("int64")
+        expected = np.full(len(row), np.nan)
+        std = np.full(len(row), np.nan)
+        if known.any() and len(self.index):
+            expected = np.where(known, towt.predict(
+                self.occupied, self.coef_tow, self.coef_temp, self.coef_tow_only,
+                self.uses_temperature, r, how, temperature), np.nan)
+            occ = self.occupied[r, np.asarray(how, dtype="int64")].astype("int64")
+            sigma = self.sigma[r, occ]
+            resid = energy - expected
+            std = np.divide(resid, sigma, out=np.full(len(row), np.nan),
+                            where=np.isfinite(sigma) & (sigma > 0))
+        residual = energy - expected
+        return pd.DataFrame({"expected_kwh": expected, "residual_kwh": residual,
+                             "std_residual": np.where(known, std, np.nan),
+                             "model_passes": known & self.passes[r] if len(self.index)
+                             else np.zeros(len(row), bool)})
+
+
+def read(files: Files, cfg: Config, version: int) -> Models:
+    table = pq.read_table(io.BytesIO(files.read(model_file(cfg, version)))).to_pandas()
+    return Models.from_table(table)
+
+
+def latest(files: Files, cfg: Config, after: int = 0) -> Models | None:
+    """The newest model version, if newer than `after`."""
+    found = versions(files, cfg)
+    if not found or found[-1] <= after:
         return None
-
-
-def build(spark: SparkSession, cfg: Config) -> int:
-    """Mean, standard deviation and count of window energy per building and hour of week;
-    returns the number of rows written."""
-    windows = _read(spark, storage(cfg, "windows"))
-    if windows is None:
-        raise WattstreamError(
-            f"no windows under {storage(cfg, 'windows')}: run `wattstream job` first so it "
-            "stores some")
-    table = (windows.groupBy("building_id", "hour_of_week")
-             .agg(F.avg("energy_kwh").alias("mean_kwh"),
-                  F.coalesce(F.stddev_samp("energy_kwh"), F.lit(0.0)).alias("std_kwh"),
-                  F.count(F.lit(1)).alias("windows")))
-    table.coalesce(1).write.mode("overwrite").parquet(location(cfg))
-    return spark.read.parquet(location(cfg)).count()
-
-
-def load(spark: SparkSession, cfg: Config) -> pd.DataFrame | None:
-    """The baseline table (`alerts.BASELINE_COLUMNS`), or None (the rule then stays silent)
-    when not built yet."""
-    table = _read(spark, location(cfg))
-    if table is None:
-        log.warning("no baseline at %s: ABNORMAL_USAGE stays silent until `wattstream "
-                    "baseline` builds one", location(cfg))
-        return None
-    rows = table.select(*BASELINE_COLUMNS).toPandas().astype(
-        {"hour_of_week": "int64", "windows": "int64"})
-    log.info("baseline loaded: %d building/hour-of-week rows from %s", len(rows), location(cfg))
-    return rows
+    models = read(files, cfg, found[-1])
+    passing = int(models.passes.sum())
+    log.info("baseline v%d loaded from %s: %d buildings, %d pass ASHRAE Guideline 14",
+             models.version, model_file(cfg, models.version), len(models.index), passing)
+    for row in models.table[~models.table["passes"]].itertuples():
+        log.info("baseline v%d: %s has no ABNORMAL_USAGE: %s", models.version, row.building_id,
+                 row.reason)
+    return models

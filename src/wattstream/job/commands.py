@@ -12,9 +12,13 @@ def register(subparsers) -> None:
                     "metrics on metrics.job_port. Stops cleanly on SIGTERM or Ctrl-C.")
     job.set_defaults(func=_job)
     base = subparsers.add_parser(
-        "baseline", help="build the ABNORMAL_USAGE baseline from stored windows",
-        description="Mean and standard deviation of window energy per building and hour of "
-                    "week, from <storage.uri>/windows, written to alerts.baseline_uri.")
+        "baseline", help="fit each building's baseline model from stored windows",
+        description="Fit a time-of-week-and-temperature model per building over "
+                    "<storage.uri>/windows (Spark), score it on the last baseline.holdout_days "
+                    "(ASHRAE Guideline 14: hourly CV(RMSE) and NMBE) and store the models as "
+                    "the next version under baseline.uri; a running job takes it up within "
+                    "baseline.poll_seconds. ABNORMAL_USAGE fires only for buildings whose "
+                    "model passes.")
     base.set_defaults(func=_baseline)
 
 
@@ -29,8 +33,8 @@ def _baseline(args, cfg) -> int:
 
     spark = session.build(cfg, app_name="wattstream-baseline", ui=False)
     try:
-        n = baseline.build(spark, cfg)
+        table = baseline.build(spark, cfg)
     finally:
         spark.stop()
-    print(f"baseline: {n} building/hour-of-week rows at {baseline.location(cfg)}")
+    print(baseline.summary(table, cfg))
     return 0

@@ -10,12 +10,14 @@ Per micro-batch (`stream.process` feeds it):
      readings come to the driver, and `apply` finds the crossing reading among them in
      event-time order (then Kafka partition and offset) — the alert's event time;
   4. `apply` merges the partials into the running windows (the live view), advances the
-     watermark and closes the windows it passed: they are final (Parquet) and checked for
-     ABNORMAL_USAGE.
+     watermark and closes the windows it passed: they are scored against the building's
+     baseline model (expected kWh, residual, standardized residual), checked by the close
+     rules (`detect`: ABNORMAL_USAGE, STUCK_METER, METER_GAP) and final (Parquet).
 
-The state (open windows, fired alerts, newest event time) is a small table, saved after each
-batch under the batch's id (`encode`/`decode`); a replayed batch starts again from the state
-of the batch before it, so its outputs are the same.
+The state (open windows, fired alerts, newest event time, the close rules' per-building
+state) is two small tables, saved after each batch under the batch's id (`encode`/`decode`);
+a replayed batch starts again from the state of the batch before it, so its outputs are the
+same (for the same baseline version).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import Config
-from . import aggregates
+from . import aggregates, detect
 from .aggregates import KEY
-from .alerts import THRESHOLD_RULES, abnormal, empty, frame
+from .alerts import THRESHOLD_RULES, empty, frame
+from .baseline import Models
 
 FLAGS = tuple(f"fired_{r.type}" for r in THRESHOLD_RULES)
 READING_COLUMNS = ("building_id", "ws", "timestamp", "partition", "offset", "energy_kwh")
@@ -42,16 +45,20 @@ class Step:
 
     touched: pd.DataFrame  # the running windows the batch changed (WINDOW_COLUMNS)
     alerts: pd.DataFrame   # threshold alerts at their crossing readings, then ABNORMAL_USAGE
-    closed: pd.DataFrame   # windows the watermark closed: final (WINDOW_COLUMNS)
+    closed: pd.DataFrame   # windows the watermark closed: final (CLOSED_COLUMNS)
+
+
+CLOSED_COLUMNS = (*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS)
 
 
 class Engine:
-    def __init__(self, cfg: Config, baseline: pd.DataFrame | None = None):
+    def __init__(self, cfg: Config, models: Models | None = None):
         self.cfg = cfg
         self.length_s = cfg.windows.length_seconds
         self.delay_us = cfg.windows.watermark_seconds * 1_000_000
-        self.baseline = baseline
+        self.models = models
         self.windows = _empty_state()
+        self.buildings = detect.empty_state()
         self.max_event_us: int | None = None
 
     # --- the watermark ------------------------------------------------------------------
@@ -95,8 +102,22 @@ class Engine:
         if batch_max_us is not None:
             self.max_event_us = (batch_max_us if self.max_event_us is None
                                  else max(self.max_event_us, int(batch_max_us)))
-        closed = self._close()
-        out.append(abnormal(closed, self.baseline, self.cfg.alerts.abnormal_sigma, now))
+        done = self._close()
+        closed = aggregates.finish(done, self.length_s)
+        scores = None
+        if self.models is not None:
+            scores = self.models.score(closed["building_id"], closed["hour_of_week"].to_numpy(),
+                                       closed["avg_temperature"].to_numpy(dtype="float64"),
+                                       closed["energy_kwh"].to_numpy(dtype="float64"))
+        for c in detect.SCORE_COLUMNS:
+            closed[c] = np.nan if scores is None else scores[c].to_numpy()
+        found, self.buildings = detect.close(self.cfg, self.buildings, done, closed, scores,
+                                             now)
+        out.append(found)
+        found, self.buildings = detect.silences(
+            self.cfg, self.buildings, set(self.windows["building_id"]), self.watermark_us(),
+            now)
+        out.append(found)
         alerts = pd.concat([a for a in out if len(a)], ignore_index=True) if any(
             len(a) for a in out) else empty()
         return Step(touched, alerts, closed)
@@ -133,34 +154,39 @@ class Engine:
         return pd.concat(found, ignore_index=True) if found else empty()
 
     def _close(self) -> pd.DataFrame:
+        """The running windows the watermark passed (partials, sorted by KEY), taken out."""
         wm = self.watermark_us()
         if wm is None or self.windows.empty:
-            return aggregates.finish(aggregates.empty(), self.length_s)
+            return aggregates.empty()
         ends_us = (self.windows["ws"].to_numpy(dtype="int64") + self.length_s) * 1_000_000
         closed = ends_us <= wm
         done = self.windows[closed]
         self.windows = self.windows[~closed].reset_index(drop=True)
-        return aggregates.finish(done.sort_values(list(KEY)), self.length_s)
+        return done.sort_values(list(KEY), ignore_index=True)
 
     # --- the saved state ---------------------------------------------------------------
     def encode(self) -> bytes:
         table = pa.Table.from_pandas(self.windows[list(_STATE)], preserve_index=False)
         meta = {b"max_event_us": str(self.max_event_us if self.max_event_us is not None
-                                     else "").encode()}
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return sink.getvalue()
+                                     else "").encode(),
+                b"buildings": _ipc(pa.Table.from_pandas(self.buildings, preserve_index=False))}
+        return _ipc(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
 
     def decode(self, blob: bytes | None) -> None:
         """Take the state `encode` wrote (None: start empty)."""
         if blob is None:
             self.windows, self.max_event_us = _empty_state(), None
+            self.buildings = detect.empty_state()
             return
         table = pa.ipc.open_stream(blob).read_all()
-        raw = (table.schema.metadata or {}).get(b"max_event_us", b"")
+        meta = table.schema.metadata or {}
+        raw = meta.get(b"max_event_us", b"")
         self.max_event_us = int(raw) if raw else None
+        self.buildings = detect.empty_state()
+        if meta.get(b"buildings"):
+            saved = pa.ipc.open_stream(meta[b"buildings"]).read_all().to_pandas()
+            if len(saved):
+                self.buildings = saved.astype(detect.STATE_COLUMNS)
         self.windows = table.to_pandas()
         if self.windows.empty:
             self.windows = _empty_state()
@@ -171,6 +197,13 @@ _STATE = (*KEY, *aggregates.PARTIAL_NAMES, *FLAGS)
 
 def _empty_state() -> pd.DataFrame:
     return aggregates.empty().assign(**{f: pd.Series(dtype=bool) for f in FLAGS})
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 def _keys(df: pd.DataFrame) -> pd.MultiIndex:

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
-from . import baseline, session, sinks, stream
+from . import session, sinks, stream
 from .metrics import JobMetrics, ProgressListener
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,8 @@ def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
                   source: DataFrame | None = None, available_now: bool = False) -> list:
     """Start the job's query on `source` (default: the readings topic); returns [query]."""
     source = kafka_source(spark, cfg) if source is None else source
-    table = baseline.load(spark, cfg)
-    metrics.baseline_loaded.set(0 if table is None else 1)
-    return [stream.start(source, cfg, metrics, table,
-                         trigger_of(cfg.job.trigger_seconds, available_now))]
+    return [stream.start(source, cfg, metrics, trigger_of(cfg.job.trigger_seconds,
+                                                          available_now))]
 
 
 def stop_all(queries: list, spark=None) -> None:

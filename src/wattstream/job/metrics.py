@@ -36,7 +36,22 @@ WINDOW_GAUGES = {
     "avg_humidity": ("wattstream_window_humidity_percent",
                      "running window average outdoor humidity, percent"),
     "avg_occupancy": ("wattstream_window_occupancy", "running window average occupancy"),
+    "expected_kwh": ("wattstream_window_expected_kwh",
+                     "baseline model's expected energy of the running window, kWh (NaN "
+                     "without a model)"),
 }
+# The newest closed window of a building, scored against its baseline model.
+CLOSED_GAUGES = {
+    "energy_kwh": ("wattstream_closed_window_energy_kwh", "newest closed window energy, kWh"),
+    "expected_kwh": ("wattstream_closed_window_expected_kwh",
+                     "baseline model's expected energy of the newest closed window, kWh"),
+    "residual_kwh": ("wattstream_closed_window_residual_kwh",
+                     "newest closed window energy minus its expectation, kWh"),
+    "std_residual": ("wattstream_closed_window_std_residual",
+                     "newest closed window residual in residual standard deviations"),
+}
+# Why a building has (or has not) ABNORMAL_USAGE: its model's state.
+MODEL_STATUSES = ("passes", "fails_g14", "too_little_history")
 QUERIES = ("engine",)  # the job's query names (stream.QUERY)
 LOSS_KINDS = ("gap", "reset")
 
@@ -83,8 +98,23 @@ class JobMetrics:
         self.last_progress = Gauge("wattstream_last_progress_timestamp_seconds",
                                    "unix time of the last query progress", ["query"], registry=r)
         self.baseline_loaded = Gauge("wattstream_baseline_loaded",
-                                     "1 when an ABNORMAL_USAGE baseline table is loaded",
-                                     registry=r)
+                                     "1 when a baseline model version is loaded", registry=r)
+        self.baseline_version = Gauge("wattstream_baseline_version",
+                                      "version of the baseline models in use (0: none)",
+                                      registry=r)
+        self.model_status = Gauge("wattstream_baseline_model_status",
+                                  "1 for a building's model status: passes (ABNORMAL_USAGE "
+                                  "on), fails_g14 or too_little_history (off)",
+                                  ["building", "status"], registry=r)
+        self.model_cv_rmse = Gauge("wattstream_baseline_cv_rmse",
+                                   "hourly CV(RMSE) of a building's model on held-back days "
+                                   "(ASHRAE Guideline 14 target <= 0.30)", ["building"],
+                                   registry=r)
+        self.model_nmbe = Gauge("wattstream_baseline_nmbe",
+                                "hourly NMBE of a building's model on held-back days "
+                                "(target within +-0.10)", ["building"], registry=r)
+        self.closed = {k: Gauge(name, doc, ["building"], registry=r)
+                       for k, (name, doc) in CLOSED_GAUGES.items()}
         self.data_loss = Counter("wattstream_kafka_data_loss",
                                  "Kafka offsets a query skipped because Kafka no longer had "
                                  "them: records deleted before being read (kind=gap), or "
@@ -127,6 +157,28 @@ class JobMetrics:
             g.labels(b).set(float("nan") if v is None else float(v))
         self.window_start.labels(b).set(_epoch(row["window_start"]))
 
+    def set_models(self, table: pd.DataFrame) -> None:
+        """A newly loaded model version (`baseline.Models.table`)."""
+        self.baseline_loaded.set(1)
+        self.baseline_version.set(int(table["version"].iloc[0]) if len(table) else 0)
+        shown = set(self.with_series(list(table["building_id"])))
+        for r in table[table["building_id"].isin(shown)].itertuples():
+            status = ("passes" if r.passes else "too_little_history"
+                      if r.reason.startswith("too little") else "fails_g14")
+            for s in MODEL_STATUSES:
+                self.model_status.labels(r.building_id, s).set(1 if s == status else 0)
+            self.model_cv_rmse.labels(r.building_id).set(_nan(r.cv_rmse))
+            self.model_nmbe.labels(r.building_id).set(_nan(r.nmbe))
+
+    def set_closed(self, closed: pd.DataFrame) -> None:
+        """Gauges of each building's newest closed window."""
+        newest = closed.drop_duplicates("building_id", keep="last")
+        shown = newest[newest["building_id"].isin(self.with_series(
+            list(newest["building_id"])))]
+        for r in shown.to_dict("records"):
+            for k, g in self.closed.items():
+                g.labels(r["building_id"]).set(_nan(r.get(k)))
+
     def set_windows(self, rows) -> None:
         """`set_window` for a pandas DataFrame of window updates: per building its newest
         window only, and only the buildings with series (a batch may touch 100 000)."""
@@ -159,6 +211,10 @@ class JobMetrics:
 
     def count_alert(self, building: str, kind: str) -> None:
         self.alerts.labels(building if self.admit(building) else "_other", kind).inc()
+
+
+def _nan(v) -> float:
+    return float("nan") if v is None or pd.isna(v) else float(v)
 
 
 def _epoch(ts) -> float:

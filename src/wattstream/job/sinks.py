@@ -16,7 +16,8 @@ from .. import kafka_client
 from ..config import Config, resolve_uri
 from ..schema import format_timestamp
 from . import aggregates, parse
-from .alerts import ALERT_COLUMNS
+from .alerts import ALERT_COLUMNS, UNITS
+from .detect import SCORE_COLUMNS
 from .files import Files, parquet_bytes, utc
 
 ALERT_LINES = 10  # console lines per batch; every alert still goes to Kafka and Parquet
@@ -26,7 +27,8 @@ WINDOW_SCHEMA = pa.schema(
     [("building_id", pa.string()), ("window_start", _TS), ("window_end", _TS)]
     + [(a.column, pa.int64() if a.column == "readings" else pa.float64())
        for a in aggregates.AGGREGATES]
-    + [("hour_of_week", pa.int32())])
+    + [("hour_of_week", pa.int32())]
+    + [(c, pa.float64()) for c in SCORE_COLUMNS])
 ALERT_SCHEMA = pa.schema(
     [("alert_id", pa.string()), ("building_id", pa.string()), ("type", pa.string()),
      ("value", pa.float64()), ("threshold", pa.float64()), ("event_time", _TS),
@@ -88,7 +90,7 @@ def write_windows(files: Files, cfg: Config, closed: pd.DataFrame, batch_id: int
     days = closed["window_start"].dt.strftime("%Y-%m-%d")
     for day, rows in closed.groupby(days, sort=True):
         files.write(f"{storage(cfg, 'windows')}/date={day}/part-{batch_id:012d}.parquet",
-                    parquet_bytes(utc(rows[list(aggregates.WINDOW_COLUMNS)]), WINDOW_SCHEMA))
+                    parquet_bytes(utc(rows[WINDOW_SCHEMA.names]), WINDOW_SCHEMA))
 
 
 def write_alerts(files: Files, cfg: Config, alerts: pd.DataFrame, batch_id: int) -> None:
@@ -111,7 +113,7 @@ def say_alerts(rows: list, batch_id: int) -> None:
     for r in rows[:ALERT_LINES]:
         say(f"[alert] {r['type']} {r['building_id']} window "
             f"{r['window_start']:%Y-%m-%d %H:%M}-{r['window_end']:%H:%M} at "
-            f"{r['event_time']:%H:%M:%S}: {r['value']:.1f} kWh "
+            f"{r['event_time']:%H:%M:%S}: {r['value']:.1f} {UNITS.get(r['type'], 'kWh')} "
             f"{'<' if r['value'] < r['threshold'] else '>'} {r['threshold']:.1f}")
 
 

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from ..config import Config
 from ..errors import WattstreamError
-from . import aggregates, correlation, parse, sinks
+from . import aggregates, baseline, correlation, parse, sinks
 from .engine import READING_COLUMNS, Engine
 from .files import Files
 from .metrics import JobMetrics
@@ -65,12 +65,14 @@ def prepare(parsed: DataFrame, length_s: int) -> DataFrame:
 class Batches:
     """The `foreachBatch` function of the query: state, outputs and accounting per batch."""
 
-    def __init__(self, spark, cfg: Config, metrics: JobMetrics, baseline: pd.DataFrame | None,
+    def __init__(self, spark, cfg: Config, metrics: JobMetrics,
                  tracker: correlation.PearsonTracker, top: int = 5):
         self.spark, self.cfg, self.metrics, self.tracker, self.top = (
             spark, cfg, metrics, tracker, top)
-        self.engine = Engine(cfg, baseline)
+        self.engine = Engine(cfg)
         self.files = Files(spark)
+        self._polled = -float("inf")
+        self.poll_models()
         # Inside the query's checkpoint: deleting it to start over drops both.
         self.state_dir = sinks.checkpoint(cfg, QUERY) + "/open-windows"
         self.last_batch: int | None = None  # the batch the engine's state is after
@@ -80,6 +82,28 @@ class Batches:
 
     def close(self) -> None:
         self.alert_sink.close()
+
+    # --- the baseline models -------------------------------------------------------------
+    def poll_models(self) -> None:
+        """Take a newer baseline version, at most every `baseline.poll_seconds`."""
+        now = time.monotonic()
+        if now - self._polled < self.cfg.baseline.poll_seconds:
+            return
+        self._polled = now
+        current = self.engine.models.version if self.engine.models else 0
+        try:
+            models = baseline.latest(self.files, self.cfg, after=current)
+        except Exception:  # noqa: BLE001 - a bad model file must not stop the job
+            log.exception("baseline: could not load the newest model version; keeping v%d",
+                          current)
+            return
+        if models is None:
+            if not current:
+                log.info("no baseline model under %s yet: ABNORMAL_USAGE stays silent until "
+                         "`wattstream baseline` fits one", baseline.location(self.cfg))
+            return
+        self.engine.models = models
+        self.metrics.set_models(models.table)
 
     # --- state --------------------------------------------------------------------------
     def _restore(self, batch_id: int) -> None:
@@ -107,6 +131,7 @@ class Batches:
     # --- one batch ----------------------------------------------------------------------
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         clock = _Clock()
+        self.poll_models()
         self._restore(batch_id)
         wm = self.engine.watermark_us()
         # Cached: the crossing search reads the batch again (without, it re-reads Kafka and
@@ -119,7 +144,7 @@ class Batches:
             ok = aggregates.typed(parts[status == "ok"].reset_index(drop=True))
             late = int(parts.loc[status == "late", "n"].sum())
             bad = parts[status == "bad"]
-            batch_max = parts.loc[status == "ok", "max_us"].max()
+            batch_max = parts.loc[status == "ok", "last_us"].max()
             cands = self.engine.candidates(ok)
             readings = self._readings(df, cands, wm)
             clock.lap("crossing_search")
@@ -157,8 +182,7 @@ class Batches:
             F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
             "humidity", "occupancy", "hour",
         ).groupBy("status", "reason", "building_id", "ws")
-        return grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns(),
-                           F.max("ts_us").alias("max_us")).toPandas()
+        return grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns()).toPandas()
 
     def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
         """The on-time readings of the candidate windows (READING_COLUMNS). A few candidates
@@ -197,10 +221,22 @@ class Batches:
         for a in alerts:
             m.count_alert(a["building_id"], a["type"])
         sinks.say_alerts(alerts, batch_id)
+        if len(step.closed):
+            m.set_closed(step.closed)
         if len(ok):
             self._correlate(ok)
-            m.set_windows(step.touched)
+            m.set_windows(self._expect(step.touched))
             sinks.say_live(step.touched, batch_id, self.top)
+
+    def _expect(self, touched: pd.DataFrame) -> pd.DataFrame:
+        """Running windows with the baseline's expectation for the whole window."""
+        models = self.engine.models
+        if models is None or touched.empty:
+            return touched
+        scores = models.score(touched["building_id"], touched["hour_of_week"].to_numpy(),
+                              touched["avg_temperature"].to_numpy(dtype="float64"),
+                              touched["energy_kwh"].to_numpy(dtype="float64"))
+        return touched.assign(expected_kwh=scores["expected_kwh"].to_numpy())
 
     def _correlate(self, ok: pd.DataFrame) -> None:
         """Fold the windows' correlation sums in; refresh the gauges of the buildings shown."""
@@ -237,8 +273,7 @@ class _Clock:
         self.t = now
 
 
-def start(source: DataFrame, cfg: Config, metrics: JobMetrics, baseline: pd.DataFrame | None,
-          trigger: dict):
+def start(source: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict):
     """Start the query on Kafka rows (`value`, `topic`, `partition`, `offset`)."""
     spark = source.sparkSession
     _refuse_file_sink_folder(Files(spark), cfg)
@@ -247,7 +282,7 @@ def start(source: DataFrame, cfg: Config, metrics: JobMetrics, baseline: pd.Data
     length = cfg.windows.length_seconds
     # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
     tracker = correlation.PearsonTracker(horizon, max(1, horizon // 24 // length) * length)
-    batches = Batches(spark, cfg, metrics, baseline, tracker)
+    batches = Batches(spark, cfg, metrics, tracker)
     query = (rows.writeStream.queryName(QUERY)
              .option("checkpointLocation", sinks.checkpoint(cfg, QUERY))
              .trigger(**trigger)

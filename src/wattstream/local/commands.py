@@ -97,4 +97,4 @@ def _run(args, cfg: Config) -> int:
 
 def _on_hdfs(cfg: Config) -> bool:
     return any(u.startswith("hdfs://") for u in (cfg.storage.uri, cfg.storage.checkpoint_uri,
-                                                 cfg.alerts.baseline_uri))
+                                                 cfg.baseline.uri))

@@ -17,12 +17,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlparse
+from datetime import datetime
 
 from .. import kafka_client
-from ..config import Config, resolve_uri
+from ..config import Config
 from . import scrape
 from .snapshot import Alert, Building, Snapshot
 
@@ -113,32 +111,6 @@ def _close(consumer) -> None:
             pass
 
 
-def baseline_means(cfg: Config) -> dict[tuple[str, int], float] | None:
-    """(building, hour of week) -> mean window kWh of the baseline table, when it is a local
-    Parquet folder that exists; None otherwise."""
-    uri = (resolve_uri(cfg.alerts.baseline_uri) if cfg.alerts.baseline_uri
-           else resolve_uri(cfg.storage.uri).rstrip("/") + "/baseline")
-    parsed = urlparse(uri)
-    if parsed.scheme != "file" or not Path(parsed.path).is_dir():
-        return None
-    try:
-        import pyarrow.parquet as pq
-
-        t = pq.read_table(parsed.path, columns=["building_id", "hour_of_week", "mean_kwh"])
-    except (OSError, ValueError) as exc:
-        log.debug("baseline: %s", exc)
-        return None
-    cols = t.to_pydict()
-    return {(b, int(h)): float(m) for b, h, m in
-            zip(cols["building_id"], cols["hour_of_week"], cols["mean_kwh"], strict=True)}
-
-
-def hour_of_week(epoch: float) -> int:
-    """As the job's baseline: UTC, Monday 00:00 = 0."""
-    t = datetime.fromtimestamp(epoch, tz=UTC)
-    return t.weekday() * 24 + t.hour
-
-
 def _mean(total: scrape.Rate, count: scrape.Rate) -> float | None:
     """Mean since the job started: no batch ended lately (a slow one is running)."""
     if not total.points or not count.points or not count.points[-1][1]:
@@ -178,8 +150,6 @@ class Collector:
         self.sent, self.processed = scrape.Rate(), scrape.Rate()
         self.batch_sum, self.batch_count = scrape.Rate(), scrape.Rate()
         self.offset: float | None = None  # the generator's event clock, once seen
-        self.baseline: dict[tuple[str, int], float] | None = None
-        self._baseline_checked = -1e9
         self.last = Snapshot()
 
     def snapshot(self) -> Snapshot:
@@ -200,8 +170,6 @@ class Collector:
             self.offset = max(offsets)
         self._take_alerts()
         loaded = scrape.total(job, "wattstream_baseline_loaded")
-        if loaded and now - self._baseline_checked > 60:
-            self.baseline, self._baseline_checked = baseline_means(self.cfg), now
         prev = self.last
         self.last = Snapshot(
             elapsed_s=now - self.started,
@@ -240,15 +208,14 @@ class Collector:
         energy = gauge("wattstream_window_energy_kwh")
         peak, temp = gauge("wattstream_window_peak_kwh"), gauge(
             "wattstream_window_temperature_celsius")
-        occ, start = gauge("wattstream_window_occupancy"), gauge(
-            "wattstream_window_start_timestamp_seconds")
+        occ, expected_kwh = gauge("wattstream_window_occupancy"), gauge(
+            "wattstream_window_expected_kwh")
         rows = []
         for b, e in energy.items():
             if e != e:
                 continue
-            expected = None
-            if self.baseline is not None and b in start:
-                expected = self.baseline.get((b, hour_of_week(start[b])))
+            expected = expected_kwh.get(b)
+            expected = None if expected is None or expected != expected else expected
             rows.append(Building(b, e, self.cfg.alerts.thresholds(b)[0], peak.get(b),
                                  temp.get(b), occ.get(b), expected))
         rows.sort(key=lambda r: (-r.energy_kwh, r.id))
