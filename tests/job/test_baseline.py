@@ -1,90 +1,119 @@
-"""`wattstream baseline` from stored windows, and ABNORMAL_USAGE on closed windows."""
+"""`wattstream baseline` over windows the job stored, then the job scoring new windows with
+it: Guideline 14 per building, ABNORMAL_USAGE only where the model passes, a new version taken
+up without a restart."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from jobkit import produce, reading, run_available_now
 
-from wattstream.job import alerts, baseline, sinks
+from wattstream.job import alerts, baseline, correlation, sinks
+from wattstream.job.files import Files
+from wattstream.job.metrics import JobMetrics
+from wattstream.job.stream import Batches
 
 pytestmark = pytest.mark.integration
 
-MONDAY_9 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)  # a Monday
+STEP = timedelta(seconds=150)  # two readings per five-minute window
+DAYS = 22
 
 
-def _window(building: str, start: datetime, total: float, n: int = 10) -> list[dict]:
-    return [reading(building, start + timedelta(seconds=25 * i), total / n) for i in range(n)]
+def _temperature(ts: datetime) -> float:
+    return 19.0 + 9.0 * np.sin((ts.hour - 9) / 24 * 2 * np.pi)
 
 
-def _closer(after: datetime) -> dict:
-    return reading("b-closer", after + timedelta(hours=1), 0.1)
+def _load(ts: datetime, noise: float, rng) -> float:
+    """kWh per reading: an office (weekdays 08-18) with cooling above 18.33 °C."""
+    open_ = ts.weekday() < 5 and 8 <= ts.hour < 18
+    base = 6.0 if open_ else 2.0
+    return max(0.1, base + (0.4 if open_ else 0.1) * max(_temperature(ts) - 18.33, 0)
+               + rng.normal(0, noise))
 
 
-def test_abnormal_usage_against_hour_of_week_baseline(spark, job_cfg):
-    cfg = job_cfg.replace(alerts={"abnormal_sigma": 3.0})
-    history = {"b-1": [10.0, 12.0, 11.0], "b-2": [20.0, 22.0, 21.0]}
-    weeks = [MONDAY_9 + timedelta(weeks=w) for w in range(4)]
-    past = [r for b, totals in history.items()
-            for start, total in zip(weeks, totals, strict=False) for r in _window(b, start, total)]
-    produce(cfg, past + [_closer(weeks[2])])
+def _readings(start: datetime, end: datetime, factor=lambda b, ts: 1.0) -> list[dict]:
+    rng = np.random.default_rng(int(start.timestamp()))
+    out, ts = [], start
+    while ts < end:
+        # b-1 is steady; b-2 swings at random (its model cannot pass Guideline 14).
+        for b, noise in (("b-1", 0.15), ("b-2", 12.0)):
+            kwh = _load(ts, noise, rng) * factor(b, ts)
+            out.append(reading(b, ts, kwh, temperature=round(_temperature(ts), 2),
+                               occupancy=None))
+        ts += STEP
+    return out
+
+
+def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg):
+    cfg = job_cfg.replace(alerts={"abnormal_sigma": 4.0, "abnormal_consecutive": 2},
+                          baseline={"holdout_days": 7, "min_train_days": 14,
+                                    "poll_seconds": 1})
+    history_end = START + timedelta(days=DAYS)
+    produce(cfg, _readings(START, history_end))
     m = run_available_now(spark, cfg)
-    assert m.baseline_loaded._value.get() == 0
-    # Without a baseline the rule is silent (and no threshold alert fits these energies).
-    assert not _exists(spark, sinks.storage(cfg, "alerts"))
+    assert m.baseline_version._value.get() == 0
 
-    assert baseline.build(spark, cfg) > 0
-    table = spark.read.parquet(baseline.location(cfg)).toPandas().set_index(
-        ["building_id", "hour_of_week"])
-    for b, totals in history.items():
-        row = table.loc[(b, 9)]
-        assert row["windows"] == 3
-        assert row["mean_kwh"] == pytest.approx(pd.Series(totals).mean())
-        assert row["std_kwh"] == pytest.approx(pd.Series(totals).std())
+    table = baseline.build(spark, cfg)
+    assert baseline.versions(Files(spark), cfg) == [1]
+    rows = table.set_index("building_id")
+    assert rows.loc["b-1", "passes"] and rows.loc["b-1", "uses_temperature"]
+    assert rows.loc["b-1", "cv_rmse"] < 0.1 and abs(rows.loc["b-1", "nmbe"]) < 0.05
+    assert rows.loc["b-1", "holdout_hours"] == 7 * 24
+    assert not rows.loc["b-2", "passes"] and "CV(RMSE)" in rows.loc["b-2", "reason"]
+    assert "1 of 2 pass" in baseline.summary(table, cfg)
 
-    # Week 4: b-1 far above its Monday-09 baseline (mean 11, std 1), b-2 ordinary.
-    produce(cfg, _window("b-1", weeks[3], 30.0) + _window("b-2", weeks[3], 21.5)
-            + [_closer(weeks[3])])
+    # A day later both buildings run at twice their load for 40 minutes from 14:00.
+    day = history_end
+    spike = (day + timedelta(hours=14), day + timedelta(hours=14, minutes=40))
+    produce(cfg, _readings(day, day + timedelta(hours=16),
+                           lambda b, ts: 2.0 if spike[0] <= ts < spike[1] else 1.0))
     m = run_available_now(spark, cfg)
-    assert m.baseline_loaded._value.get() == 1
+    assert m.baseline_version._value.get() == 1
+    assert m.model_status.labels("b-1", "passes")._value.get() == 1
+    assert m.model_status.labels("b-2", "fails_g14")._value.get() == 1
     got = spark.read.parquet(sinks.storage(cfg, "alerts")).toPandas()
-    got = got[got["type"] == alerts.ABNORMAL]
-    assert list(got["building_id"]) == ["b-1"]
-    assert got["value"].iloc[0] == pytest.approx(30.0)
-    assert got["threshold"].iloc[0] == pytest.approx(11.0 + 3 * 1.0)
-    assert got["window_start"].iloc[0] == pd.Timestamp(weeks[3]).tz_convert(None)
+    abnormal = got[got["type"] == alerts.ABNORMAL]
+    # Once, for the steady building, at the second window of the run.
+    assert abnormal["building_id"].tolist() == ["b-1"]
+    assert abnormal["window_start"].iloc[0] == pd.Timestamp(
+        spike[0] + timedelta(minutes=5)).tz_convert(None)
+    windows = spark.read.parquet(sinks.storage(cfg, "windows")).toPandas()
+    scored = windows[(windows["building_id"] == "b-1")
+                     & (windows["window_start"] >= pd.Timestamp(day).tz_convert(None))]
+    assert scored["expected_kwh"].notna().all()
+    calm = scored[scored["window_start"] < pd.Timestamp(spike[0]).tz_convert(None)]
+    assert calm["std_residual"].abs().max() < 4.0
+    assert (scored["residual_kwh"] - (scored["energy_kwh"] - scored["expected_kwh"])).abs(
+    ).max() < 1e-9
 
 
-def _exists(spark, path: str) -> bool:
+def test_a_running_job_takes_up_a_new_model_version(spark, job_cfg):
+    cfg = job_cfg.replace(baseline={"poll_seconds": 1})
+    batches = Batches(spark, cfg, JobMetrics(cfg), correlation.PearsonTracker(3600, 300))
     try:
-        spark.read.parquet(path)
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def test_abnormal_rule_needs_enough_history():
-    ws = pd.Timestamp("2026-01-05 09:00")
-    now = pd.Timestamp("2026-01-05 09:06")
-
-    def verdict(energy, stats):
-        window = pd.DataFrame({"building_id": ["b"], "window_start": [ws],
-                               "window_end": [ws + pd.Timedelta(minutes=5)],
-                               "hour_of_week": [9], "energy_kwh": [energy]})
-        table = None if stats is None else pd.DataFrame(
-            [("b", 9, *stats)], columns=list(alerts.BASELINE_COLUMNS))
-        got = alerts.abnormal(window, table, 3.0, now)
-        assert len(got) <= 1
-        return None if got.empty else got["threshold"].iloc[0]
-
-    assert verdict(30.0, None) is None
-    assert verdict(30.0, (11.0, 1.0, 2)) is None  # two windows are not a baseline
-    assert verdict(30.0, (11.0, 0.0, 5)) is None  # constant history: no sigma
-    assert verdict(30.0, (11.0, 1.0, 3)) == 14.0
-    assert verdict(5.0, (11.0, 1.0, 3)) == 8.0
-    assert verdict(13.0, (11.0, 1.0, 3)) is None
+        assert batches.engine.models is None
+        t0 = pd.Timestamp(START).tz_convert(None)
+        table = pd.DataFrame([{
+            "version": 1, "train_start": t0, "train_end": t0 + pd.Timedelta(days=21),
+            "holdout_start": t0 + pd.Timedelta(days=14), "building_id": "b-1",
+            "uses_temperature": False, "occupied": [False] * 168, "coef_tow": [5.0] * 168,
+            "coef_temp": [0.0] * 12, "coef_tow_only": [5.0] * 168, "sigma_unoccupied": 1.0,
+            "sigma_occupied": 1.0, "train_windows": 4032, "train_days": 14,
+            "holdout_hours": 168, "cv_rmse": 0.1, "nmbe": 0.0, "passes": True, "reason": ""}])
+        Files(spark).write(baseline.model_file(cfg, 1), baseline._parquet(table))
+        deadline = time.monotonic() + 10
+        while batches.engine.models is None and time.monotonic() < deadline:
+            batches.poll_models()  # what each micro-batch does first
+            time.sleep(0.2)
+        assert batches.engine.models is not None and batches.engine.models.version == 1
+        assert batches.metrics.baseline_version._value.get() == 1
+    finally:
+        batches.close()
 
 
 def test_alert_id_is_deterministic():

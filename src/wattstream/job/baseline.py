@@ -128,7 +128,8 @@ def build(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     start, end = _naive(span["a"]), _naive(span["b"])
     windows = windows.select("building_id", "window_start", "hour_of_week", "avg_temperature",
                              "energy_kwh")
-    holdout_start = (end - pd.Timedelta(days=cfg.baseline.holdout_days)).floor("D")
+    # Whole days, at most holdout_days of them.
+    holdout_start = (end - pd.Timedelta(days=cfg.baseline.holdout_days)).ceil("D")
     bc = cfg.baseline
 
     def fit(pdf: pd.DataFrame) -> pd.DataFrame:
