@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 
+import modelkit
 import pytest
 import yaml
 
+from wattstream.generator.fleet import DEFAULT_REPLICA, building_ids
 from wattstream.local import prometheus
 from wattstream.local.procs import free_ports, wait_until
 
@@ -35,12 +37,19 @@ def pipeline(unique_topics, prometheus_service, stack_dir, tmp_path):
                   "dead_letter_topic": unique_topics.kafka.dead_letter_topic},
         "storage": {"uri": str(tmp_path / "warehouse"),
                     "checkpoint_uri": str(tmp_path / "checkpoints")},
-        # Low thresholds so that energy alerts fire within the first readings.
-        "alerts": {"high_consumption_kwh": 0.01, "peak_demand_kwh": 0.02},
+        # Low thresholds so that energy alerts fire within the first readings; short windows
+        # and gaps so that closed windows are scored and data-quality alerts fire within
+        # minutes (the injected anomalies: stuck meters and dropouts).
+        "alerts": {"high_consumption_kwh": 0.01, "peak_demand_kwh": 0.02, "gap_seconds": 60},
+        "windows": {"length_seconds": 20, "watermark_seconds": 2},
         "metrics": {"job_port": job_port, "generator_port": gen_port},
-        "generator": {"buildings": 4, "interval_seconds": 0.5, "anomaly_rate_per_day": 1000.0},
+        "generator": {"buildings": 4, "interval_seconds": 0.5, "anomaly_rate_per_day": 1000.0,
+                      "anomaly_kinds": "stuck_meter,sensor_dropout"},
         "job": {"trigger_seconds": 1.0},
     }))
+    # A baseline model for the generator's buildings, so closed windows are scored.
+    modelkit.write(str(tmp_path / "warehouse" / "baseline"), modelkit.flat_table(
+        {b: 0.5 for b in building_ids(DEFAULT_REPLICA, 4)}))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     base = [sys.executable, "-m", "wattstream", "--config", str(cfg_file)]
     logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("job", "generator")}

@@ -162,25 +162,11 @@ def flat_models(expected: dict[str, float], sigma: float = 1.0, passes: bool = T
                 version: int = 1):
     """Baseline models (`baseline.Models`) expecting a constant window energy per building,
     with residual spread `sigma`, as `wattstream baseline` would store them."""
-    import numpy as np
-    import pandas as pd
+    from modelkit import flat_table
 
-    from wattstream.job import baseline, towt
+    from wattstream.job import baseline
 
-    rows = []
-    for b, kwh in expected.items():
-        tow = np.full(towt.HOURS_OF_WEEK, kwh)
-        rows.append({"version": version, "train_start": pd.Timestamp("2026-01-01"),
-                     "train_end": pd.Timestamp("2026-02-01"),
-                     "holdout_start": pd.Timestamp("2026-01-25"), "building_id": b,
-                     "uses_temperature": False,
-                     "occupied": [False] * towt.HOURS_OF_WEEK, "coef_tow": tow.tolist(),
-                     "coef_temp": [0.0] * (2 * towt.SEGMENTS), "coef_tow_only": tow.tolist(),
-                     "sigma_unoccupied": sigma, "sigma_occupied": sigma,
-                     "train_windows": 2016, "train_days": 21, "holdout_hours": 168,
-                     "cv_rmse": 0.1 if passes else 0.5, "nmbe": 0.0, "passes": passes,
-                     "reason": "" if passes else "CV(RMSE) 50.0% > 30%"})
-    return baseline.Models.from_table(pd.DataFrame(rows, columns=list(baseline.MODEL_COLUMNS)))
+    return baseline.Models.from_table(flat_table(expected, sigma, passes, version))
 
 
 def us(ts):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from jobkit import produce, reading, run_available_now
+from modelkit import flat_table
 
 from wattstream.job import alerts, baseline, correlation, sinks
 from wattstream.job.files import Files
@@ -97,15 +98,8 @@ def test_a_running_job_takes_up_a_new_model_version(spark, job_cfg):
     batches = Batches(spark, cfg, JobMetrics(cfg), correlation.PearsonTracker(3600, 300))
     try:
         assert batches.engine.models is None
-        t0 = pd.Timestamp(START).tz_convert(None)
-        table = pd.DataFrame([{
-            "version": 1, "train_start": t0, "train_end": t0 + pd.Timedelta(days=21),
-            "holdout_start": t0 + pd.Timedelta(days=14), "building_id": "b-1",
-            "uses_temperature": False, "occupied": [False] * 168, "coef_tow": [5.0] * 168,
-            "coef_temp": [0.0] * 12, "coef_tow_only": [5.0] * 168, "sigma_unoccupied": 1.0,
-            "sigma_occupied": 1.0, "train_windows": 4032, "train_days": 14,
-            "holdout_hours": 168, "cv_rmse": 0.1, "nmbe": 0.0, "passes": True, "reason": ""}])
-        Files(spark).write(baseline.model_file(cfg, 1), baseline._parquet(table))
+        table = flat_table({"b-1": 5.0})
+        Files(spark).write(baseline.model_file(cfg, 1), baseline.parquet(table))
         deadline = time.monotonic() + 10
         while batches.engine.models is None and time.monotonic() < deadline:
             batches.poll_models()  # what each micro-batch does first

@@ -142,7 +142,7 @@ def build(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     table.insert(2, "train_end", end)
     table.insert(3, "holdout_start", holdout_start)
     table = table.sort_values("building_id", ignore_index=True)[list(MODEL_COLUMNS)]
-    files.write(model_file(cfg, version), _parquet(table))
+    files.write(model_file(cfg, version), parquet(table))
     return table
 
 
@@ -179,7 +179,8 @@ def _naive(value) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
-def _parquet(table: pd.DataFrame) -> bytes:
+def parquet(table: pd.DataFrame) -> bytes:
+    """A model table as the bytes of its version file."""
     out = table.copy()
     for c in ("train_start", "train_end", "holdout_start"):
         out[c] = pd.to_datetime(out[c]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
