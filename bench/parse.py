@@ -45,10 +45,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import common  # noqa: E402
 
 from wattstream import schema  # noqa: E402
+from wattstream import spark as session  # noqa: E402
 from wattstream.config import Config  # noqa: E402
 from wattstream.generator.fleet import building_ids  # noqa: E402
 from wattstream.generator.simulate import Simulator  # noqa: E402
-from wattstream.job import main, parse, session  # noqa: E402
+from wattstream.job import main, parse  # noqa: E402
 from wattstream.local import kafka  # noqa: E402
 from wattstream.local.procs import free_port  # noqa: E402
 

@@ -8,7 +8,7 @@ Starts its own single-node broker (`wattstream.local.kafka.start`) on free ports
 folder. Per fleet size, one topic (the default config's partitions) is filled once by
 `wattstream generate backfill` (timed on its own); then each phase reads that same topic from the
 earliest offset until every offset is consumed (Trigger.AvailableNow), in a fresh Python driver
-and JVM of its own, with the job's session (`job.session.build`: shuffle partitions, scheduler,
+and JVM of its own, with the job's session (`spark.build`: shuffle partitions, scheduler,
 Arrow, driver memory) and the default config's `job.max_offsets_per_trigger`:
 
   read      the Kafka source alone → noop sink: what reading the topic costs
@@ -190,7 +190,8 @@ def final_windows(spark, path: str) -> dict:
 def run_phase(phase: str, config_file: str, result_file: str, extra: dict) -> None:
     """One phase in this process: build the session, run its queries until caught up, write the
     progress of every batch and the process's timing to `result_file`."""
-    from wattstream.job import session, sinks
+    from wattstream import spark as session
+    from wattstream.job import sinks
 
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(config_file)

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "wattstream.generator.commands",
     "wattstream.job.commands",
     "wattstream.view.commands",
+    "wattstream.analytics.commands",
 )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from wattstream import spark as session
 from wattstream.config import Config
-from wattstream.job import session
 
 
 @pytest.fixture(scope="session")

@@ -22,16 +22,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from ..alert_types import ABNORMAL, GAP, HIGH, PEAK, STUCK, TYPES, UNITS  # noqa: F401
 from ..config import AlertConfig
-
-HIGH = "HIGH_CONSUMPTION"
-PEAK = "PEAK_DEMAND"
-ABNORMAL = "ABNORMAL_USAGE"
-STUCK = "STUCK_METER"
-GAP = "METER_GAP"
-TYPES = (HIGH, PEAK, ABNORMAL, STUCK, GAP)
-# What `value` and `threshold` measure, where not kWh.
-UNITS = {STUCK: "min", GAP: "s"}
 
 ALERT_COLUMNS = ("alert_id", "building_id", "type", "value", "threshold", "event_time",
                  "window_start", "window_end", "raised_at")

@@ -29,7 +29,8 @@ def _job(args, cfg) -> int:
 
 
 def _baseline(args, cfg) -> int:
-    from . import baseline, session
+    from .. import spark as session
+    from . import baseline
 
     spark = session.build(cfg, app_name="wattstream-baseline", ui=False)
     try:

@@ -19,9 +19,10 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 
 from .. import kafka_client
+from .. import spark as session
 from ..config import Config
 from ..errors import WattstreamError
-from . import session, sinks, stream
+from . import sinks, stream
 from .metrics import JobMetrics, ProgressListener
 
 log = logging.getLogger(__name__)

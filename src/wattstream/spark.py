@@ -1,5 +1,5 @@
-"""The SparkSession of the job: local mode with the Kafka connector from the jar cache, or
-whatever spark-submit configured."""
+"""The SparkSession of the job and of the batch commands (baseline, score, report): local mode
+with the Kafka connector from the jar cache, or whatever spark-submit configured."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import jars
-from ..config import Config
+from . import jars
+from .config import Config
 
 
 def under_spark_submit() -> bool:

@@ -1,0 +1,1 @@
+"""Batch analytics over what the job stored: detection scored against labels (`score`)."""
