@@ -20,7 +20,7 @@ def flat_table(expected: dict[str, float], sigma: float = 1.0, passes: bool = Tr
                      "holdout_start": pd.Timestamp("2026-01-25"), "building_id": b,
                      "uses_temperature": False, "occupied": [False] * towt.HOURS_OF_WEEK,
                      "coef_tow": tow, "coef_temp": [0.0] * (2 * towt.SEGMENTS),
-                     "coef_tow_only": tow, "sigma_unoccupied": sigma, "sigma_occupied": sigma,
+                     "coef_tow_only": tow, "sigma": [sigma] * towt.HOURS_OF_WEEK,
                      "train_windows": 2016, "train_days": 21, "holdout_hours": 168,
                      "cv_rmse": 0.1 if passes else 0.5, "nmbe": 0.0, "passes": passes,
                      "reason": "" if passes else "CV(RMSE) 50.0% > 30%"})

@@ -8,6 +8,7 @@ PEAK = "PEAK_DEMAND"  # … passed alerts.peak_demand_kwh
 ABNORMAL = "ABNORMAL_USAGE"  # closed windows far from the building's baseline model
 STUCK = "STUCK_METER"  # the meter repeats one value (data quality)
 GAP = "METER_GAP"  # the meter sent nothing (data quality)
-TYPES = (HIGH, PEAK, ABNORMAL, STUCK, GAP)
+PEAK_AT_RISK = "PEAK_AT_RISK"  # an open billing interval is projected past the month's peak
+TYPES = (HIGH, PEAK, ABNORMAL, STUCK, GAP, PEAK_AT_RISK)
 # What `value` and `threshold` measure, where not kWh.
-UNITS = {STUCK: "min", GAP: "s"}
+UNITS = {STUCK: "min", GAP: "s", PEAK_AT_RISK: "kW"}

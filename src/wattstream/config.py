@@ -99,6 +99,15 @@ class AlertConfig:
     gap_seconds: int = _f(600, "METER_GAP when a building that reported has sent nothing for "
                           "this long of event time (behind the watermark)", minimum=60,
                           maximum=7 * 86_400)
+    peak_margin: float = _f(0.0, "PEAK_AT_RISK when a billing interval's projected demand "
+                            "exceeds the billing month's peak by more than this share",
+                            minimum=0, maximum=10)
+    peak_lead_minutes: float = _f(5.0, "PEAK_AT_RISK only while at least this many minutes "
+                                  "of the billing interval remain", minimum=0, maximum=1440)
+    peak_min_history_hours: float = _f(24.0, "no PEAK_AT_RISK before the billing month has "
+                                       "this many hours of intervals (early intervals set a "
+                                       "new peak one after another)", minimum=0,
+                                       maximum=31 * 24)
     buildings: dict[str, ThresholdOverride] = _f({}, "per-building threshold overrides")
 
     def thresholds(self, building_id: str) -> tuple[float, float]:
@@ -110,6 +119,18 @@ class AlertConfig:
             self.high_consumption_kwh if high is None else high,
             self.peak_demand_kwh if peak is None else peak,
         )
+
+
+@dataclass(frozen=True)
+class TariffConfig:
+    demand_charge_per_kw: float = _f(15.0, "demand charge per kW of a billing month's peak "
+                                     "demand (currency units)", minimum=0)
+    demand_interval_minutes: int = _f(15, "billing demand interval: the peak is the highest "
+                                      "average kW over one such interval; a multiple of the "
+                                      "window length", minimum=1, maximum=1440)
+    billing_day: int = _f(1, "day of the month a billing period starts (UTC)", minimum=1,
+                          maximum=28)
+    currency: str = _f("USD", "currency of the charges (ISO 4217 code)", pattern=r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -230,6 +251,7 @@ class Config:
     windows: WindowConfig = field(default_factory=WindowConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    tariff: TariffConfig = field(default_factory=TariffConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     schema: SchemaConfig = field(default_factory=SchemaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -339,6 +361,10 @@ def _check_consistency(cfg: Config) -> None:
             raise ConfigError(
                 f"alerts.buildings.{bid}.peak_demand_kwh: must be >= its high_consumption_kwh"
             )
+    interval_s = cfg.tariff.demand_interval_minutes * 60
+    if interval_s % cfg.windows.length_seconds:
+        raise ConfigError(f"tariff.demand_interval_minutes: {interval_s} s is not a multiple "
+                          f"of windows.length_seconds ({cfg.windows.length_seconds})")
     if cfg.generator.demo_start:
         _check_demo_start(cfg.generator.demo_start)
     if cfg.schema.timezone:

@@ -143,3 +143,13 @@ def test_a_gap_inside_one_batch_is_found_when_its_windows_close():
     # The same silence found live has the same id.
     live = _run([pd.concat([_readings("b-1", T0, 10, 10), _readings("b-2", T0, 60, 10)])])[0]
     assert live[live["type"] == alerts.GAP]["alert_id"].tolist() == gaps["alert_id"].tolist()
+
+
+def test_a_meter_reporting_once_a_window_is_stuck_when_windows_repeat_its_value():
+    ok = _readings("b-1", T0, 20, [10, 11, 12, 13], every_s=LENGTH)
+    stuck = _readings("b-1", T0 + pd.Timedelta(minutes=20), 25, 9.0, every_s=LENGTH,
+                      stuck=True)
+    got, _ = _run([pd.concat([ok, stuck])])
+    assert got["type"].tolist() == [alerts.STUCK]
+    # Windows 5, 6, 7 repeat window 4's value: the third of them completes the run.
+    assert got["window_start"].iloc[0] == T0 + pd.Timedelta(minutes=35)

@@ -22,11 +22,22 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ..alert_types import ABNORMAL, GAP, HIGH, PEAK, STUCK, TYPES, UNITS  # noqa: F401
+from ..alert_types import (  # noqa: F401 - the names, for the job's modules
+    ABNORMAL,
+    GAP,
+    HIGH,
+    PEAK,
+    PEAK_AT_RISK,
+    STUCK,
+    TYPES,
+    UNITS,
+)
 from ..config import AlertConfig
 
 ALERT_COLUMNS = ("alert_id", "building_id", "type", "value", "threshold", "event_time",
-                 "window_start", "window_end", "raised_at")
+                 "window_start", "window_end", "raised_at", "lead_minutes", "extra_charge")
+# lead_minutes and extra_charge: PEAK_AT_RISK's time left in the billing interval and the
+# demand charge its excess would add; null for the other types.
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ def alert_ids(buildings: Iterable[str], window_starts: pd.Series,
 
 
 def frame(building_id, window_start, window_end, kind, value, threshold, event_time,
-          raised_at) -> pd.DataFrame:
+          raised_at, lead_minutes=np.nan, extra_charge=np.nan) -> pd.DataFrame:
     """Alert rows with ALERT_COLUMNS, ids filled in (timestamps naive UTC)."""
     buildings = np.asarray(building_id, dtype=object)
     out = pd.DataFrame({"building_id": buildings,
@@ -77,7 +88,11 @@ def frame(building_id, window_start, window_end, kind, value, threshold, event_t
                         "event_time": pd.to_datetime(np.asarray(event_time)),
                         "window_start": pd.to_datetime(np.asarray(window_start)),
                         "window_end": pd.to_datetime(np.asarray(window_end)),
-                        "raised_at": raised_at})
+                        "raised_at": raised_at,
+                        "lead_minutes": np.broadcast_to(np.asarray(lead_minutes, dtype="float64"),
+                                                        buildings.shape),
+                        "extra_charge": np.broadcast_to(np.asarray(extra_charge, dtype="float64"),
+                                                        buildings.shape)})
     out.insert(0, "alert_id", alert_ids(out["building_id"], out["window_start"], out["type"]))
     return out[list(ALERT_COLUMNS)]
 

@@ -35,7 +35,7 @@ VERSION = re.compile(r"^v(\d{6})\.parquet$")
 # The columns one building's fit returns (`fit_building`).
 FIT_SCHEMA = ("building_id string, uses_temperature boolean, occupied array<boolean>, "
               "coef_tow array<double>, coef_temp array<double>, coef_tow_only array<double>, "
-              "sigma_unoccupied double, sigma_occupied double, train_windows long, "
+              "sigma array<double>, train_windows long, "
               "train_days long, holdout_hours long, cv_rmse double, nmbe double, "
               "passes boolean, reason string")
 MODEL_COLUMNS = ("version", "train_start", "train_end", "holdout_start",
@@ -73,7 +73,7 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
     days = int(starts[train].dt.normalize().nunique())
     out = {"building_id": str(w["building_id"].iloc[0]), "train_windows": int(train.sum()),
            "train_days": days, "holdout_hours": 0, "cv_rmse": None, "nmbe": None,
-           "sigma_unoccupied": None, "sigma_occupied": None}
+           "sigma": None}
     if days < bc.min_train_days or train.all():
         model = towt.fit(how, t, y, bc.occupied_share)
         reason = (f"too little history: {days} days before the held-back ones, needs "
@@ -87,12 +87,8 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
     hourly = pd.DataFrame({"hour": starts[hold].dt.floor("h").to_numpy()[scored],
                            "y": y[hold][scored], "p": predicted[scored]}).groupby("hour").sum()
     cv, nmbe = towt.g14(hourly["y"].to_numpy(), hourly["p"].to_numpy())
-    # Residual spread per occupancy on the held-back days: out of sample, so an honest sigma.
     model = towt.fit(how, t, y, bc.occupied_share)
-    resid = (y[hold] - predicted)[scored]
-    occ = model.occupied[how[hold][scored]]
-    sigma = [float(np.std(resid[occ == o], ddof=1)) if (occ == o).sum() > 1 else None
-             for o in (False, True)]
+    sigma = residual_spread(model, how, t, y, (y[hold] - predicted)[scored])
     fails = []
     if not np.isfinite(cv) or cv > bc.max_cv_rmse:
         fails.append(f"CV(RMSE) {cv:.1%} > {bc.max_cv_rmse:.0%}")
@@ -101,8 +97,32 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
     return {**out, **_arrays(model), "holdout_hours": len(hourly),
             "cv_rmse": cv if np.isfinite(cv) else None,
             "nmbe": nmbe if np.isfinite(nmbe) else None,
-            "sigma_unoccupied": sigma[0], "sigma_occupied": sigma[1],
+            "sigma": sigma.tolist(),
             "passes": not fails, "reason": "; ".join(fails)}
+
+
+SHRINK_WINDOWS = 12  # an hour's windows: the weight of the building's overall spread
+
+
+def residual_spread(model: towt.Model, how: np.ndarray, t: np.ndarray, y: np.ndarray,
+                    held_back: np.ndarray) -> np.ndarray:
+    """The residual standard deviation of each hour of the week [168]: a building's windows
+    scatter more while it opens and closes than at night, so one spread for all hours would
+    flag every ramp. Per hour from the model's residuals, pulled toward the building's overall
+    spread (`SHRINK_WINDOWS`), and scaled up when the held-back days scatter more than the
+    training ones (never down)."""
+    resid = y - model.predict(how, t)
+    ok = ~np.isnan(resid)
+    r, h = resid[ok], how[ok]
+    overall = np.var(r) if len(r) > 1 else np.nan
+    n = np.bincount(h, minlength=towt.HOURS_OF_WEEK)
+    mean = np.bincount(h, weights=r, minlength=towt.HOURS_OF_WEEK) / np.maximum(n, 1)
+    sq = np.bincount(h, weights=(r - mean[h]) ** 2, minlength=towt.HOURS_OF_WEEK)
+    var = (sq + SHRINK_WINDOWS * overall) / (np.maximum(n - 1, 0) + SHRINK_WINDOWS)
+    held = held_back[~np.isnan(held_back)]
+    scale = max(1.0, float(np.sqrt(np.mean(held ** 2) / overall))) if len(held) and overall \
+        else 1.0
+    return np.sqrt(var) * scale
 
 
 def _arrays(m: towt.Model) -> dict:
@@ -203,7 +223,7 @@ class Models:
     coef_temp: np.ndarray
     coef_tow_only: np.ndarray
     uses_temperature: np.ndarray
-    sigma: np.ndarray  # [buildings, 2]: unoccupied, occupied
+    sigma: np.ndarray  # [buildings, 168]: residual spread per hour of week
     passes: np.ndarray
 
     @classmethod
@@ -224,8 +244,9 @@ class Models:
             coef_temp=stack("coef_temp", 2 * towt.SEGMENTS).reshape(n, 2, towt.SEGMENTS),
             coef_tow_only=stack("coef_tow_only", towt.HOURS_OF_WEEK),
             uses_temperature=table["uses_temperature"].to_numpy(dtype=bool),
-            sigma=table[["sigma_unoccupied", "sigma_occupied"]].to_numpy(dtype="float64",
-                                                                         na_value=np.nan),
+            sigma=np.array([np.full(towt.HOURS_OF_WEEK, np.nan) if v is None else
+                            np.asarray(v, dtype="float64") for v in table["sigma"]]).reshape(
+                n, towt.HOURS_OF_WEEK),
             passes=table["passes"].to_numpy(dtype=bool))
 
     def score(self, buildings: pd.Series, how: np.ndarray, temperature: np.ndarray,
@@ -241,8 +262,7 @@ class Models:
             expected = np.where(known, towt.predict(
                 self.occupied, self.coef_tow, self.coef_temp, self.coef_tow_only,
                 self.uses_temperature, r, how, temperature), np.nan)
-            occ = self.occupied[r, np.asarray(how, dtype="int64")].astype("int64")
-            sigma = self.sigma[r, occ]
+            sigma = self.sigma[r, np.asarray(how, dtype="int64")]
             resid = energy - expected
             std = np.divide(resid, sigma, out=np.full(len(row), np.nan),
                             where=np.isfinite(sigma) & (sigma > 0))

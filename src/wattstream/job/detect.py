@@ -26,7 +26,8 @@ from ..config import Config
 from .alerts import ABNORMAL, GAP, STUCK, empty, frame
 
 STATE_COLUMNS = {"building_id": object, "abn_ws": "int64", "abn_streak": "int64",
-                 "stuck_ws": "int64", "stuck_streak": "int64", "seen_us": "float64",
+                 "stuck_ws": "int64", "stuck_streak": "int64", "stuck_value": "float64",
+                 "seen_us": "float64",
                  "gap_fired_us": "float64"}
 SCORE_COLUMNS = ("expected_kwh", "residual_kwh", "std_residual")
 
@@ -64,10 +65,16 @@ def close(cfg: Config, state: pd.DataFrame, partials: pd.DataFrame, windows: pd.
     prior = pd.DataFrame({"building_id": b}).merge(state, on="building_id", how="left")
     out = []
 
-    stuck = ((partials["n"].to_numpy() >= 2)
-             & (partials["energy_max"].to_numpy() == partials["energy_min"].to_numpy())
-             & (partials["energy_max"].to_numpy() > 0))
-    s_run = streaks(first, ws, stuck, prior["stuck_ws"].fillna(-1).to_numpy("int64"),
+    # A window repeats one value when its readings are all equal: with two readings or more,
+    # or with one that equals the previous window's (a meter reporting once a window).
+    top = partials["energy_max"].to_numpy(dtype="float64")
+    saved_ws = prior["stuck_ws"].fillna(-1).to_numpy("int64")
+    prev_value = np.where(first, np.where(saved_ws == ws - length, prior["stuck_value"], np.nan),
+                          np.r_[np.nan, top[:-1]])
+    prev_value = np.where(first | (np.r_[-1, ws[:-1]] == ws - length), prev_value, np.nan)
+    stuck = ((top == partials["energy_min"].to_numpy(dtype="float64")) & (top > 0)
+             & ((partials["n"].to_numpy() >= 2) | (top == prev_value)))
+    s_run = streaks(first, ws, stuck, saved_ws,
                     prior["stuck_streak"].fillna(0).to_numpy("int64"), length)
     hit = s_run == a.stuck_windows
     if hit.any():
@@ -114,6 +121,7 @@ def close(cfg: Config, state: pd.DataFrame, partials: pd.DataFrame, windows: pd.
     fired = pd.Series(np.where(silent, before, np.nan)).groupby(b).max()
     new = pd.DataFrame({"building_id": b[last], "abn_ws": ws[last], "abn_streak": a_run[last],
                         "stuck_ws": ws[last], "stuck_streak": s_run[last],
+                        "stuck_value": top[last],
                         "seen_us": last_us[last]})
     new["gap_fired_us"] = new["building_id"].map(fired).to_numpy(dtype="float64")
     old = prior.drop_duplicates("building_id").set_index("building_id")["gap_fired_us"]

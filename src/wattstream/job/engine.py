@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import Config
-from . import aggregates, detect
+from . import aggregates, detect, peak
 from .aggregates import KEY
 from .alerts import THRESHOLD_RULES, empty, frame
 from .baseline import Models
@@ -59,6 +59,7 @@ class Engine:
         self.models = models
         self.windows = _empty_state()
         self.buildings = detect.empty_state()
+        self.peaks = peak.empty_state()
         self.max_event_us: int | None = None
 
     # --- the watermark ------------------------------------------------------------------
@@ -118,6 +119,9 @@ class Engine:
             self.cfg, self.buildings, set(self.windows["building_id"]), self.watermark_us(),
             now)
         out.append(found)
+        found, self.peaks = peak.evaluate(self.cfg, self.peaks,
+                                          self._complete(batch, closed), now)
+        out.append(found)
         alerts = pd.concat([a for a in out if len(a)], ignore_index=True) if any(
             len(a) for a in out) else empty()
         return Step(touched, alerts, closed)
@@ -153,6 +157,29 @@ class Engine:
             merged[flag] = fired
         return pd.concat(found, ignore_index=True) if found else empty()
 
+    def _complete(self, batch: pd.DataFrame, closed: pd.DataFrame) -> pd.DataFrame:
+        """Windows whose readings are all in (as far as the stream goes): closed ones, and open
+        ones of the batch's buildings that have a newer window (`peak.evaluate` takes each
+        once)."""
+        open_ = self.windows[self.windows["building_id"].isin(batch["building_id"].unique())]
+        newest = open_.groupby("building_id")["ws"].transform("max")
+        done = aggregates.finish(open_[open_["ws"] < newest], self.length_s)
+        rows = pd.concat([d for d in (done, closed) if len(d)], ignore_index=True) if (
+            len(done) or len(closed)) else closed
+        if rows.empty:
+            return pd.DataFrame(columns=["building_id", "ws", "energy_kwh", "expected_kwh"])
+        expected = np.full(len(rows), np.nan)
+        if self.models is not None:
+            expected = self.models.score(rows["building_id"], rows["hour_of_week"].to_numpy(),
+                                         rows["avg_temperature"].to_numpy(dtype="float64"),
+                                         rows["energy_kwh"].to_numpy(dtype="float64")
+                                         )["expected_kwh"].to_numpy()
+        ws = (rows["window_start"] - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+        return pd.DataFrame({"building_id": rows["building_id"].to_numpy(),
+                             "ws": ws.to_numpy(dtype="int64"),
+                             "energy_kwh": rows["energy_kwh"].to_numpy(dtype="float64"),
+                             "expected_kwh": expected})
+
     def _close(self) -> pd.DataFrame:
         """The running windows the watermark passed (partials, sorted by KEY), taken out."""
         wm = self.watermark_us()
@@ -169,7 +196,8 @@ class Engine:
         table = pa.Table.from_pandas(self.windows[list(_STATE)], preserve_index=False)
         meta = {b"max_event_us": str(self.max_event_us if self.max_event_us is not None
                                      else "").encode(),
-                b"buildings": _ipc(pa.Table.from_pandas(self.buildings, preserve_index=False))}
+                b"buildings": _ipc(pa.Table.from_pandas(self.buildings, preserve_index=False)),
+                b"peaks": _ipc(pa.Table.from_pandas(self.peaks, preserve_index=False))}
         return _ipc(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
 
     def decode(self, blob: bytes | None) -> None:
@@ -177,16 +205,15 @@ class Engine:
         if blob is None:
             self.windows, self.max_event_us = _empty_state(), None
             self.buildings = detect.empty_state()
+            self.peaks = peak.empty_state()
             return
         table = pa.ipc.open_stream(blob).read_all()
         meta = table.schema.metadata or {}
         raw = meta.get(b"max_event_us", b"")
         self.max_event_us = int(raw) if raw else None
-        self.buildings = detect.empty_state()
-        if meta.get(b"buildings"):
-            saved = pa.ipc.open_stream(meta[b"buildings"]).read_all().to_pandas()
-            if len(saved):
-                self.buildings = saved.astype(detect.STATE_COLUMNS)
+        self.buildings = _table(meta.get(b"buildings"), detect.STATE_COLUMNS,
+                                detect.empty_state())
+        self.peaks = _table(meta.get(b"peaks"), peak.STATE_COLUMNS, peak.empty_state())
         self.windows = table.to_pandas()
         if self.windows.empty:
             self.windows = _empty_state()
@@ -197,6 +224,13 @@ _STATE = (*KEY, *aggregates.PARTIAL_NAMES, *FLAGS)
 
 def _empty_state() -> pd.DataFrame:
     return aggregates.empty().assign(**{f: pd.Series(dtype=bool) for f in FLAGS})
+
+
+def _table(blob: bytes | None, columns: dict, default: pd.DataFrame) -> pd.DataFrame:
+    if not blob:
+        return default
+    saved = pa.ipc.open_stream(blob).read_all().to_pandas()
+    return saved.astype(columns) if len(saved) else default
 
 
 def _ipc(table: pa.Table) -> bytes:

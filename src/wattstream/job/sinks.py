@@ -32,7 +32,8 @@ WINDOW_SCHEMA = pa.schema(
 ALERT_SCHEMA = pa.schema(
     [("alert_id", pa.string()), ("building_id", pa.string()), ("type", pa.string()),
      ("value", pa.float64()), ("threshold", pa.float64()), ("event_time", _TS),
-     ("window_start", _TS), ("window_end", _TS), ("raised_at", _TS), ("date", pa.date32())])
+     ("window_start", _TS), ("window_end", _TS), ("raised_at", _TS),
+     ("lead_minutes", pa.float64()), ("extra_charge", pa.float64()), ("date", pa.date32())])
 
 
 def storage(cfg: Config, name: str) -> str:
@@ -72,7 +73,12 @@ class AlertProducer:
 def alert_json(a: dict) -> dict:
     """An alert as its Kafka record's value (timestamps ISO-8601 UTC with milliseconds)."""
     return {c: (format_timestamp(a[c].tz_localize("UTC").to_pydatetime())
-                if isinstance(a[c], pd.Timestamp) else a[c]) for c in ALERT_COLUMNS}
+                if isinstance(a[c], pd.Timestamp) else None if _missing(a[c]) else a[c])
+            for c in ALERT_COLUMNS}
+
+
+def _missing(v) -> bool:
+    return isinstance(v, float) and v != v  # NaN is not JSON: null
 
 
 def dead_letters(batch: DataFrame, cfg: Config) -> None:
