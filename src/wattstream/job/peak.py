@@ -7,7 +7,9 @@ state, the month-to-date peak of the intervals completed so far. Each time a win
 interval is complete (a newer window of the building has readings, or the watermark closed
 it), the interval's demand is projected from its energy so far plus, for the rest of the
 interval, the baseline model's expectation scaled by how far the interval runs above or below
-it so far (without a model: the energy so far, extrapolated). PEAK_AT_RISK fires when
+it so far (without a model: the energy so far, extrapolated). The model's terms are hourly,
+so within an interval its shape changes only with the temperature: in practice the projection
+carries the interval's current rate to its end. PEAK_AT_RISK fires when
 
   - the projection exceeds the month's peak by more than `alerts.peak_margin`,
   - at least `alerts.peak_lead_minutes` of the interval remain, and
