@@ -87,19 +87,6 @@ def run_job(spark, cfg: Config) -> float:
     return round(time.perf_counter() - t, 1)
 
 
-def alerts_of(spark, cfg: Config):
-    import pandas as pd
-
-    from wattstream.analytics.commands import stored
-
-    found = stored(spark, cfg, "alerts")
-    if found is None:
-        return pd.DataFrame(columns=["building_id", "type", "event_time"])
-    out = found.select("building_id", "type", "event_time").toPandas()
-    out["event_time"] = pd.to_datetime(out["event_time"])
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--buildings", type=int, default=200)
@@ -116,10 +103,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "detection.json"))
     args = ap.parse_args()
 
-    import pandas as pd
 
     from wattstream import spark as session
-    from wattstream.analytics import score
+    from wattstream.analytics import commands, score
     from wattstream.job import baseline
 
     work = Path(tempfile.mkdtemp(prefix="wattstream-detect-"))
@@ -167,15 +153,20 @@ def main() -> int:
         steps["anomalies"]["job_seconds"] = run_job(spark, cfg)
         print(json.dumps(steps), flush=True)
 
-        alerts = alerts_of(spark, cfg)
+        alerts = commands.stored_alerts(spark, cfg)
+        energy = commands.stored(spark, cfg, "windows").select(
+            "building_id", "window_start", "energy_kwh").toPandas()
         labels = score.read_labels(labels_file)
         # The last windows of a period stay open until the next period's readings close them.
         clean = score.score(alerts, labels.iloc[:0], buildings=args.buildings,
                             since=_naive(train_end), until=_naive(clean_end))
         detect = score.score(alerts, labels, buildings=args.buildings,
                              since=_naive(clean_end), until=_naive(anomaly_end))
+        # New monthly peaks over the scored weeks (the months' history from the training).
+        peaks = commands.peak_score(energy, alerts, cfg, _naive(train_end), _naive(anomaly_end))
+        print(score.peak_table(peaks), flush=True)
         results.update({"steps": steps, "fit": fit, "clean": json.loads(clean.to_json()),
-                        "anomalies": json.loads(detect.to_json()),
+                        "anomalies": json.loads(detect.to_json()), "peak_warnings": peaks,
                         "readings": sum(s.get("readings", 0) for s in steps.values())})
         print("\nclean weeks\n" + score.table(clean), flush=True)
         print("\nweeks with anomalies\n" + score.table(detect), flush=True)
@@ -196,6 +187,12 @@ def _naive(d: datetime):
     return pd.Timestamp(d).tz_convert(None)
 
 
+def peak_line(p: dict) -> str:
+    from wattstream.analytics import score
+
+    return score.peak_table(p)
+
+
 def summary_table(r: dict) -> str:
     f, c, a = r["fit"], r["clean"]["overall"], r["anomalies"]["overall"]
     lines = [f"detection: {r['args']['buildings']} buildings, {r['readings']:,} readings, "
@@ -206,7 +203,8 @@ def summary_table(r: dict) -> str:
              f"  clean weeks: false ABNORMAL_USAGE per building-month "
              f"{c['false_abnormal_per_building_month']:.3f} ({c['alerts']} detecting alerts)",
              f"  anomaly weeks: F1 {a['f1'] or 0:.2f} (precision {a['precision'] or 0:.0%}, "
-             f"recall {a['recall'] or 0:.0%}, {a['labels']} labels)"]
+             f"recall {a['recall'] or 0:.0%}, {a['labels']} labels)",
+             "  " + peak_line(r["peak_warnings"])]
     for k in r["anomalies"]["kinds"]:
         lines.append(f"    {k['kind']:<16} → {k['alert_type']:<15} recall "
                      f"{(k['recall'] or 0):.0%} of {k['labels']:>4}, delay p50 "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,3 +87,23 @@ def test_no_alerts_and_no_labels_say_so():
     r = score.score(empty, labels, buildings=3, since=T, until=_m(60))
     assert r.overall["f1"] is None and r.overall["false_abnormal_per_building_month"] == 0
     assert "F1 -" in score.table(r)
+
+
+def test_peak_warnings_against_the_new_peaks_of_the_windows():
+    # One building, 15-minute intervals of three 5-minute windows: a day at 10 kWh a window,
+    # then intervals at 20 (new peak, warned 10 min ahead), 10, 30 (new peak, not warned) and
+    # 10 (warned, no new peak).
+    energies = [10.0] * 288 + [20.0] * 3 + [10.0] * 3 + [30.0] * 3 + [10.0] * 3
+    starts = T + pd.to_timedelta(np.arange(len(energies)) * 300, unit="s")
+    windows = pd.DataFrame({"building_id": "b1", "window_start": starts,
+                            "energy_kwh": energies})
+    day = T + pd.Timedelta(days=1)
+    alerts = pd.DataFrame({"building_id": "b1", "type": "PEAK_AT_RISK",
+                           "window_start": [day, day + pd.Timedelta(minutes=45)],
+                           "event_time": [day + pd.Timedelta(minutes=5),
+                                          day + pd.Timedelta(minutes=50)]})
+    p = score.peak_warnings(windows, alerts, interval_s=900, length_s=300, billing_day=1,
+                            min_history_hours=24, since=T, until=T + pd.Timedelta(days=2))
+    assert p == {"new_peaks": 2, "warned": 1, "share_warned": 0.5, "lead_median_min": 10.0,
+                 "lead_min_min": 10.0, "warnings": 2, "precision": 0.5}
+    assert "1 of 2 new monthly peaks" in score.peak_table(p)

@@ -37,10 +37,12 @@ def pipeline(unique_topics, prometheus_service, stack_dir, tmp_path):
                   "dead_letter_topic": unique_topics.kafka.dead_letter_topic},
         "storage": {"uri": str(tmp_path / "warehouse"),
                     "checkpoint_uri": str(tmp_path / "checkpoints")},
-        # Low thresholds so that energy alerts fire within the first readings; short windows
-        # and gaps so that closed windows are scored and data-quality alerts fire within
-        # minutes (the injected anomalies: stuck meters and dropouts).
-        "alerts": {"high_consumption_kwh": 0.01, "peak_demand_kwh": 0.02, "gap_seconds": 60},
+        # Low thresholds so that energy alerts fire within the first readings; short windows,
+        # gaps and billing intervals so that closed windows are scored and data-quality and
+        # peak warnings fire within minutes (the injected anomalies: stuck meters, dropouts).
+        "alerts": {"high_consumption_kwh": 0.01, "peak_demand_kwh": 0.02, "gap_seconds": 60,
+                   "peak_lead_minutes": 0, "peak_min_history_hours": 0},
+        "tariff": {"demand_interval_minutes": 1},
         "windows": {"length_seconds": 20, "watermark_seconds": 2},
         "metrics": {"job_port": job_port, "generator_port": gen_port},
         "generator": {"buildings": 4, "interval_seconds": 0.5, "anomaly_rate_per_day": 1000.0,

@@ -32,6 +32,7 @@ CONTRACT = {  # metric names every wattstream exporter exposes (the metric-name 
     "wattstream_closed_window_expected_kwh", "wattstream_closed_window_residual_kwh",
     "wattstream_closed_window_std_residual", "wattstream_baseline_version",
     "wattstream_baseline_model_status", "wattstream_baseline_cv_rmse", "wattstream_baseline_nmbe",
+    "wattstream_billing_peak_kw",
     "wattstream_generator_readings_sent_total",
     "wattstream_generator_send_errors_total", "wattstream_generator_send_latency_seconds_bucket",
     "wattstream_generator_anomalies_injected_total", "up",
@@ -47,7 +48,7 @@ def _run(cmd, cwd=None):
 def test_promtool_accepts_the_rendered_rules(render, promtool, tmp_path):
     rules = write_rules_file(render("values.yaml"), tmp_path / "rules.yaml")
     out = _run([promtool, "check", "rules", str(rules)])
-    assert "SUCCESS: 11 rules found" in out
+    assert "SUCCESS: 12 rules found" in out
 
 
 def test_every_alert_behaves_as_its_promtool_unit_test_says(render, promtool, tmp_path):
@@ -63,7 +64,7 @@ def test_every_alert_rule_has_a_unit_test(render):
               for case in t["alert_rule_test"]}
     assert alerts == tested == {
         "WattstreamPeakDemand", "WattstreamHighConsumption", "WattstreamAbnormalUsage",
-        "WattstreamStuckMeter", "WattstreamMeterGap",
+        "WattstreamStuckMeter", "WattstreamMeterGap", "WattstreamPeakAtRisk",
         "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobLagging",
         "WattstreamKafkaDataLoss", "WattstreamGeneratorDown",
         "WattstreamGeneratorStalled"}

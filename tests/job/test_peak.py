@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from jobkit import partials_of, us
 
+from wattstream import billing
 from wattstream.config import Config
-from wattstream.job import alerts, engine, peak
+from wattstream.job import alerts, engine
 
 LENGTH = 300
 CFG = Config().replace(windows={"length_seconds": LENGTH, "watermark_seconds": 60},
@@ -107,5 +108,5 @@ def test_no_warning_without_a_day_of_history_and_the_peak_resets_with_the_month(
 def test_billing_month_starts_on_the_billing_day():
     ts = pd.to_datetime(["2026-03-14 23:59", "2026-03-15 00:00", "2026-04-14 12:00"])
     s = ((ts - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).to_numpy()
-    m = peak.billing_month(s, 15)
+    m = billing.billing_month(s, 15)
     assert m[0] + 1 == m[1] == m[2]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from ..config import Config, resolve_uri
@@ -66,20 +68,43 @@ def _score(args, cfg: Config) -> int:
         buildings = windows.where((F.col("window_start") >= F.lit(since))
                                   & (F.col("window_start") < F.lit(until))).select(
             "building_id").distinct().count()
-        found = stored(spark, cfg, "alerts")
-        alerts = (found.select("building_id", "type", "event_time").toPandas()
-                  if found is not None else pd.DataFrame(
-                      columns=["building_id", "type", "event_time"]))
+        alerts = stored_alerts(spark, cfg)
+        energy = windows.select("building_id", "window_start", "energy_kwh").toPandas()
     finally:
         spark.stop()
-    alerts["event_time"] = pd.to_datetime(alerts["event_time"])
     result = score.score(alerts, labels, buildings=buildings, since=since, until=until,
                          tolerance=pd.Timedelta(minutes=args.tolerance_minutes))
+    peaks = peak_score(energy, alerts, cfg, since, until)
     print(score.table(result))
+    print(score.peak_table(peaks))
     if args.json:
         with open(args.json, "w") as fh:
-            fh.write(result.to_json())
+            fh.write(json.dumps({**json.loads(result.to_json()), "peak_warnings": peaks},
+                                indent=2))
     return 0
+
+
+def stored_alerts(spark, cfg: Config) -> pd.DataFrame:
+    """building_id, type, event_time and window_start of the stored alerts (naive UTC)."""
+    cols = ["building_id", "type", "event_time", "window_start"]
+    found = stored(spark, cfg, "alerts")
+    out = found.select(*cols).toPandas() if found is not None else pd.DataFrame(columns=cols)
+    for c in ("event_time", "window_start"):
+        out[c] = pd.to_datetime(out[c])
+    return out
+
+
+def peak_score(windows: pd.DataFrame, alerts: pd.DataFrame, cfg: Config,
+               since: pd.Timestamp, until: pd.Timestamp) -> dict:
+    from . import score
+
+    windows = windows.assign(window_start=pd.to_datetime(windows["window_start"]))
+    return score.peak_warnings(windows, alerts,
+                               interval_s=cfg.tariff.demand_interval_minutes * 60,
+                               length_s=cfg.windows.length_seconds,
+                               billing_day=cfg.tariff.billing_day,
+                               min_history_hours=cfg.alerts.peak_min_history_hours,
+                               since=since, until=until)
 
 
 def _naive(value) -> pd.Timestamp | None:

@@ -15,6 +15,10 @@ to `tolerance` after it ends (a window closes after its end). Then:
     building-month of the scored period.
 
 Threshold alerts (HIGH_CONSUMPTION, PEAK_DEMAND) are limits, not detectors: counted, not scored.
+
+`peak_warnings` scores PEAK_AT_RISK against the stored windows themselves: which billing
+intervals set a new month-to-date peak, the share of them warned before they ended, the lead
+time, and the share of warnings that came before a new peak.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..alert_types import ABNORMAL, GAP, STUCK
+from ..alert_types import ABNORMAL, GAP, PEAK_AT_RISK, STUCK
+from ..billing import billing_month, interval_demand
 
 EXPECTED = {"hvac_overnight": ABNORMAL, "equipment_spike": ABNORMAL,
             "stuck_meter": STUCK, "sensor_dropout": GAP}
@@ -108,6 +113,44 @@ def score(alerts: pd.DataFrame, labels: pd.DataFrame, *, buildings: int,
     period = {"since": since.isoformat() + "Z", "until": until.isoformat() + "Z",
               "buildings": buildings, "tolerance_min": tolerance.total_seconds() / 60}
     return Result(period, kinds, types, overall)
+
+
+def peak_warnings(windows: pd.DataFrame, alerts: pd.DataFrame, *, interval_s: int,
+                  length_s: int, billing_day: int, min_history_hours: float,
+                  since: pd.Timestamp, until: pd.Timestamp) -> dict:
+    """PEAK_AT_RISK against the new monthly peaks the stored windows (`building_id`,
+    `window_start`, `energy_kwh`) show in [since, until); the months' history counts from
+    their first interval."""
+    d = interval_demand(windows, interval_s, length_s).sort_values(["building_id", "iv"],
+                                                                   ignore_index=True)
+    d["month"] = billing_month(d["iv"].to_numpy(), billing_day)
+    g = d.groupby(["building_id", "month"])["kw"]
+    d["peak_before"] = g.transform(lambda s: s.cummax().shift(1))
+    d["history_h"] = d.groupby(["building_id", "month"]).cumcount() * interval_s / 3600
+    start = pd.to_datetime(d["iv"], unit="s")
+    d = d[(start >= since) & (start < until)]
+    new = d[(d["kw"] > d["peak_before"]) & (d["history_h"] >= min_history_hours)]
+    warn = alerts[alerts["type"] == PEAK_AT_RISK]
+    warn = warn.assign(iv=(pd.to_datetime(warn["window_start"]) - pd.Timestamp(0))
+                       // pd.Timedelta(seconds=1))
+    warn = warn[(pd.to_datetime(warn["window_start"]) >= since)
+                & (pd.to_datetime(warn["window_start"]) < until)]
+    warn = warn.assign(lead=((pd.to_datetime(warn["iv"] + interval_s, unit="s")
+                              - warn["event_time"]).dt.total_seconds() / 60))
+    warn = warn[warn["lead"] > 0]
+    hits = new.merge(warn[["building_id", "iv", "lead"]], on=["building_id", "iv"])
+    right = warn.merge(new[["building_id", "iv"]], on=["building_id", "iv"])
+    return {"new_peaks": len(new), "warned": len(hits),
+            "share_warned": _ratio(len(hits), len(new)),
+            "lead_median_min": _q(hits["lead"], 0.5), "lead_min_min": _q(hits["lead"], 0.0),
+            "warnings": len(warn), "precision": _ratio(len(right), len(warn))}
+
+
+def peak_table(p: dict) -> str:
+    return (f"PEAK_AT_RISK: {p['warned']} of {p['new_peaks']} new monthly peaks warned before "
+            f"they were set ({_pct(p['share_warned'])}), lead median "
+            f"{_min(p['lead_median_min'])}; {p['warnings']} warnings, "
+            f"{_pct(p['precision'])} of them before a new peak")
 
 
 def table(result: Result) -> str:

@@ -113,6 +113,10 @@ class JobMetrics:
         self.model_nmbe = Gauge("wattstream_baseline_nmbe",
                                 "hourly NMBE of a building's model on held-back days "
                                 "(target within +-0.10)", ["building"], registry=r)
+        self.billing_peak = Gauge("wattstream_billing_peak_kw",
+                                  "month-to-date billing peak demand (highest average kW over "
+                                  "one tariff.demand_interval_minutes interval)",
+                                  ["building"], registry=r)
         self.closed = {k: Gauge(name, doc, ["building"], registry=r)
                        for k, (name, doc) in CLOSED_GAUGES.items()}
         self.data_loss = Counter("wattstream_kafka_data_loss",
@@ -178,6 +182,12 @@ class JobMetrics:
         for r in shown.to_dict("records"):
             for k, g in self.closed.items():
                 g.labels(r["building_id"]).set(_nan(r.get(k)))
+
+    def set_billing_peaks(self, peaks: pd.DataFrame) -> None:
+        """The month-to-date peaks of the buildings in `peaks` (`peak.STATE_COLUMNS`)."""
+        shown = peaks[peaks["building_id"].isin(self.with_series(list(peaks["building_id"])))]
+        for b, kw in zip(shown["building_id"], shown["peak_kw"], strict=True):
+            self.billing_peak.labels(b).set(_nan(kw))
 
     def set_windows(self, rows) -> None:
         """`set_window` for a pandas DataFrame of window updates: per building its newest

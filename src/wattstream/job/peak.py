@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..billing import billing_month
 from ..config import Config
 from .alerts import PEAK_AT_RISK, empty, frame
 
@@ -39,14 +40,6 @@ STATE_COLUMNS = {"building_id": object, "eval_ws": "int64", "iv": "int64", "iv_k
 
 def empty_state() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in STATE_COLUMNS.items()})
-
-
-def billing_month(ts_s: np.ndarray, billing_day: int) -> np.ndarray:
-    """The billing period of each instant (epoch seconds) as months since 1970-01: a period
-    starts at 00:00 UTC on `billing_day`."""
-    t = pd.to_datetime(np.asarray(ts_s, dtype="int64"), unit="s")
-    months = (t.year - 1970) * 12 + t.month - 1
-    return np.where(t.day < billing_day, months - 1, months).astype("int64")
 
 
 def evaluate(cfg: Config, state: pd.DataFrame, windows: pd.DataFrame, now: pd.Timestamp

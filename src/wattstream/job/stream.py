@@ -226,6 +226,8 @@ class Batches:
         if len(ok):
             self._correlate(ok)
             m.set_windows(self._expect(step.touched))
+            peaks = self.engine.peaks
+            m.set_billing_peaks(peaks[peaks["building_id"].isin(ok["building_id"].unique())])
             sinks.say_live(step.touched, batch_id, self.top)
 
     def _expect(self, touched: pd.DataFrame) -> pd.DataFrame:
