@@ -64,6 +64,7 @@ def unique_topics(kafka_cfg, request) -> Config:
         "readings_topic": f"readings.{suffix}",
         "alerts_topic": f"alerts.{suffix}",
         "dead_letter_topic": f"dlq.{suffix}",
+        "weather_topic": f"weather.{suffix}",
     })
     kafka.create_topics(cfg, cfg.kafka.bootstrap_servers)
     return cfg

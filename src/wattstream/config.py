@@ -50,6 +50,9 @@ class KafkaConfig:
     readings_topic: str = _f("energy_data", "topic of raw readings", pattern=_TOPIC)
     alerts_topic: str = _f("energy_alerts", "topic of alerts", pattern=_TOPIC)
     dead_letter_topic: str = _f("energy_data_dlq", "topic of quarantined readings", pattern=_TOPIC)
+    weather_topic: str = _f("energy_weather", "topic of site weather observations (site, "
+                            "timestamp, temperature, humidity) the job joins to buildings by "
+                            "weather.sites; empty: none", pattern=r"^$|" + _TOPIC)
     partitions: int = _f(6, "partitions of the readings topic", minimum=1, maximum=10_000)
     replication_factor: int = _f(1, "replication factor of created topics", minimum=1, maximum=10)
     security_protocol: str = _f("PLAINTEXT", "how clients talk to the brokers",
@@ -119,6 +122,16 @@ class AlertConfig:
             self.high_consumption_kwh if high is None else high,
             self.peak_demand_kwh if peak is None else peak,
         )
+
+
+@dataclass(frozen=True)
+class WeatherConfig:
+    sites: dict[str, str] = _f({}, "building id → weather site, for readings that carry no "
+                               "temperature (or humidity) of their own")
+    default_site: str = _f("", "weather site of the buildings not in sites; empty: none")
+    max_staleness_seconds: int = _f(3600, "a weather observation applies to readings up to "
+                                    "this long after it (as-of join in event time); older "
+                                    "means no weather, counted", minimum=60, maximum=7 * 86_400)
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,12 @@ class GeneratorConfig:
                     "office), event time starts at a busy weekday hour and an equipment_spike "
                     "is injected into building 0 after 10 s, so alerts fire within minutes "
                     "at the default thresholds")
+    weather_site: str = _f("", "send readings as a meter does, without temperature or "
+                           "humidity, and this site's weather to kafka.weather_topic instead; "
+                           "empty: weather inside each reading")
+    weather_interval_seconds: float = _f(300.0, "event-time spacing of the weather "
+                                         "observations (with weather_site)", minimum=1,
+                                         maximum=86_400)
     demo_start: str = _f("", "event time the demo starts at (ISO 8601 with a zone, not in the "
                          "future); empty means the latest weekday 10:00 UTC before the generator "
                          "starts")
@@ -252,6 +271,7 @@ class Config:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     tariff: TariffConfig = field(default_factory=TariffConfig)
+    weather: WeatherConfig = field(default_factory=WeatherConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     schema: SchemaConfig = field(default_factory=SchemaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -283,7 +303,9 @@ def _check_value(key: str, tp: Any, value: Any, meta: Mapping[str, Any]) -> Any:
             return {}
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: must be a mapping, got {type(value).__name__}")
-        return {str(k): _build(f"{key}.{k}", vtype, v) for k, v in value.items()}
+        if dataclasses.is_dataclass(vtype):
+            return {str(k): _build(f"{key}.{k}", vtype, v) for k, v in value.items()}
+        return {str(k): _check_value(f"{key}.{k}", vtype, v, {}) for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: must be true or false, got {value!r}")

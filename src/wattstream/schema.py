@@ -30,8 +30,11 @@ __all__ = [
     "InvalidReading",
     "Reason",
     "Reading",
+    "WEATHER_FIELDS",
+    "Weather",
     "format_timestamp",
     "parse_payload",
+    "parse_weather",
     "parse_timestamp",
     "spark_schema",
     "validate_reading",
@@ -85,6 +88,15 @@ FIELDS: tuple[Field, ...] = (
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 BUILDING_ID_MAX_LENGTH = 64
+
+# A weather observation of one site, on its own topic (`kafka.weather_topic`): the job joins it
+# to the readings of the buildings at that site (`weather.sites`) that carry no weather.
+WEATHER_FIELDS: tuple[Field, ...] = (
+    Field("site", "string", False, doc="weather site identifier, 1-64 characters"),
+    Field("timestamp", "timestamp", False, doc="ISO-8601 time of the observation, with a zone"),
+    Field("temperature", "double", True, -60.0, 70.0, "outdoor air temperature, degrees Celsius"),
+    Field("humidity", "double", True, 0.0, 100.0, "outdoor relative humidity, percent"),
+)
 
 
 class InvalidReading(ValueError):
@@ -196,12 +208,39 @@ def validate_reading(obj: Any, default_tz: tzinfo | None = None) -> Reading:
 
     Unknown extra fields are ignored so that producers can add fields before consumers use them.
     """
+    return Reading(**_validate(FIELDS, "a reading", obj, default_tz))
+
+
+@dataclass(frozen=True, slots=True)
+class Weather:
+    site: str
+    timestamp: datetime
+    temperature: float | None
+    humidity: float | None
+
+    def to_json(self) -> bytes:
+        return json.dumps({"site": self.site, "timestamp": format_timestamp(self.timestamp),
+                           "temperature": self.temperature, "humidity": self.humidity},
+                          separators=(",", ":")).encode()
+
+
+def parse_weather(payload: bytes | str, default_tz: tzinfo | None = None) -> Weather:
+    """Decode one weather message (`WEATHER_FIELDS`); raise `InvalidReading` naming the field."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidReading(Reason.MALFORMED_JSON, f"not valid UTF-8 JSON: {exc}") from None
+    return Weather(**_validate(WEATHER_FIELDS, "a weather observation", obj, default_tz))
+
+
+def _validate(fields: tuple[Field, ...], what: str, obj: Any,
+              default_tz: tzinfo | None) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
         raise InvalidReading(
-            Reason.NOT_AN_OBJECT, f"a reading must be a JSON object, got {type(obj).__name__}"
+            Reason.NOT_AN_OBJECT, f"{what} must be a JSON object, got {type(obj).__name__}"
         )
     values: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in fields:
         if f.name not in obj:
             if f.nullable:
                 values[f.name] = None
@@ -230,7 +269,7 @@ def validate_reading(obj: Any, default_tz: tzinfo | None = None) -> Reading:
             values[f.name] = raw
         else:
             values[f.name] = _check_number(f, raw)
-    return Reading(**values)
+    return values
 
 
 def parse_payload(payload: bytes | str, default_tz: tzinfo | None = None) -> Reading:

@@ -7,11 +7,12 @@ import time
 from wattstream.config import Config
 
 
-def consume_all(cfg: Config, timeout: float = 30.0) -> list:
-    """Every record of the readings topic, up to the end offsets seen when called."""
+def consume_all(cfg: Config, timeout: float = 30.0, topic: str | None = None) -> list:
+    """Every record of a topic (default: the readings topic), up to the end offsets seen when
+    called."""
     from kafka import KafkaConsumer, TopicPartition
 
-    topic = cfg.kafka.readings_topic
+    topic = topic or cfg.kafka.readings_topic
     consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap_servers, group_id=None,
                              enable_auto_commit=False, auto_offset_reset="earliest")
     try:

@@ -296,3 +296,23 @@ def test_generate_help_works():
     res = subprocess.run([*WS, "generate", "--help"], capture_output=True, text=True,
                          env={**os.environ}, timeout=60)
     assert res.returncode == 0 and "backfill" in res.stdout and "--replica-id" in res.stdout
+
+
+def test_a_weather_site_sends_meter_readings_and_the_site_weather_apart(gen_cfg):
+    from wattstream.schema import parse_weather
+
+    summary = backfill(gen_cfg, duration_s=3600, kinds=(), weather_site="site-9",
+                       weather_interval_s=900)
+    readings = [parse_payload(r.value) for r in consume_all(gen_cfg)]
+    assert len(readings) == summary.sent == 25 * 60
+    assert all(r.temperature is None and r.humidity is None for r in readings)
+    obs = [parse_weather(r.value) for r in consume_all(gen_cfg,
+                                                       topic=gen_cfg.kafka.weather_topic)]
+    # 18:00, 18:15, 18:30, 18:45 (the steps run 18:00 to 18:59)
+    assert [o.timestamp for o in obs] == [START + timedelta(minutes=15 * i) for i in range(4)]
+    assert {o.site for o in obs} == {"site-9"} and summary.weather == 4
+    assert all(-60 < o.temperature < 70 and 0 <= o.humidity <= 100 for o in obs)
+    # The same seed with weather inside the readings: the site's temperature, give or take
+    # each building's sensor offset (within 0.3 °C).
+    with_weather = Simulator(building_ids("r0", 25), 9, "r0").step(0, START, 60.0)
+    assert abs(with_weather.temperature[0] - obs[0].temperature) <= 0.31

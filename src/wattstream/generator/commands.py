@@ -147,6 +147,8 @@ def options(args: argparse.Namespace, cfg) -> object:
         progress=not args.no_progress,
         demo=g.demo,
         demo_start=parse_timestamp(g.demo_start) if g.demo_start else None,
+        weather_site=g.weather_site,
+        weather_interval_s=g.weather_interval_seconds,
     )
 
 

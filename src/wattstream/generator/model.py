@@ -185,10 +185,12 @@ class Model:
         self.weather = Weather(seed)
         self.rng = np.random.default_rng([seed, 0x30DE1, _key_int(replica_key)])
         self.drift = np.zeros(len(buildings))  # AR(1) noise per building, log scale
+        self.site_weather: tuple[float, float] = (math.nan, math.nan)  # of the last step
 
     def step(self, epoch_s: float, dt_s: float) -> StepValues:
         b, n = self.b, len(self.b)
         temp_out, hum_out = self.weather.step(epoch_s, dt_s)
+        self.site_weather = (temp_out, hum_out)
         hour = (epoch_s / 3600.0) % 24
         dow = int((epoch_s // 86400 + 3) % 7)  # 1970-01-01 was a Thursday (Monday = 0)
         occ = b.occupancy_fraction(hour, dow)

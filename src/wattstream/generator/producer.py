@@ -144,6 +144,21 @@ class ReadingProducer:
             fut.add_callback(ok, t0)
             fut.add_errback(err)
 
+    def send_weather(self, obs) -> None:
+        """One site weather observation (`schema.Weather`) to the weather topic, keyed by
+        site; acknowledged with the readings (a failure counts as a send error)."""
+        from kafka.errors import KafkaError
+
+        topic = self.kafka_cfg.weather_topic
+        if not topic:
+            raise WattstreamError("generator.weather_site needs kafka.weather_topic")
+        try:
+            fut = self._p.send(topic, value=obs.to_json(), key=obs.site.encode())
+        except KafkaError as exc:
+            raise WattstreamError(f"Kafka rejected a weather observation: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        fut.add_errback(self._err)
+
     def latest_reading(self) -> tuple[datetime, float] | None:
         """The latest timestamp among the last readings of the topic's partitions, with the
         Kafka timestamp (unix seconds) of the newest of those readings, which tells whether

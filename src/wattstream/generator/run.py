@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from ..config import Config
 from ..errors import WattstreamError
-from ..schema import format_timestamp
+from ..schema import Weather, format_timestamp
 from . import demo as demo_mode
 from .anomalies import KINDS
 from .fleet import building_ids
@@ -65,6 +65,8 @@ class Options:
     progress: bool = True
     demo: bool = False  # realtime only: see demo.py
     demo_start: datetime | None = None  # None: the latest weekday 10:00 UTC
+    weather_site: str = ""  # readings without weather; the site's to the weather topic
+    weather_interval_s: float = 300.0
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Summary:
     send_errors: int = 0
     bad_rows: int = 0
     labels: int = 0
+    weather: int = 0  # site weather observations sent (generator.weather_site)
     anomalies: dict[str, int] = field(default_factory=dict)
     first_event: str | None = None
     last_event: str | None = None
@@ -241,7 +244,8 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     realtime = opts.mode == "realtime"
     demo = realtime and opts.demo
     sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
-                    fixed=demo_mode.fixed(len(ids)) if demo else None)
+                    fixed=demo_mode.fixed(len(ids)) if demo else None,
+                    with_weather=not opts.weather_site)
     if demo:
         start, origin = (opts.start, "") if opts.start else _demo_start(opts, producer, clock,
                                                                          dt, window_s)
@@ -274,6 +278,10 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
         if opts.count is not None and summary.sent + len(values) >= opts.count:
             values = values[: opts.count - summary.sent]
         producer.send_many([keys[i] for i in batch.index[: len(values)]], values)
+        if opts.weather_site and _weather_due(ts, dt, opts.weather_interval_s):
+            producer.send_weather(Weather(opts.weather_site, ts, batch.site_temperature,
+                                          batch.site_humidity))
+            summary.weather += 1
         if values:
             summary.first_event = summary.first_event or format_timestamp(ts)
             summary.last_event = format_timestamp(ts)
@@ -292,6 +300,12 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     progress.done()
     summary.labels = len(sim.injector.labels)
     summary.anomalies = dict(sim.injector.started)
+
+
+def _weather_due(ts: datetime, dt: float, every_s: float) -> bool:
+    """True for the step (t - dt, t] in which a multiple of `every_s` since the epoch falls."""
+    t = ts.timestamp()
+    return math.floor(t / every_s) != math.floor((t - dt) / every_s)
 
 
 def _demo_start(opts: Options, producer: ReadingProducer, clock: Clock, dt: float,

@@ -33,6 +33,8 @@ class Batch:
     temperature: np.ndarray
     humidity: np.ndarray
     occupancy: np.ndarray
+    site_temperature: float | None = None  # the site's outdoor weather this step
+    site_humidity: float | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -41,15 +43,23 @@ class Batch:
 class Encoder:
     """Serialises batches to the canonical JSON of `Reading.to_json()`."""
 
-    def __init__(self, building_ids: list[str]):
+    def __init__(self, building_ids: list[str], with_weather: bool = True):
         self.heads = [f'","building_id":"{bid}","energy_kwh":' for bid in building_ids]
         self.keys = [bid.encode() for bid in building_ids]
+        self.with_weather = with_weather
 
     def encode(self, batch: Batch) -> list[bytes]:
         ts = batch.ts
         start = '{"timestamp":"' + format_timestamp(ts)
         tail = f',"day_of_week":{ts.weekday()},"hour":{ts.hour}}}'
         heads = self.heads
+        if not self.with_weather:  # a meter's reading: weather comes from the weather topic
+            return [
+                f'{start}{heads[i]}{e!r},"temperature":null,"humidity":null,"occupancy":{o}'
+                f'{tail}'.encode()
+                for i, e, o in zip(batch.index.tolist(), batch.energy_kwh.tolist(),
+                                   batch.occupancy.tolist(), strict=True)
+            ]
         # tolist() turns numpy scalars into Python floats, whose repr is what json.dumps writes.
         return [
             f'{start}{heads[i]}{e!r},"temperature":{t!r},"humidity":{h!r},"occupancy":{o}{tail}'
@@ -64,12 +74,13 @@ class Simulator:
     def __init__(self, building_ids: list[str], seed: int, replica: str,
                  kinds: tuple[str, ...] = (), anomaly_rate: float = 0.0,
                  labels: IO[str] | None = None,
-                 fixed: Mapping[int, tuple[str, float]] | None = None):
+                 fixed: Mapping[int, tuple[str, float]] | None = None,
+                 with_weather: bool = True):
         self.buildings = Buildings(building_ids, seed, fixed)
         self.model = Model(self.buildings, seed, replica)
         self.injector = Injector(building_ids, kinds, anomaly_rate, seed, _key_int(replica),
                                  labels)
-        self.encoder = Encoder(building_ids)
+        self.encoder = Encoder(building_ids, with_weather)
         self.last_end: datetime | None = None
 
     @property
@@ -88,6 +99,8 @@ class Simulator:
             temperature=np.round(v.temperature[idx], TEMP_DECIMALS),
             humidity=np.round(v.humidity[idx], HUMIDITY_DECIMALS),
             occupancy=v.occupancy[idx],
+            site_temperature=round(self.model.site_weather[0], TEMP_DECIMALS),
+            site_humidity=round(self.model.site_weather[1], HUMIDITY_DECIMALS),
         )
 
     def finish(self) -> None:

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import Config
-from . import aggregates, detect, peak
+from . import aggregates, detect, peak, weather
 from .aggregates import KEY
 from .alerts import THRESHOLD_RULES, empty, frame
 from .baseline import Models
@@ -60,6 +60,7 @@ class Engine:
         self.windows = _empty_state()
         self.buildings = detect.empty_state()
         self.peaks = peak.empty_state()
+        self.weather = weather.Store(cfg)
         self.max_event_us: int | None = None
 
     # --- the watermark ------------------------------------------------------------------
@@ -122,6 +123,7 @@ class Engine:
         found, self.peaks = peak.evaluate(self.cfg, self.peaks,
                                           self._complete(batch, closed), now)
         out.append(found)
+        self.weather.prune(self.watermark_us())
         alerts = pd.concat([a for a in out if len(a)], ignore_index=True) if any(
             len(a) for a in out) else empty()
         return Step(touched, alerts, closed)
@@ -197,7 +199,8 @@ class Engine:
         meta = {b"max_event_us": str(self.max_event_us if self.max_event_us is not None
                                      else "").encode(),
                 b"buildings": _ipc(pa.Table.from_pandas(self.buildings, preserve_index=False)),
-                b"peaks": _ipc(pa.Table.from_pandas(self.peaks, preserve_index=False))}
+                b"peaks": _ipc(pa.Table.from_pandas(self.peaks, preserve_index=False)),
+                b"weather": self.weather.encode()}
         return _ipc(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
 
     def decode(self, blob: bytes | None) -> None:
@@ -206,6 +209,7 @@ class Engine:
             self.windows, self.max_event_us = _empty_state(), None
             self.buildings = detect.empty_state()
             self.peaks = peak.empty_state()
+            self.weather.decode(None)
             return
         table = pa.ipc.open_stream(blob).read_all()
         meta = table.schema.metadata or {}
@@ -214,6 +218,7 @@ class Engine:
         self.buildings = _table(meta.get(b"buildings"), detect.STATE_COLUMNS,
                                 detect.empty_state())
         self.peaks = _table(meta.get(b"peaks"), peak.STATE_COLUMNS, peak.empty_state())
+        self.weather.decode(meta.get(b"weather"))
         self.windows = table.to_pandas()
         if self.windows.empty:
             self.windows = _empty_state()

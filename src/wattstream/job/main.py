@@ -32,12 +32,20 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
     k = cfg.kafka
     return (spark.readStream.format("kafka")
             .options(**kafka_client.spark_options(k))
-            .option("subscribe", k.readings_topic)
+            .option("subscribe", ",".join(topics(cfg)))
             .option("startingOffsets", cfg.job.starting_offsets)
             .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)
             # Every query reads through this source, so each one honours the setting.
             .option("failOnDataLoss", str(cfg.job.fail_on_data_loss).lower())
             .load())
+
+
+def topics(cfg: Config) -> list[str]:
+    """The readings topic, and the weather topic when weather is joined."""
+    from . import weather
+
+    k = cfg.kafka
+    return [k.readings_topic] + ([k.weather_topic] if weather.enabled(cfg) else [])
 
 
 def trigger_of(seconds: float, available_now: bool = False) -> dict:

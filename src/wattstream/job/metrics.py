@@ -113,6 +113,13 @@ class JobMetrics:
         self.model_nmbe = Gauge("wattstream_baseline_nmbe",
                                 "hourly NMBE of a building's model on held-back days "
                                 "(target within +-0.10)", ["building"], registry=r)
+        self.weather_observations = Counter("wattstream_weather_observations",
+                                            "weather observations taken from the weather "
+                                            "topic", ["site"], registry=r)
+        self.weather_missing = Counter("wattstream_weather_missing",
+                                       "readings of buildings with a weather site that had no "
+                                       "temperature, own or joined (none fresh enough)",
+                                       registry=r)
         self.billing_peak = Gauge("wattstream_billing_peak_kw",
                                   "month-to-date billing peak demand (highest average kW over "
                                   "one tariff.demand_interval_minutes interval)",

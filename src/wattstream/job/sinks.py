@@ -45,24 +45,36 @@ def checkpoint(cfg: Config, name: str) -> str:
 
 
 class AlertProducer:
-    """Alerts as JSON records keyed by building; created on the first alert."""
+    """The driver's Kafka producer: alerts as JSON records keyed by building, and records the
+    driver finds itself (weather dead letters); created on first use."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self._producer = None
 
-    def send(self, alerts: pd.DataFrame) -> None:
+    def _client(self):
         from kafka import KafkaProducer
 
         if self._producer is None:
             k = self.cfg.kafka
             self._producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers, acks="all",
                                            linger_ms=0, **kafka_client.python_kwargs(k))
+        return self._producer
+
+    def send(self, alerts: pd.DataFrame) -> None:
+        producer = self._client()
         topic = self.cfg.kafka.alerts_topic
         for a in alerts.to_dict("records"):
-            self._producer.send(topic, key=a["building_id"].encode(),
-                                value=json.dumps(alert_json(a)).encode())
-        self._producer.flush(60)
+            producer.send(topic, key=a["building_id"].encode(),
+                          value=json.dumps(alert_json(a)).encode())
+        producer.flush(60)
+
+    def send_raw(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """(key, value) records to a topic, e.g. dead letters found on the driver."""
+        producer = self._client()
+        for key, value in records:
+            producer.send(topic, key=key, value=value)
+        producer.flush(60)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from ..config import Config
 from ..errors import WattstreamError
-from . import aggregates, baseline, correlation, parse, sinks
+from . import aggregates, baseline, correlation, parse, sinks, weather
 from .engine import READING_COLUMNS, Engine
 from .files import Files
 from .metrics import JobMetrics
@@ -46,9 +46,11 @@ LITERAL_CANDIDATES = 2_000  # up to this many candidate windows are filtered by 
 STATES_KEPT = 3  # saved states kept behind the newest (a replay needs only the one before)
 
 
-def prepare(parsed: DataFrame, length_s: int) -> DataFrame:
-    """The columns a batch needs, from `parse.decode` rows: the payload only where malformed."""
+def prepare(parsed: DataFrame, length_s: int, weather_topic: str = "") -> DataFrame:
+    """The columns a batch needs, from `parse.decode` rows: the payload only where malformed,
+    or where the message is a weather observation (`weather_topic`; parsed on the driver)."""
     ok = F.col("error").isNull()
+    keep_payload = ~ok if not weather_topic else (~ok | (F.col("topic") == weather_topic))
     ts = F.when(ok, F.col("timestamp"))
     return parsed.select(
         F.when(ok, F.col("building_id")).alias("building_id"),
@@ -59,7 +61,7 @@ def prepare(parsed: DataFrame, length_s: int) -> DataFrame:
         F.col("occupancy").cast("double").alias("occupancy"),
         F.col("hour").cast("double").alias("hour"),
         "topic", "partition", "offset",
-        F.when(~ok, F.col("payload")).alias("payload"), "error")
+        F.when(keep_payload, F.col("payload")).alias("payload"), "error")
 
 
 class Batches:
@@ -77,6 +79,7 @@ class Batches:
         self.state_dir = sinks.checkpoint(cfg, QUERY) + "/open-windows"
         self.last_batch: int | None = None  # the batch the engine's state is after
         self.alert_sink = sinks.AlertProducer(cfg)
+        self.weather_on = weather.enabled(cfg)
         # Seconds per step of the recent batches (bench/pipeline.py reports them).
         self.timings: deque[dict] = deque(maxlen=10_000)
 
@@ -136,8 +139,10 @@ class Batches:
         wm = self.engine.watermark_us()
         # Cached: the crossing search reads the batch again (without, it re-reads Kafka and
         # parses again: 16 s more per 2 M readings at 1 000 buildings, against 4 s of caching).
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        cached = df = df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
+            if self.weather_on:
+                df = self._take_weather(cached)
             parts = self._partials(df, wm)
             clock.lap("partials")
             status = parts["status"]
@@ -158,7 +163,7 @@ class Batches:
                 sinks.dead_letters(df, self.cfg)
             clock.lap("kafka")
         finally:
-            df.unpersist()
+            cached.unpersist()
         sinks.write_windows(self.files, self.cfg, step.closed, batch_id)
         sinks.write_alerts(self.files, self.cfg, step.alerts, batch_id)
         self._save(batch_id)
@@ -203,12 +208,35 @@ class Batches:
             rows = rows.join(F.broadcast(keys), ["building_id", "ws"])
         return rows.select(*READING_COLUMNS).toPandas()
 
+    def _take_weather(self, df: DataFrame) -> DataFrame:
+        """The batch's weather observations into the engine's store (the malformed ones to the
+        dead-letter topic, counted); returns the batch's readings with the weather joined."""
+        topic = self.cfg.kafka.weather_topic
+        rows = (df.where(F.col("topic") == topic).select("payload", "partition", "offset")
+                .collect())
+        taken, bad = self.engine.weather.add([(bytes(r[0]), r[1], r[2]) for r in rows])
+        for site, n in taken.items():
+            self.metrics.weather_observations.labels(site).inc(int(n))
+        if bad:
+            self.alert_sink.send_raw(self.cfg.kafka.dead_letter_topic,
+                                     [weather.dead_letter_json(b, topic) for b in bad])
+            for b in bad:
+                self.metrics.quarantined.labels(b.reason).inc()
+            sinks.say(f"[quarantine] {len(bad)} weather observation(s) quarantined")
+        return weather.enrich(df.where(F.col("topic") != topic), self.spark,
+                              self.engine.weather, self.cfg)
+
     # --- accounting ---------------------------------------------------------------------
     def _account(self, batch_id: int, ok: pd.DataFrame, late: int, bad: pd.DataFrame,
                  step) -> None:
         """Counted once written, so a count means "handled"."""
         m = self.metrics
         m.readings.inc(int(ok["n"].sum()) + late)
+        if self.weather_on and len(ok):
+            without = (ok["n"] - ok["temperature_count"]).to_numpy()
+            missing = int(without[weather.sited(self.cfg, ok["building_id"])].sum())
+            if missing:
+                m.weather_missing.inc(missing)
         if late:
             m.late.inc(late)
         if len(bad):
@@ -279,7 +307,8 @@ def start(source: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict):
     """Start the query on Kafka rows (`value`, `topic`, `partition`, `offset`)."""
     spark = source.sparkSession
     _refuse_file_sink_folder(Files(spark), cfg)
-    rows = prepare(parse.decode(source, cfg.schema.timezone), cfg.windows.length_seconds)
+    rows = prepare(parse.decode(source, cfg.schema.timezone), cfg.windows.length_seconds,
+                   cfg.kafka.weather_topic if weather.enabled(cfg) else "")
     horizon = cfg.job.correlation_horizon_seconds
     length = cfg.windows.length_seconds
     # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).

@@ -102,7 +102,8 @@ def broker_ready(bootstrap_servers: str) -> bool:
 
 
 def create_topics(cfg: Config, bootstrap_servers: str) -> list[str]:
-    """Create the readings, alerts and dead-letter topics if missing; return those created."""
+    """Create the readings, alerts, dead-letter and weather topics if missing; return those
+    created."""
     from kafka.admin import NewTopic
 
     k = cfg.kafka
@@ -111,6 +112,8 @@ def create_topics(cfg: Config, bootstrap_servers: str) -> list[str]:
         k.alerts_topic: max(1, min(k.partitions, 3)),
         k.dead_letter_topic: 1,
     }
+    if k.weather_topic:
+        wanted[k.weather_topic] = 1  # a few observations per site and hour
     client = admin(bootstrap_servers)
     try:
         existing = set(client.list_topics())
