@@ -174,9 +174,12 @@ def test_the_kind_profile_runs_one_persistent_broker_and_one_datanode(render):
 def test_topics_take_names_partitions_and_replicas_from_the_config(render):
     docs = render(set={"config.kafka.partitions": 12, "config.kafka.replication_factor": 2})
     topics = {t["spec"]["topicName"]: t["spec"] for t in find(docs, "KafkaTopic")}
-    assert set(topics) == {"energy_data", "energy_alerts", "energy_data_dlq"}
+    assert set(topics) == {"energy_data", "energy_alerts", "energy_data_dlq", "energy_weather"}
     assert (topics["energy_data"]["partitions"], topics["energy_data"]["replicas"]) == (12, 2)
     assert topics["energy_alerts"]["partitions"] == 1
+    assert topics["energy_weather"]["partitions"] == 1
+    docs = render(set={"config.kafka.weather_topic": ""})
+    assert "energy_weather" not in {t["spec"]["topicName"] for t in find(docs, "KafkaTopic")}
 
 
 def test_tls_replaces_the_plain_listener_with_scram_and_a_user_with_topic_acls(render):
@@ -189,7 +192,7 @@ def test_tls_replaces_the_plain_listener_with_scram_and_a_user_with_topic_acls(r
     user = one(docs, "KafkaUser", "energy-app")
     topics = {a["resource"]["name"] for a in user["spec"]["authorization"]["acls"]
               if a["resource"]["type"] == "topic"}
-    assert topics == {"energy_data", "energy_alerts", "energy_data_dlq"}
+    assert topics == {"energy_data", "energy_alerts", "energy_data_dlq", "energy_weather"}
 
 
 @pytest.mark.parametrize("scenario", ["ci/tls-values.yaml", "values-production.yaml"])
