@@ -316,3 +316,25 @@ def test_a_weather_site_sends_meter_readings_and_the_site_weather_apart(gen_cfg)
     # each building's sensor offset (within 0.3 °C).
     with_weather = Simulator(building_ids("r0", 25), 9, "r0").step(0, START, 60.0)
     assert abs(with_weather.temperature[0] - obs[0].temperature) <= 0.31
+
+
+def test_replay_sends_the_weather_file_in_step_with_the_readings(gen_cfg, tmp_path,
+                                                                 config_file):
+    from wattstream.schema import parse_weather
+
+    canonical, wx = tmp_path / "meters.csv", tmp_path / "weather.csv"
+    conv = subprocess.run(
+        [*WS, "generate", "convert", "--dataset", "cambridge", "--output", str(canonical),
+         "--weather-output", str(wx), "--buildings", "2"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert conv.returncode == 0, conv.stderr
+    res = subprocess.run(
+        [*WS, "--config", str(config_file(gen_cfg)), "generate", "replay", "--input",
+         str(canonical), "--weather-input", str(wx), "--speedup", "0", "--no-progress"],
+        capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    obs = [parse_weather(r.value) for r in consume_all(gen_cfg,
+                                                       topic=gen_cfg.kafka.weather_topic)]
+    assert summary["weather"] == len(obs) == 14 * 24  # every hour of the slice
+    assert all(parse_payload(r.value).temperature is None for r in consume_all(gen_cfg))

@@ -118,3 +118,50 @@ def test_unwritable_output_is_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(WattstreamError, match="cannot write"):
         write_canonical([], blocker / "out.csv")
+
+
+def test_convert_meters_reads_a_meter_export_without_weather(tmp_path):
+    from wattstream.generator.replay import convert_meters
+
+    out = tmp_path / "meters.csv"
+    s = convert_meters(CAMBRIDGE_SLICE / "electricity_2019", out)
+    rows = [r for r in read_rows(out)]
+    assert not [r for r in rows if isinstance(r, BadRow)]
+    assert s.buildings == 8 and s.rows == len(rows) == 8 * 14 * 24  # zeros are kept here
+    assert {r.building_id for r in rows} == {f"UCam_Building_b{i}" for i in range(8)}
+    assert all(r.temperature is None and r.humidity is None for r in rows)
+    first = min(rows, key=lambda r: (r.timestamp, r.building_id))
+    assert first.timestamp == datetime(2019, 11, 11, tzinfo=UTC)
+    # The energy is the file's, row for row.
+    raw = (CAMBRIDGE_SLICE / "electricity_2019" / "UCam_Building_b0.csv").read_text()
+    second_line = raw.splitlines()[1].split(",")
+    b0 = sorted((r for r in rows if r.building_id == "UCam_Building_b0"),
+                key=lambda r: r.timestamp)
+    assert b0[0].energy_kwh == float(second_line[1])
+
+
+def test_convert_meters_says_what_a_file_lacks(tmp_path):
+    from wattstream.generator.replay import convert_meters
+
+    (tmp_path / "m.csv").write_text("when,power [kW]\n2019-01-01 00:00:00,3\n")
+    with pytest.raises(WattstreamError, match="m.csv: not a meter export.*found when, power"):
+        convert_meters(tmp_path / "m.csv", tmp_path / "o.csv")
+    (tmp_path / "m.csv").write_text("datetime,load [kWh]\n2019-01-01 00:00:00,x\n")
+    with pytest.raises(WattstreamError, match="m.csv line 2"):
+        convert_meters(tmp_path / "m.csv", tmp_path / "o.csv")
+
+
+def test_convert_cambridge_can_write_the_weather_apart(tmp_path):
+    from wattstream.generator.replay import read_weather
+
+    out, wx = tmp_path / "c.csv", tmp_path / "weather.csv"
+    s = convert_cambridge(CAMBRIDGE_SLICE, out, weather_output=wx)
+    rows = [r for r in read_rows(out) if not isinstance(r, BadRow)]
+    assert s.no_weather_dropped == 0 and all(r.temperature is None for r in rows)
+    obs = read_weather(wx)
+    assert s.weather == len(obs) and {o.site for o in obs} == {"bedford"}
+    with_weather = [r for r in read_rows(convert_cambridge(
+        CAMBRIDGE_SLICE, tmp_path / "w.csv") and tmp_path / "w.csv")
+        if not isinstance(r, BadRow)]
+    at = {o.timestamp: o.temperature for o in obs}
+    assert all(at[r.timestamp] == r.temperature for r in with_weather)

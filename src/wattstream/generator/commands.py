@@ -4,6 +4,7 @@
     wattstream generate backfill --duration 7d --labels labels.jsonl
     wattstream generate replay --input meters.parquet --speedup 3600
     wattstream generate convert --dataset cambridge --output cambridge.parquet
+    wattstream generate convert --dataset meters --source export/ --output meters.csv
     wattstream generate thresholds >> wattstream.yaml     # alerts.buildings for small buildings
 """
 
@@ -22,7 +23,7 @@ from ..schema import InvalidReading, parse_timestamp
 from .anomalies import KINDS, parse_kinds
 
 MODES = ("realtime", "backfill", "replay", "convert", "thresholds")
-DATASETS = ("cambridge",)
+DATASETS = ("cambridge", "meters")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # A slice of the Cambridge archive shipped as package data, so convert works from any directory.
 CAMBRIDGE_SLICE = Path(__file__).resolve().parent / "data" / "cambridge_estates_2019"
@@ -83,15 +84,25 @@ def register(subparsers) -> None:
     replay.add_argument("--input", metavar="FILE", help="canonical CSV or Parquet file")
     replay.add_argument("--speedup", type=float, default=1.0,
                         help="event seconds per wall second (default 1; 0 = as fast as possible)")
+    replay.add_argument("--weather-input", metavar="FILE",
+                        help="weather CSV (site, timestamp, temperature, humidity) sent to "
+                             "kafka.weather_topic in step with the readings' event time")
     replay.add_argument("--on-bad-row", choices=("skip", "reject"), default="skip",
                         help="skip bad rows (each reported with its line) or reject the file "
                              "before sending anything")
     conv = p.add_argument_group("convert")
-    conv.add_argument("--dataset", choices=DATASETS, help="dataset layout to convert")
-    conv.add_argument("--source", metavar="DIR", default=str(CAMBRIDGE_SLICE),
-                      help="the dataset's folder (default: the slice shipped with wattstream, "
-                           "buildings b0-b7 from 2019-11-11 to 2019-11-24; give the full "
-                           "archive's folder for more)")
+    conv.add_argument("--dataset", choices=DATASETS,
+                      help="dataset layout to convert: cambridge (the Cambridge Estates "
+                           "archive, electricity and Bedford weather) or meters (a meter "
+                           "export: one CSV per meter with a time and a kWh column, no "
+                           "weather)")
+    conv.add_argument("--source", metavar="DIR",
+                      help="the dataset's folder (cambridge default: the slice shipped with "
+                           "wattstream, buildings b0-b7 from 2019-11-11 to 2019-11-24; meters "
+                           "default: that slice's electricity_2019/ meter files)")
+    conv.add_argument("--weather-output", metavar="FILE",
+                      help="cambridge: write the weather to this CSV for --weather-input and "
+                           "leave it out of the readings, as a meter export would")
     conv.add_argument("--output", metavar="FILE", help="canonical .csv or .parquet to write")
     conv.add_argument("--end", metavar="ISO", help="convert only readings before this time")
     out = p.add_argument_group("output")
@@ -149,6 +160,7 @@ def options(args: argparse.Namespace, cfg) -> object:
         demo_start=parse_timestamp(g.demo_start) if g.demo_start else None,
         weather_site=g.weather_site,
         weather_interval_s=g.weather_interval_seconds,
+        weather_input=args.weather_input,
     )
 
 
@@ -173,15 +185,26 @@ def generate(args: argparse.Namespace, cfg) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .replay import convert_cambridge
+    from .replay import convert_cambridge, convert_meters
 
     if not args.dataset or not args.output:
         raise WattstreamError("convert needs --dataset and --output FILE")
-    s = convert_cambridge(args.source, args.output, args.buildings, _start(args.start),
-                          _start(args.end))
+    if args.dataset == "meters":
+        if args.weather_output:
+            raise WattstreamError("--weather-output: a meter export has no weather")
+        source = args.source or str(CAMBRIDGE_SLICE / "electricity_2019")
+        s = convert_meters(source, args.output, _start(args.start), _start(args.end))
+        print(f"wattstream generate convert: wrote {s.rows:,} readings of {s.buildings} meters "
+              f"to {args.output} (no weather); {s.missing_dropped:,} empty readings left out",
+              file=sys.stderr)
+        return 0
+    s = convert_cambridge(args.source or str(CAMBRIDGE_SLICE), args.output, args.buildings,
+                          _start(args.start), _start(args.end), args.weather_output)
     print(f"wattstream generate convert: wrote {s.rows:,} readings of {s.buildings} buildings "
           f"to {args.output}; dropped {s.zeros_dropped:,} zero readings (missing at source) "
-          f"and {s.no_weather_dropped:,} without weather", file=sys.stderr)
+          f"and {s.no_weather_dropped:,} without weather"
+          + (f"; {s.weather:,} weather observations to {args.weather_output}"
+             if args.weather_output else ""), file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ from .anomalies import KINDS
 from .fleet import building_ids
 from .metrics import GeneratorMetrics
 from .producer import ReadingProducer
-from .replay import BadRow, read_rows
+from .replay import BadRow, read_rows, read_weather
 from .simulate import Simulator
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class Options:
     demo_start: datetime | None = None  # None: the latest weekday 10:00 UTC
     weather_site: str = ""  # readings without weather; the site's to the weather topic
     weather_interval_s: float = 300.0
+    weather_input: str | None = None  # replay: site weather sent in step with the readings
 
 
 @dataclass
@@ -345,6 +346,8 @@ def _replay(opts: Options, producer: ReadingProducer, stop: Stop, summary: Summa
     first_ts: datetime | None = None
     wall0 = time.monotonic()
 
+    weather = deque(read_weather(opts.weather_input)) if opts.weather_input else deque()
+
     def flush() -> None:
         producer.send_many(keys, values)
         summary.sent += len(values)
@@ -360,6 +363,9 @@ def _replay(opts: Options, producer: ReadingProducer, stop: Stop, summary: Summa
             print(f"wattstream generate: skipped {opts.input} {item}", file=sys.stderr)
             continue
         ts = item.timestamp
+        while weather and weather[0].timestamp <= ts:  # the weather up to this reading first
+            producer.send_weather(weather.popleft())
+            summary.weather += 1
         if first_ts is None:
             first_ts = ts
             summary.first_event = format_timestamp(ts)
