@@ -111,6 +111,9 @@ class AlertConfig:
                                        "this many hours of intervals (early intervals set a "
                                        "new peak one after another)", minimum=0,
                                        maximum=31 * 24)
+    quiet_before: str = _f("", "alerts of events before this time (ISO 8601 with a zone) are "
+                           "stored in Parquet but not sent to Kafka, counted or printed, so a "
+                           "backfilled history pages no one; empty: none")
     buildings: dict[str, ThresholdOverride] = _f({}, "per-building threshold overrides")
 
     def thresholds(self, building_id: str) -> tuple[float, float]:
@@ -261,6 +264,11 @@ class LocalConfig:
     demo: bool = _f(True, "`local run` runs the generator in demo mode (generator.demo: large "
                     "buildings, a busy event hour, an early labelled spike); --no-demo turns "
                     "it off for one run")
+    demo_history_days: int = _f(21, "with the demo on a fresh topic, `local run` first "
+                                "backfills this many days of the demo fleet (no anomalies) "
+                                "before the demo's start and fits the baselines from them, so "
+                                "expected energy, ABNORMAL_USAGE and PEAK_AT_RISK work from the "
+                                "first minutes; 0 turns it off", minimum=0, maximum=365)
 
 
 @dataclass(frozen=True)
@@ -389,6 +397,8 @@ def _check_consistency(cfg: Config) -> None:
                           f"of windows.length_seconds ({cfg.windows.length_seconds})")
     if cfg.generator.demo_start:
         _check_demo_start(cfg.generator.demo_start)
+    if cfg.alerts.quiet_before:
+        _check_instant("alerts.quiet_before", cfg.alerts.quiet_before)
     if cfg.schema.timezone:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -399,13 +409,17 @@ def _check_consistency(cfg: Config) -> None:
 
 
 def _check_demo_start(text: str) -> None:
+    _check_instant("generator.demo_start", text)
+
+
+def _check_instant(key: str, text: str) -> None:
     try:
         start = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"generator.demo_start: {text!r} is not an ISO 8601 timestamp "
+        raise ConfigError(f"{key}: {text!r} is not an ISO 8601 timestamp "
                           f"(e.g. 2026-03-03T10:00:00Z)") from None
     if start.tzinfo is None:
-        raise ConfigError(f"generator.demo_start: {text!r} has no zone; add one (e.g. 'Z')")
+        raise ConfigError(f"{key}: {text!r} has no zone; add one (e.g. 'Z')")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -72,3 +72,13 @@ def test_the_vendored_crd_schemas_are_found():
     kinds = {kind for _, kind in crd_schemas()}
     assert {"Kafka", "KafkaNodePool", "KafkaTopic", "SparkApplication", "PodMonitor",
             "PrometheusRule"} <= kinds, f"CRDs missing under {CRDS}"
+
+
+def test_the_validator_checks_the_scheduled_baseline_fit(render):
+    fit = copy.deepcopy(one(render("values.yaml"), "ScheduledSparkApplication"))
+    assert errors(fit) == []
+    fit["spec"]["successfulRunHistoryLimit"] = "one"
+    assert any("successfulRunHistoryLimit" in p for p in errors(fit))
+    fit["spec"]["successfulRunHistoryLimit"] = 1
+    fit["spec"]["template"]["driver"]["replicas"] = 2  # no such field in the template
+    assert any("replicas" in p for p in errors(fit))

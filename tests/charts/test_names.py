@@ -62,6 +62,9 @@ def limited_names(docs: list[dict]) -> list[tuple[str, int]]:
             names.append((f"{cluster}-{name}-{spec['replicas'] - 1}", LABEL))
         elif kind == "SparkApplication":  # the operator's driver pod and UI Service
             names += [(f"{name}-driver", LABEL), (f"{name}-ui-svc", LABEL)]
+        elif kind == "ScheduledSparkApplication":  # each run: <name>-<UnixNano>, its driver
+            run = f"{name}-{'9' * 19}"
+            names += [(run, LABEL), (f"{run}-driver", LABEL)]
     return names
 
 

@@ -468,3 +468,20 @@ def test_without_tls_the_apps_use_the_plain_listener(render):
     assert cfg.kafka.security_protocol == "PLAINTEXT"
     volumes = one(render(), "SparkApplication")["spec"]["driver"]["template"]["spec"]["volumes"]
     assert "kafka-user" not in {v["name"] for v in volumes}
+
+
+def test_the_baseline_fit_runs_on_a_schedule_with_the_jobs_image_config_and_storage(render):
+    docs = render("values.yaml")
+    fit = one(docs, "ScheduledSparkApplication")
+    app = one(docs, "SparkApplication")["spec"]
+    spec = fit["spec"]
+    assert spec["schedule"] == "30 2 * * *" and spec["concurrencyPolicy"] == "Forbid"
+    t = spec["template"]
+    assert t["arguments"] == ["baseline"] and t["restartPolicy"] == {"type": "Never"}
+    assert (t["image"], t["mainApplicationFile"]) == (app["image"], app["mainApplicationFile"])
+    assert t.get("hadoopConf") == app.get("hadoopConf")
+    # The same config file (baseline section, storage) as the job's driver.
+    assert t["driver"]["template"]["spec"]["volumes"] == app["driver"]["template"]["spec"][
+        "volumes"]
+    assert not find(render(set={"job.baseline.enabled": False}), "ScheduledSparkApplication")
+    assert not find(render(set={"job.enabled": False}), "ScheduledSparkApplication")

@@ -43,6 +43,11 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
         first_alert = time.monotonic() - t0
         print(f"first alert on screen {first_alert:.0f} s after the start")
         assert first_alert <= FIRST_ALERT_S, f"first alert after {first_alert:.0f} s"
+        # The demo's history gives baselines: fitted beside the pipeline after the first
+        # alert, then taken up by the running job, whose expected energy the fleet shows.
+        wait_for(child, seen, r"baseline v1 fitted from the demo's history", 240)
+        wait_for(child, seen, r"expected(?! \(no baseline\))", 90)
+        print(f"baseline in the view {time.monotonic() - t0:.0f} s after the start")
         kafka_pid = int((tmp_path / "run" / "pids" / "kafka.pid").read_text())
     finally:
         child.sendintr()  # Ctrl-C in the terminal
@@ -53,6 +58,9 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
     for line in ("wattstream live", "demo: r0-b00000 a 36,000 m² hospital", "after reading",
                  "alerts, newest first", "Ctrl-C stops everything"):
         assert line in screen
+    assert re.search(r"\d+ of 20 pass", screen)
+    # The history's alerts are stored, not shown: every alert on screen is from the live run.
+    assert "days of history sent first" in screen
     summary = screen[screen.index("wattstream ran"):]
     assert re.search(r"alerts +[1-9]\d* \(.*HIGH_CONSUMPTION", summary), summary
     assert "stopped: kafka" in summary

@@ -47,6 +47,19 @@ def _start(text: str | None) -> datetime | None:
         raise WattstreamError(f"--start: {exc}") from None
 
 
+def _demo_history(g, days: float) -> datetime:
+    """Where the demo's history starts: `days` before the demo would start now."""
+    import time
+    from datetime import timedelta
+
+    from . import demo
+
+    if days <= 0:
+        raise WattstreamError(f"--demo-history must be > 0 days, got {days:g}")
+    first, _ = demo.start(parse_timestamp(g.demo_start) if g.demo_start else None, time.time())
+    return first - timedelta(days=days)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "generate", help="produce building readings to Kafka (realtime, backfill, replay)",
@@ -77,6 +90,9 @@ def register(subparsers) -> None:
     bound.add_argument("--count", type=int, metavar="N", help="stop after N readings")
     bound.add_argument("--start", metavar="ISO",
                        help="event time of the first step (backfill default: now - duration)")
+    bound.add_argument("--demo-history", type=float, metavar="DAYS",
+                       help="backfill: the demo fleet's DAYS before the demo would start now "
+                            "(its large buildings; the history `local run` seeds)")
     bound.add_argument("--rate", type=float, metavar="PER_SECOND",
                        help="readings/s of this replica: realtime derives the interval from it "
                             "(buildings / rate); backfill and replay are capped at it")
@@ -138,6 +154,15 @@ def options(args: argparse.Namespace, cfg) -> object:
         raise WattstreamError(f"--anomaly-rate must be >= 0, got {anomaly_rate:g}")
     if args.mode == "replay" and not args.input:
         raise WattstreamError("replay needs --input FILE (canonical CSV or Parquet)")
+    start, duration = _start(args.start), (None if args.duration is None
+                                           else parse_duration(args.duration))
+    demo = g.demo
+    if args.demo_history is not None:
+        if args.mode != "backfill" or args.start or args.duration:
+            raise WattstreamError("--demo-history goes with backfill, without --start and "
+                                  "--duration")
+        start, duration, demo = _demo_history(g, args.demo_history), \
+            args.demo_history * 86400, True
     return Options(
         mode=args.mode,
         replica=replica_identity(args.replica_id, g.replica_id),
@@ -145,9 +170,9 @@ def options(args: argparse.Namespace, cfg) -> object:
         seed=g.seed if args.seed is None else args.seed,
         interval_s=interval,
         rate=args.rate,
-        duration_s=None if args.duration is None else parse_duration(args.duration),
+        duration_s=duration,
         count=args.count,
-        start=_start(args.start),
+        start=start,
         kinds=parse_kinds(g.anomaly_kinds if args.anomalies is None else args.anomalies),
         anomaly_rate=anomaly_rate,
         labels=args.labels or g.labels_path or None,
@@ -156,7 +181,7 @@ def options(args: argparse.Namespace, cfg) -> object:
         on_bad_row=args.on_bad_row,
         summary=args.summary,
         progress=not args.no_progress,
-        demo=g.demo,
+        demo=demo,
         demo_start=parse_timestamp(g.demo_start) if g.demo_start else None,
         weather_site=g.weather_site,
         weather_interval_s=g.weather_interval_seconds,

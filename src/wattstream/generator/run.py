@@ -244,8 +244,9 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     dt = opts.interval_s
     realtime = opts.mode == "realtime"
     demo = realtime and opts.demo
+    # The demo's fleet (its large buildings) also in a backfill: the demo's history.
     sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
-                    fixed=demo_mode.fixed(len(ids)) if demo else None,
+                    fixed=demo_mode.fixed(len(ids)) if opts.demo else None,
                     with_weather=not opts.weather_site)
     if demo:
         start, origin = (opts.start, "") if opts.start else _demo_start(opts, producer, clock,

@@ -80,6 +80,10 @@ class Batches:
         self.last_batch: int | None = None  # the batch the engine's state is after
         self.alert_sink = sinks.AlertProducer(cfg)
         self.weather_on = weather.enabled(cfg)
+        q = cfg.alerts.quiet_before
+        # Naive UTC, as the alerts' event times.
+        self.quiet_before = (pd.Timestamp(q).tz_convert("UTC").tz_localize(None) if q
+                             else None)
         # Seconds per step of the recent batches (bench/pipeline.py reports them).
         self.timings: deque[dict] = deque(maxlen=10_000)
 
@@ -157,8 +161,8 @@ class Batches:
             step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
                                      readings, now)
             clock.lap("engine")
-            if len(step.alerts):
-                self.alert_sink.send(step.alerts)
+            if len(loud := self._loud(step.alerts)):
+                self.alert_sink.send(loud)
             if len(bad):
                 sinks.dead_letters(df, self.cfg)
             clock.lap("kafka")
@@ -245,7 +249,7 @@ class Batches:
                 m.quarantined.labels(reason).inc(int(n))
             sinks.say(f"[quarantine] batch {batch_id}: {int(counts.sum())} message(s) "
                       f"quarantined ({', '.join(f'{k}={v}' for k, v in counts.items())})")
-        alerts = step.alerts.to_dict("records")
+        alerts = self._loud(step.alerts).to_dict("records")
         for a in alerts:
             m.count_alert(a["building_id"], a["type"])
         sinks.say_alerts(alerts, batch_id)
@@ -257,6 +261,12 @@ class Batches:
             peaks = self.engine.peaks
             m.set_billing_peaks(peaks[peaks["building_id"].isin(ok["building_id"].unique())])
             sinks.say_live(step.touched, batch_id, self.top)
+
+    def _loud(self, alerts: pd.DataFrame) -> pd.DataFrame:
+        """The alerts that page: those of events from `alerts.quiet_before` on."""
+        if self.quiet_before is None or alerts.empty:
+            return alerts
+        return alerts[alerts["event_time"] >= self.quiet_before]
 
     def _expect(self, touched: pd.DataFrame) -> pd.DataFrame:
         """Running windows with the baseline's expectation for the whole window."""

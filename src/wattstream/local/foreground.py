@@ -26,7 +26,7 @@ from ..errors import WattstreamError
 from ..view import render
 from ..view.collect import Collector
 from ..view.live import data_paths, links, shown_path
-from . import kafka, stack
+from . import history, kafka, stack
 
 # Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
 _NOTICE = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
@@ -85,9 +85,22 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
             with lock:
                 print(f"[{child.name:9}] {line}", flush=True)
 
+    seeded = 0
+    if demo_on and cfg.local.demo_history_days and history.topic_is_empty(cfg):
+        # Before the job and the live readings: the job takes the history in first, and its
+        # alerts stay quiet (stored, not sent or shown: they are weeks old).
+        collector.notices.append(f"demo: {cfg.local.demo_history_days} days of history sent "
+                                 "first, for the baselines; its alerts are stored, not shown")
+        with open(logs / "history.log", "ab") as log:
+            seeded, quiet_before = history.backfill(cfg, base, env, log)
+        env["WATTSTREAM_ALERTS__QUIET_BEFORE"] = quiet_before
     children = {name: _start(name, argv, env, logs / f"{name}.log", on_line)
                 for name, argv in (("job", base + ["job"]), ("generator", base + ["generate"]))}
     stopping = threading.Event()
+    fitting: list = []  # the baseline fit's process while it runs
+    if seeded:
+        threading.Thread(target=_fit_baselines, args=(base, env, logs, collector, seeded,
+                                                      stopping, fitting), daemon=True).start()
     beside = threading.Thread(target=_beside, args=(more, collector, plain, stopping, starting),
                               daemon=True)
     if more is not None:
@@ -110,6 +123,12 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
         print("\nstopping generator and job …", flush=True)
     finally:
         stopping.set()
+        for proc in list(fitting):  # a baseline fit still running stops with the pipeline
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:  # it just ended
+                pass
+            proc.wait(30)
         _stop(children["generator"])
         collector.snapshot()  # the job's last counts, before it goes
         _stop(children["job"])
@@ -118,6 +137,26 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
             beside.join(timeout=cfg.local.start_timeout_seconds * 2)
     _print_summary(cfg, collector, summary, windows_before, logs)
     return code
+
+
+def _fit_baselines(base: list[str], env: dict, logs: Path, collector: Collector,
+                   seeded: int, stopping: threading.Event, fitting: list,
+                   wait_s: float = 120.0) -> None:
+    """Fit the baselines once the job has the demo's history and the first live alert is on
+    screen (so the fit's JVM does not delay it), or after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if collector.last.readings_processed >= seeded and (
+                collector.alerts or time.monotonic() > deadline):
+            break
+        if stopping.wait(1.0):
+            return
+    collector.notices.append("demo: fitting the baselines (wattstream baseline)")
+    try:
+        with open(logs / "baseline.log", "ab") as log:
+            collector.notices.append(history.fit(base, env, log, fitting))
+    except WattstreamError as exc:
+        collector.notices.append(str(exc))
 
 
 def _beside(more: Callable[[], object], collector: Collector, plain: bool,
