@@ -31,6 +31,7 @@ from . import history, kafka, stack
 # Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
 _NOTICE = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
 _DEMO = re.compile(r"wattstream\.generator\.run: (demo: .*)$")
+DEMO_SITE = "demo-site"
 DEMO_OFF = ("demo off (--no-demo): the seeded fleet at the current hour; alerts only where a "
             "building really passes its threshold")
 
@@ -58,6 +59,13 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
            "WATTSTREAM_JOB__JVM_LOG": str(logs / "job.log"), "PYTHONUNBUFFERED": "1"}
     if demo is not None:
         env["WATTSTREAM_GENERATOR__DEMO"] = str(demo).lower()
+    demo_on = cfg.generator.demo if demo is None else demo
+    if demo_on and cfg.kafka.weather_topic and not (
+            cfg.generator.weather_site or cfg.weather.sites or cfg.weather.default_site):
+        # The demo's meters send no weather: their site's comes on the weather topic and the
+        # job joins it back, as with real meter exports.
+        env["WATTSTREAM_GENERATOR__WEATHER_SITE"] = DEMO_SITE
+        env["WATTSTREAM_WEATHER__DEFAULT_SITE"] = DEMO_SITE
     windows_before = final_windows(cfg)
     cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})  # for the view too
     starting = threading.Event()  # set while services start beside the pipeline
@@ -69,8 +77,10 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
     collector = Collector(cfg, time.time() - 5, services=services,
                           links=links(cfg, dict(stack.running(cfg)).get("prometheus", False),
                                       shown_path(logs.as_uri()) + "/"))
-    demo_on = cfg.generator.demo if demo is None else demo
     collector.demo = "" if demo_on else DEMO_OFF
+    if env.get("WATTSTREAM_WEATHER__DEFAULT_SITE") == DEMO_SITE:
+        collector.notices.append(f"demo: the meters send no weather; {DEMO_SITE}'s comes on "
+                                 f"{cfg.kafka.weather_topic} and the job joins it")
     lock = threading.Lock()
     summary: dict = {}
 

@@ -15,6 +15,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..alert_types import UNITS
 from .snapshot import Alert, Building, Snapshot
 
 BAR = 10  # cells of the threshold bar
@@ -22,7 +23,10 @@ WIDE = 96  # from this width on every column shows
 MEDIUM = 80  # below it no threshold bar (the percentage stays) and no alert event time
 NARROW = 64  # below it only building, energy and share of the threshold; short alert types
 _DOTS = {True: ("●", "green"), False: ("○", "red"), None: ("◌", "yellow")}  # None: starting
-SHORT_TYPES = {"HIGH_CONSUMPTION": "HIGH", "PEAK_DEMAND": "PEAK", "ABNORMAL_USAGE": "ABNORMAL"}
+SHORT_TYPES = {"HIGH_CONSUMPTION": "HIGH", "PEAK_DEMAND": "PEAK", "ABNORMAL_USAGE": "ABNORMAL",
+               "STUCK_METER": "STUCK", "METER_GAP": "GAP", "PEAK_AT_RISK": "AT RISK"}
+# Limits passed in red; what the baseline finds in magenta; data-quality events in yellow.
+STYLES = {"ABNORMAL_USAGE": "magenta", "STUCK_METER": "yellow", "METER_GAP": "yellow"}
 
 
 def render(s: Snapshot, width: int = 100, height: int | None = None) -> RenderableType:
@@ -149,17 +153,18 @@ def _alerts(rows: Sequence[Alert], total: int, width: int) -> Table:
         t.add_column("event time", no_wrap=True)
     t.add_column("type", no_wrap=True, style="bold")
     t.add_column("building", no_wrap=True, overflow="ellipsis", max_width=24)
-    t.add_column("kWh vs threshold", no_wrap=True)
+    t.add_column("value vs threshold", no_wrap=True)
     if not narrow:
         t.add_column("after reading", justify="right", no_wrap=True)
     for a in rows:
         cells = [SHORT_TYPES.get(a.type, a.type) if narrow else a.type, a.building,
-                 f"{a.value:,.1f} {'>' if a.value > a.threshold else '<'} {a.threshold:,.1f}"]
+                 f"{a.value:,.1f} {'>' if a.value > a.threshold else '<'} {a.threshold:,.1f} "
+                 f"{UNITS.get(a.type, 'kWh')}"]
         if timed:
             cells.insert(0, _event_clock(a.event_time))
         if not narrow:
             cells.append(_num(a.delay_s, " s", 1))
-        t.add_row(*cells, style="red" if a.type != "ABNORMAL_USAGE" else "magenta")
+        t.add_row(*cells, style=STYLES.get(a.type, "red"))
     return t
 
 
