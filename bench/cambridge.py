@@ -118,7 +118,7 @@ def main() -> int:
                              "weather": sent.get("weather"),
                              "seconds": round(time.perf_counter() - t, 1)}
         spark = session.build(cfg, app_name="wattstream-bench-cambridge", ui=False)
-        results["job_seconds"] = run_job(spark, cfg)
+        results.update(run_job(spark, cfg))
         t = time.perf_counter()
         table = baseline.build(spark, cfg)
         results["baseline_seconds"] = round(time.perf_counter() - t, 1)
