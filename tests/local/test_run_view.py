@@ -46,7 +46,7 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
         # The demo's history gives baselines: fitted beside the pipeline after the first
         # alert, then taken up by the running job, whose expected energy the fleet shows.
         wait_for(child, seen, r"baseline v1 fitted from the demo's history", 240)
-        wait_for(child, seen, r"expected(?! \(no baseline\))", 90)
+        wait_for(child, seen, r"people +expected(?! \(no baseline\))", 90)
         print(f"baseline in the view {time.monotonic() - t0:.0f} s after the start")
         kafka_pid = int((tmp_path / "run" / "pids" / "kafka.pid").read_text())
     finally:

@@ -68,8 +68,8 @@ def links(cfg: Config, prometheus: bool, logs: str | None = None) -> list[tuple[
         out.append(("Prometheus", f"{url(cfg)}/graph?g0.expr=wattstream_window_energy_kwh"))
     out += [("job metrics", f"http://127.0.0.1:{cfg.metrics.job_port}/metrics"),
             ("Parquet", f"{paths['windows']} (final windows, by date), {paths['alerts']}"),
-            ("baseline", "wattstream baseline (from stored windows: ABNORMAL_USAGE and the "
-                         "expected column)")]
+            ("baseline", "wattstream baseline (refits the models from the stored windows; "
+                         "the job takes the new version up)")]
     if logs:
         out.append(("logs", logs))
     return out
