@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from wattstream.config import Config
-from wattstream.job import aggregates, sinks
+from wattstream.job import aggregates, detect, sinks
 from wattstream.job.files import Files, parquet_bytes, utc
 
 
@@ -53,13 +53,17 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
     cfg = Config().replace(storage={"uri": f"file://{tmp_path}/w"})
     parts = aggregates.typed(pd.DataFrame({
         "building_id": ["a"], "ws": [1767603600], "n": [2], "energy_sum": [3.0],
-        "energy_max": [2.0], "temperature_sum": [40.0], "temperature_count": [2],
+        "energy_max": [2.0], "energy_min": [1.0], "first_us": [1.7676036e15],
+        "last_us": [1.76760361e15], "temperature_sum": [40.0], "temperature_count": [2],
         "humidity_sum": [None], "humidity_count": [0], "occupancy_sum": [4.0],
         "occupancy_count": [2]}))
-    closed = aggregates.finish(parts, 300)
+    # A closed window as the engine gives it: scored against a baseline (none here: NaN).
+    closed = aggregates.finish(parts, 300).assign(expected_kwh=2.5, residual_kwh=0.5,
+                                                  std_residual=float("nan"))
     sinks.write_windows(Files(spark), cfg, closed, 5)
     got = spark.read.parquet(sinks.storage(cfg, "windows"))
-    assert got.columns == [*aggregates.WINDOW_COLUMNS, "date"]
+    assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS, "date"]
     row = got.first()
     assert row.readings == 2 and row.avg_humidity is None and row.demand_kw == 36.0
+    assert (row.expected_kwh, row.residual_kwh, row.std_residual) == (2.5, 0.5, None)
     assert str(row.date) == "2026-01-05" and row.hour_of_week == 9

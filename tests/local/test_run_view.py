@@ -58,7 +58,8 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
     for line in ("wattstream live", "demo: r0-b00000 a 36,000 m² hospital", "after reading",
                  "alerts, newest first", "Ctrl-C stops everything"):
         assert line in screen
-    assert re.search(r"\d+ of 20 pass", screen)
+    assert re.search(r"baseline v1 fitted from the demo's history: \d+ of 20 buildings pass",
+                     screen)
     # The history's alerts are stored, not shown: every alert on screen is from the live run.
     assert "days of history sent first" in screen
     summary = screen[screen.index("wattstream ran"):]

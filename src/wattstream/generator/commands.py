@@ -156,13 +156,11 @@ def options(args: argparse.Namespace, cfg) -> object:
         raise WattstreamError("replay needs --input FILE (canonical CSV or Parquet)")
     start, duration = _start(args.start), (None if args.duration is None
                                            else parse_duration(args.duration))
-    demo = g.demo
     if args.demo_history is not None:
         if args.mode != "backfill" or args.start or args.duration:
             raise WattstreamError("--demo-history goes with backfill, without --start and "
                                   "--duration")
-        start, duration, demo = _demo_history(g, args.demo_history), \
-            args.demo_history * 86400, True
+        start, duration = _demo_history(g, args.demo_history), args.demo_history * 86400
     return Options(
         mode=args.mode,
         replica=replica_identity(args.replica_id, g.replica_id),
@@ -181,7 +179,8 @@ def options(args: argparse.Namespace, cfg) -> object:
         on_bad_row=args.on_bad_row,
         summary=args.summary,
         progress=not args.no_progress,
-        demo=demo,
+        demo=g.demo,
+        demo_fleet=args.demo_history is not None,
         demo_start=parse_timestamp(g.demo_start) if g.demo_start else None,
         weather_site=g.weather_site,
         weather_interval_s=g.weather_interval_seconds,

@@ -68,6 +68,7 @@ class Options:
     weather_site: str = ""  # readings without weather; the site's to the weather topic
     weather_interval_s: float = 300.0
     weather_input: str | None = None  # replay: site weather sent in step with the readings
+    demo_fleet: bool = False  # backfill: the demo's large buildings (its history), no spike
 
 
 @dataclass
@@ -244,9 +245,9 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     dt = opts.interval_s
     realtime = opts.mode == "realtime"
     demo = realtime and opts.demo
-    # The demo's fleet (its large buildings) also in a backfill: the demo's history.
+    # The demo's fleet (its large buildings) also in the demo's history (--demo-history).
     sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
-                    fixed=demo_mode.fixed(len(ids)) if opts.demo else None,
+                    fixed=demo_mode.fixed(len(ids)) if demo or opts.demo_fleet else None,
                     with_weather=not opts.weather_site)
     if demo:
         start, origin = (opts.start, "") if opts.start else _demo_start(opts, producer, clock,

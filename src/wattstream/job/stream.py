@@ -250,17 +250,19 @@ class Batches:
             sinks.say(f"[quarantine] batch {batch_id}: {int(counts.sum())} message(s) "
                       f"quarantined ({', '.join(f'{k}={v}' for k, v in counts.items())})")
         alerts = self._loud(step.alerts).to_dict("records")
-        for a in alerts:
-            m.count_alert(a["building_id"], a["type"])
         sinks.say_alerts(alerts, batch_id)
-        if len(step.closed):
-            m.set_closed(step.closed)
+        # Per-building series go to the first buildings seen (metrics.max_buildings): the live
+        # ones before those that only raise an alert or close a window.
         if len(ok):
             self._correlate(ok)
             m.set_windows(self._expect(step.touched))
             peaks = self.engine.peaks
             m.set_billing_peaks(peaks[peaks["building_id"].isin(ok["building_id"].unique())])
             sinks.say_live(step.touched, batch_id, self.top)
+        if len(step.closed):
+            m.set_closed(step.closed)
+        for a in alerts:
+            m.count_alert(a["building_id"], a["type"])
 
     def _loud(self, alerts: pd.DataFrame) -> pd.DataFrame:
         """The alerts that page: those of events from `alerts.quiet_before` on."""

@@ -17,6 +17,7 @@ On a fresh readings topic, `local run` with the demo on:
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import datetime, timedelta
 
@@ -68,7 +69,8 @@ def fit(base: list[str], env: dict, log, running: list) -> str:
         running.remove(proc)
     if proc.returncode != 0:
         raise WattstreamError(f"wattstream baseline failed (see {log.name})")
-    lines = out.strip().splitlines()
-    passing = next((x.strip() for x in lines if "Guideline 14" in x), "")
-    return f"{lines[0].split(',')[0]} fitted from the demo's history: {passing}" if lines \
-        else "baseline fitted"
+    version = re.match(r"baseline (v\d+)", out.strip())
+    passing = re.search(r"(\d+) of (\d+) pass", out)
+    what = (f"{passing.group(1)} of {passing.group(2)} buildings pass ASHRAE Guideline 14"
+            if passing else "see the job's log")
+    return f"baseline {version.group(1) if version else ''} fitted from the demo's history: {what}"
