@@ -3,6 +3,7 @@ as JSON under bench/results/ followed by its table on stdout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -12,12 +13,9 @@ from pathlib import Path
 
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name")), cpu)
-    except OSError:  # not Linux: platform's name stays
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:  # not Linux: keep it
+        cpu = next((line.split(":", 1)[1].strip() for line in f
+                    if line.startswith("model name")), cpu)
     return {"cpus": os.cpu_count(), "cpu": cpu,
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
                                 / 2**30, 1),

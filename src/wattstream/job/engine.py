@@ -166,21 +166,22 @@ class Engine:
         open_ = self.windows[self.windows["building_id"].isin(batch["building_id"].unique())]
         newest = open_.groupby("building_id")["ws"].transform("max")
         done = aggregates.finish(open_[open_["ws"] < newest], self.length_s)
+        if len(done):  # closed windows were scored already (`apply`)
+            done["expected_kwh"] = np.nan
+            if self.models is not None:
+                done["expected_kwh"] = self.models.score(
+                    done["building_id"], done["hour_of_week"].to_numpy(),
+                    done["avg_temperature"].to_numpy(dtype="float64"),
+                    done["energy_kwh"].to_numpy(dtype="float64"))["expected_kwh"].to_numpy()
         rows = pd.concat([d for d in (done, closed) if len(d)], ignore_index=True) if (
             len(done) or len(closed)) else closed
         if rows.empty:
             return pd.DataFrame(columns=["building_id", "ws", "energy_kwh", "expected_kwh"])
-        expected = np.full(len(rows), np.nan)
-        if self.models is not None:
-            expected = self.models.score(rows["building_id"], rows["hour_of_week"].to_numpy(),
-                                         rows["avg_temperature"].to_numpy(dtype="float64"),
-                                         rows["energy_kwh"].to_numpy(dtype="float64")
-                                         )["expected_kwh"].to_numpy()
         ws = (rows["window_start"] - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
         return pd.DataFrame({"building_id": rows["building_id"].to_numpy(),
                              "ws": ws.to_numpy(dtype="int64"),
                              "energy_kwh": rows["energy_kwh"].to_numpy(dtype="float64"),
-                             "expected_kwh": expected})
+                             "expected_kwh": rows["expected_kwh"].to_numpy(dtype="float64")})
 
     def _close(self) -> pd.DataFrame:
         """The running windows the watermark passed (partials, sorted by KEY), taken out."""

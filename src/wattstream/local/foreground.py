@@ -8,6 +8,7 @@ Ctrl-C stops the generator, then the job, and prints a summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -134,10 +135,8 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
     finally:
         stopping.set()
         for proc in list(fitting):  # a baseline fit still running stops with the pipeline
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it just ended
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:  # it just ended
-                pass
             proc.wait(30)
         _stop(children["generator"])
         collector.snapshot()  # the job's last counts, before it goes
