@@ -138,14 +138,71 @@ class WeatherConfig:
 
 
 @dataclass(frozen=True)
+class TouPeriod:
+    price_per_kwh: float | None = _f(None, "energy price in this period (currency per kWh); "
+                                     "required", minimum=0)
+    days: str = _f("mon-sun", "days of the week, a comma list of days and ranges (mon-fri, "
+                   "sat,sun)")
+    hours: str = _f("0-24", "hours of the day in tariff.timezone, a comma list of half-open "
+                    "ranges (12-18 is 12:00 to 18:00; 22-6 wraps past midnight)")
+    months: str = _f("1-12", "months of the season, a comma list of inclusive ranges (6-9; "
+                     "11-2 wraps past December)")
+
+
+# Keys a tariff change may name; the ones it leaves out keep the previous version's value.
+TARIFF_VERSIONED = ("energy_price_per_kwh", "periods", "demand_charge_per_kw", "ratchet_share",
+                    "ratchet_months", "fixed_charge_per_month", "carbon_kg_per_kwh",
+                    "carbon_profile")
+
+
+@dataclass(frozen=True)
+class TariffChange:
+    energy_price_per_kwh: float | None = _f(None, "new energy price outside the periods",
+                                            minimum=0)
+    periods: dict[str, TouPeriod] | None = _f(None, "new time-of-use periods (all of them; {} "
+                                              "for none)")
+    demand_charge_per_kw: float | None = _f(None, "new demand charge per kW", minimum=0)
+    ratchet_share: float | None = _f(None, "new ratchet share", minimum=0, maximum=1)
+    ratchet_months: int | None = _f(None, "new ratchet look-back", minimum=1, maximum=36)
+    fixed_charge_per_month: float | None = _f(None, "new fixed charge", minimum=0)
+    carbon_kg_per_kwh: float | None = _f(None, "new grid carbon intensity", minimum=0,
+                                         maximum=5)
+    carbon_profile: str | None = _f(None, "new carbon profile file")
+
+
+@dataclass(frozen=True)
 class TariffConfig:
+    timezone: str = _f("UTC", "zone of the tariff's clock: time-of-use hours, effective dates "
+                       "and the billing day (IANA name)")
+    energy_price_per_kwh: float = _f(0.12, "energy price outside every time-of-use period "
+                                     "(currency per kWh)", minimum=0)
+    periods: dict[str, TouPeriod] = _f({}, "time-of-use periods by name (e.g. on_peak), each "
+                                       "with its price, days, hours and months; periods may "
+                                       "not overlap")
     demand_charge_per_kw: float = _f(15.0, "demand charge per kW of a billing month's peak "
                                      "demand (currency units)", minimum=0)
+    ratchet_share: float = _f(0.0, "demand ratchet: the billed demand is at least this share "
+                              "of the highest peak of the last ratchet_months billing months; "
+                              "0: no ratchet", minimum=0, maximum=1)
+    ratchet_months: int = _f(11, "billing months the ratchet looks back over", minimum=1,
+                             maximum=36)
+    fixed_charge_per_month: float = _f(0.0, "fixed charge per billing month (currency units)",
+                                       minimum=0)
+    carbon_kg_per_kwh: float = _f(0.35, "grid carbon intensity, kg CO2e per kWh, where the "
+                                  "profile has no value", minimum=0, maximum=5)
+    carbon_profile: str = _f("", "CSV of the grid's carbon intensity (kg_per_kwh) by hour: "
+                             "either an `hour` column (0-23, tariff.timezone) or a "
+                             "`timestamp` column (ISO 8601, hourly series); empty: the "
+                             "constant")
+    changes: dict[str, TariffChange] = _f({}, "later tariff versions by effective date "
+                                          "(YYYY-MM-DD, from 00:00 in tariff.timezone); each "
+                                          "names only what changes, earlier history keeps "
+                                          "the earlier prices")
     demand_interval_minutes: int = _f(15, "billing demand interval: the peak is the highest "
                                       "average kW over one such interval; a multiple of the "
                                       "window length", minimum=1, maximum=1440)
-    billing_day: int = _f(1, "day of the month a billing period starts (UTC)", minimum=1,
-                          maximum=28)
+    billing_day: int = _f(1, "day of the month a billing period starts (00:00 in "
+                          "tariff.timezone)", minimum=1, maximum=28)
     currency: str = _f("USD", "currency of the charges (ISO 4217 code)", pattern=r"^[A-Z]{3}$")
 
 
@@ -399,6 +456,9 @@ def _check_consistency(cfg: Config) -> None:
         _check_demo_start(cfg.generator.demo_start)
     if cfg.alerts.quiet_before:
         _check_instant("alerts.quiet_before", cfg.alerts.quiet_before)
+    from .tariff import check_tariff  # the tariff's own rules (days, hours, overlaps, dates)
+
+    check_tariff(cfg.tariff)
     if cfg.schema.timezone:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

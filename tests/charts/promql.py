@@ -29,7 +29,7 @@ GRAFANA_VARIABLES = {
     "$__interval": "30s",
     '=~"$building"': '=~".*"',
 }
-_METRIC = re.compile(r"\b(wattstream_[a-z_]+|up)\b(?=\s*[{\[)]|\s*$|\s*[><=!])")
+_METRIC = re.compile(r"\b(wattstream_[a-z0-9_]+|up)\b(?=\s*[{\[)]|\s*$|\s*[><=!])")
 
 
 def rule_groups(docs: list[dict]) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -485,3 +486,23 @@ def test_the_baseline_fit_runs_on_a_schedule_with_the_jobs_image_config_and_stor
         "volumes"]
     assert not find(render(set={"job.baseline.enabled": False}), "ScheduledSparkApplication")
     assert not find(render(set={"job.enabled": False}), "ScheduledSparkApplication")
+
+
+def test_the_carbon_profile_ships_next_to_the_config_and_the_tariff_reads_it(render, tmp_path):
+    from wattstream.tariff import Tariff
+
+    data = one(render("ci/tariff-values.yaml"), "ConfigMap", "-config")["data"]
+    cfg = from_dict(yaml.safe_load(data["wattstream.yaml"]))
+    assert cfg.tariff.carbon_profile == "/etc/wattstream/carbon-profile.csv"
+    assert sorted(cfg.tariff.changes) == ["2027-01-01"]
+    mounted = tmp_path / "carbon-profile.csv"
+    mounted.write_text(data["carbon-profile.csv"])
+    tariff = Tariff(dataclasses.replace(cfg.tariff, carbon_profile=str(mounted)))
+    # 2026-06-09 10:13 UTC is 06:13 in New York: the profile's hour 6.
+    assert tariff.carbon_kg_per_kwh([1_781_000_000]).tolist() == [0.36]
+    assert "carbon-profile.csv" not in one(render("values.yaml"), "ConfigMap", "-config")["data"]
+
+
+def test_a_bad_tariff_value_fails_the_render_naming_it(render):
+    with pytest.raises(HelmError, match="ratchet_share"):
+        render("values.yaml", set={"config.tariff.ratchet_share": 2})

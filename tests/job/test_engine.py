@@ -145,7 +145,10 @@ def test_a_closed_window_is_scored_against_its_baseline_once():
     closer = rows.iloc[[0]].assign(building_id="b-9", timestamp=T0 + pd.Timedelta(hours=1),
                                    energy_kwh=0.1, offset=99)
     closer["ws"] = int((T0 + pd.Timedelta(hours=1)).timestamp()) // LENGTH * LENGTH
-    cfg = CFG.replace(alerts={"abnormal_consecutive": 1})
+    # T0 is a Monday 09:00: inside the tariff's morning period.
+    cfg = CFG.replace(alerts={"abnormal_consecutive": 1},
+                      tariff={"energy_price_per_kwh": 0.1, "carbon_kg_per_kwh": 0.5,
+                              "periods": {"morning": {"price_per_kwh": 0.25, "hours": "8-10"}}})
     got, closed, _, e = _run([rows, closer], flat_models({"b-1": 11.0}), cfg)
     abnormal = got[got["type"] == alerts.ABNORMAL]
     assert abnormal[["building_id", "value", "threshold"]].values.tolist() == [
@@ -155,6 +158,8 @@ def test_a_closed_window_is_scored_against_its_baseline_once():
     # The closed window carries its score.
     assert closed[["expected_kwh", "residual_kwh", "std_residual"]].values.tolist() == [
         [11.0, 19.0, 19.0]]
+    # … and its price and emissions under the tariff of its start.
+    assert closed[["energy_cost", "co2_kg"]].values[0].tolist() == pytest.approx([7.5, 15.0])
     assert list(e.windows["building_id"]) == ["b-9"]  # the closer's window stays open
 
 

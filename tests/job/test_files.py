@@ -59,11 +59,14 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
         "occupancy_count": [2]}))
     # A closed window as the engine gives it: scored against a baseline (none here: NaN).
     closed = aggregates.finish(parts, 300).assign(expected_kwh=2.5, residual_kwh=0.5,
-                                                  std_residual=float("nan"))
+                                                  std_residual=float("nan"),
+                                                  energy_cost=0.36, co2_kg=1.05)
     sinks.write_windows(Files(spark), cfg, closed, 5)
     got = spark.read.parquet(sinks.storage(cfg, "windows"))
-    assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS, "date"]
+    assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS,
+                           "energy_cost", "co2_kg", "date"]
     row = got.first()
     assert row.readings == 2 and row.avg_humidity is None and row.demand_kw == 36.0
     assert (row.expected_kwh, row.residual_kwh, row.std_residual) == (2.5, 0.5, None)
+    assert (row.energy_cost, row.co2_kg) == (0.36, 1.05)
     assert str(row.date) == "2026-01-05" and row.hour_of_week == 9

@@ -154,3 +154,19 @@ def test_an_idle_query_counts_as_alive_under_its_name():
     listener.onQueryStarted(SimpleNamespace(id="42", name="alerts"))
     listener.onQueryIdle(SimpleNamespace(id="42"))
     assert m.last_progress.labels("alerts")._value.get() > 0
+
+
+def test_closed_windows_add_to_the_cost_and_emission_totals_of_buildings_with_series():
+    import pandas as pd
+
+    m = JobMetrics(Config().replace(metrics={"max_buildings": 1}))
+    closed = pd.DataFrame({"building_id": ["a", "a", "b"], "energy_kwh": [2.0, 3.0, 4.0],
+                           "energy_cost": [0.2, 0.3, 0.4], "co2_kg": [0.8, 1.2, 1.6]})
+    m.set_closed(closed)
+    m.set_closed(closed.iloc[:1])
+    assert m.cost_totals["energy_cost"].labels("a")._value.get() == 0.2 + 0.3 + 0.2
+    assert m.cost_totals["co2_kg"].labels("a")._value.get() == 0.8 + 1.2 + 0.8
+    assert m.closed["energy_cost"].labels("a")._value.get() == 0.2
+    names = {s.labels.get("building") for metric in m.cost_totals["co2_kg"].collect()
+             for s in metric.samples}
+    assert names == {"a"}  # b is over the cap

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import Config
+from ..tariff import COST_COLUMNS, Tariff
 from . import aggregates, detect, peak, weather
 from .aggregates import KEY
 from .alerts import THRESHOLD_RULES, empty, frame
@@ -48,7 +49,8 @@ class Step:
     closed: pd.DataFrame   # windows the watermark closed: final (CLOSED_COLUMNS)
 
 
-CLOSED_COLUMNS = (*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS)
+# A closed window is also priced, with its emissions, under the tariff in effect at its start.
+CLOSED_COLUMNS = (*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS, *COST_COLUMNS)
 
 
 class Engine:
@@ -57,6 +59,7 @@ class Engine:
         self.length_s = cfg.windows.length_seconds
         self.delay_us = cfg.windows.watermark_seconds * 1_000_000
         self.models = models
+        self.tariff = Tariff(cfg.tariff)
         self.windows = _empty_state()
         self.buildings = detect.empty_state()
         self.peaks = peak.empty_state()
@@ -113,6 +116,8 @@ class Engine:
                                        closed["energy_kwh"].to_numpy(dtype="float64"))
         for c in detect.SCORE_COLUMNS:
             closed[c] = np.nan if scores is None else scores[c].to_numpy()
+        closed["energy_cost"], closed["co2_kg"] = self.tariff.window_cost(
+            done["ws"].to_numpy(dtype="int64"), closed["energy_kwh"].to_numpy())
         found, self.buildings = detect.close(self.cfg, self.buildings, done, closed, scores,
                                              now)
         out.append(found)
@@ -120,7 +125,7 @@ class Engine:
             self.cfg, self.buildings, set(self.windows["building_id"]), self.watermark_us(),
             now)
         out.append(found)
-        found, self.peaks = peak.evaluate(self.cfg, self.peaks,
+        found, self.peaks = peak.evaluate(self.cfg, self.tariff, self.peaks,
                                           self._complete(batch, closed), now)
         out.append(found)
         self.weather.prune(self.watermark_us())

@@ -49,6 +49,16 @@ CLOSED_GAUGES = {
                      "newest closed window energy minus its expectation, kWh"),
     "std_residual": ("wattstream_closed_window_std_residual",
                      "newest closed window residual in residual standard deviations"),
+    "energy_cost": ("wattstream_closed_window_energy_cost",
+                    "newest closed window's energy cost under the tariff (tariff.currency)"),
+    "co2_kg": ("wattstream_closed_window_co2_kg",
+               "newest closed window's emissions, kg CO2e (tariff carbon intensity)"),
+}
+# Running totals of the closed windows, for increase() over any range.
+COST_COUNTERS = {
+    "energy_cost": ("wattstream_energy_cost", "energy cost of the closed windows under the "
+                    "tariff (tariff.currency)"),
+    "co2_kg": ("wattstream_co2_kg", "emissions of the closed windows, kg CO2e"),
 }
 # Why a building has (or has not) ABNORMAL_USAGE: its model's state.
 MODEL_STATUSES = ("passes", "fails_g14", "too_little_history")
@@ -126,6 +136,8 @@ class JobMetrics:
                                   ["building"], registry=r)
         self.closed = {k: Gauge(name, doc, ["building"], registry=r)
                        for k, (name, doc) in CLOSED_GAUGES.items()}
+        self.cost_totals = {k: Counter(name, doc, ["building"], registry=r)
+                            for k, (name, doc) in COST_COUNTERS.items()}
         self.data_loss = Counter("wattstream_kafka_data_loss",
                                  "Kafka offsets a query skipped because Kafka no longer had "
                                  "them: records deleted before being read (kind=gap), or "
@@ -182,13 +194,21 @@ class JobMetrics:
             self.model_nmbe.labels(r.building_id).set(_nan(r.nmbe))
 
     def set_closed(self, closed: pd.DataFrame) -> None:
-        """Gauges of each building's newest closed window."""
+        """Gauges of each building's newest closed window; the cost and emission totals."""
         newest = closed.drop_duplicates("building_id", keep="last")
-        shown = newest[newest["building_id"].isin(self.with_series(
-            list(newest["building_id"])))]
+        with_series = self.with_series(list(newest["building_id"]))
+        shown = newest[newest["building_id"].isin(with_series)]
         for r in shown.to_dict("records"):
             for k, g in self.closed.items():
                 g.labels(r["building_id"]).set(_nan(r.get(k)))
+        rows = closed[closed["building_id"].isin(with_series)]
+        if rows.empty or "energy_cost" not in rows:
+            return
+        sums = rows.groupby("building_id")[list(COST_COUNTERS)].sum()
+        for b, r in sums.iterrows():
+            for k, c in self.cost_totals.items():
+                if r[k] > 0:
+                    c.labels(b).inc(float(r[k]))
 
     def set_billing_peaks(self, peaks: pd.DataFrame) -> None:
         """The month-to-date peaks of the buildings in `peaks` (`peak.STATE_COLUMNS`)."""

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..billing import billing_month
 from ..config import Config
+from ..tariff import Tariff
 from .alerts import PEAK_AT_RISK, empty, frame
 
 STATE_COLUMNS = {"building_id": object, "eval_ws": "int64", "iv": "int64", "iv_kwh": "float64",
@@ -42,8 +43,8 @@ def empty_state() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in STATE_COLUMNS.items()})
 
 
-def evaluate(cfg: Config, state: pd.DataFrame, windows: pd.DataFrame, now: pd.Timestamp
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate(cfg: Config, tariff: Tariff, state: pd.DataFrame, windows: pd.DataFrame,
+             now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PEAK_AT_RISK of newly complete windows (`building_id`, `ws`, `energy_kwh`,
     `expected_kwh`; any order, each at most once) → (alerts, new state)."""
     if windows.empty:
@@ -61,7 +62,7 @@ def evaluate(cfg: Config, state: pd.DataFrame, windows: pd.DataFrame, now: pd.Ti
     iv = ws // span * span
     last_pos = span // length - 1
     pos = (ws - iv) // length
-    month = billing_month(iv, tr.billing_day)
+    month = billing_month(iv, tr.billing_day, tr.timezone)
     prior = pd.DataFrame({"building_id": b}).merge(state, on="building_id", how="left")
     first = np.r_[True, b[1:] != b[:-1]]
     # Energy so far in each window's interval, carrying the saved part of an interval that
@@ -114,7 +115,8 @@ def evaluate(cfg: Config, state: pd.DataFrame, windows: pd.DataFrame, now: pd.Ti
         out = frame(b[hit], start, start + pd.Timedelta(seconds=span), PEAK_AT_RISK,
                     projected[hit], peak[hit], pd.to_datetime(ws[hit] + length, unit="s"), now,
                     lead_minutes=remaining[hit] / 60,
-                    extra_charge=(projected[hit] - peak[hit]) * tr.demand_charge_per_kw)
+                    extra_charge=(projected[hit] - peak[hit])
+                    * tariff.demand_charge_per_kw(iv[hit]))
     warned = pd.Series(hit | warned_before).groupby(group).transform("any").to_numpy()
 
     last = np.r_[b[1:] != b[:-1], True]

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from .. import kafka_client
 from ..config import Config, resolve_uri
 from ..schema import format_timestamp
+from ..tariff import COST_COLUMNS
 from . import aggregates, parse
 from .alerts import ALERT_COLUMNS, UNITS
 from .detect import SCORE_COLUMNS
@@ -28,7 +29,7 @@ WINDOW_SCHEMA = pa.schema(
     + [(a.column, pa.int64() if a.column == "readings" else pa.float64())
        for a in aggregates.AGGREGATES]
     + [("hour_of_week", pa.int32())]
-    + [(c, pa.float64()) for c in SCORE_COLUMNS])
+    + [(c, pa.float64()) for c in (*SCORE_COLUMNS, *COST_COLUMNS)])
 ALERT_SCHEMA = pa.schema(
     [("alert_id", pa.string()), ("building_id", pa.string()), ("type", pa.string()),
      ("value", pa.float64()), ("threshold", pa.float64()), ("event_time", _TS),
