@@ -81,11 +81,31 @@ def bills(windows: pd.DataFrame, tariff: Tariff, length_s: int) -> pd.DataFrame:
         ["building_id", "month"], sort=True).sum().reset_index()
     demand = interval_demand(windows, tariff.interval_s, length_s, complete=False)
     demand["month"] = billing_month(demand["iv"].to_numpy(), cfg.billing_day, cfg.timezone)
+    return bill_table(sums, monthly_peaks(demand), tariff)
+
+
+def monthly_peaks(demand: pd.DataFrame) -> pd.DataFrame:
+    """The highest interval of each building and billing month (`building_id`, `month`, `iv`,
+    `kw`; the earliest on a tie) as `peak_kw`, `peak_at` (epoch seconds)."""
     top = demand.sort_values(["building_id", "month", "kw", "iv"],
                              ascending=[True, True, False, True]).drop_duplicates(
         ["building_id", "month"])
-    out = sums.merge(top[["building_id", "month", "kw", "iv"]], on=["building_id", "month"])
-    out = out.rename(columns={"kw": "peak_kw"})
+    return pd.DataFrame({"building_id": top["building_id"].to_numpy(),
+                         "month": top["month"].to_numpy(dtype="int64"),
+                         "peak_kw": top["kw"].to_numpy(dtype="float64"),
+                         "peak_at": top["iv"].to_numpy(dtype="int64")})
+
+
+def bill_table(sums: pd.DataFrame, peaks: pd.DataFrame, tariff: Tariff) -> pd.DataFrame:
+    """Bills from each building's and billing month's energy, cost and emissions (`sums`:
+    `building_id`, `month`, `energy_kwh`, `energy_cost`, `co2_kg`) and its peak demand
+    (`monthly_peaks`)."""
+    cfg = tariff.cfg
+    out = sums.merge(peaks, on=["building_id", "month"], how="left").sort_values(
+        ["building_id", "month"], ignore_index=True)
+    if out.empty:
+        return pd.DataFrame(columns=list(BILL_COLUMNS))
+    out["peak_kw"] = out["peak_kw"].fillna(0.0)
     months = np.unique(out["month"].to_numpy())
     starts = period_start_s(months, cfg.billing_day, cfg.timezone)
     ends = period_start_s(months + 1, cfg.billing_day, cfg.timezone)
@@ -98,8 +118,8 @@ def bills(windows: pd.DataFrame, tariff: Tariff, length_s: int) -> pd.DataFrame:
     out["total"] = out["energy_cost"] + out["demand_charge"] + out["fixed_charge"]
     out["period_start"] = pd.to_datetime(starts[at], unit="s")
     out["period_end"] = pd.to_datetime(ends[at], unit="s")
-    out["peak_at"] = pd.to_datetime(out["iv"].to_numpy(), unit="s")
-    return out[list(BILL_COLUMNS)].reset_index(drop=True)
+    out["peak_at"] = pd.to_datetime(out["peak_at"], unit="s")
+    return out[list(BILL_COLUMNS)]
 
 
 def _period_terms(tariff: Tariff, starts: np.ndarray, ends: np.ndarray) -> dict[str, np.ndarray]:

@@ -226,6 +226,59 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
+class RecommendConfig:
+    min_peers: int = _f(3, "peer comparisons use the buildings of the same type when there are "
+                        "at least this many others, else the whole fleet", minimum=1,
+                        maximum=10_000)
+    night_hours: str = _f("0-5", "hours of the night (tariff.timezone, half-open ranges) "
+                          "whose load is the base load")
+    base_load_ratio: float = _f(1.5, "base load (night kW per m2, or per kW of average load "
+                                "without floor areas) this many times the peers' median",
+                                minimum=1, maximum=100)
+    after_hours_excess: float = _f(0.4, "closed hours whose load exceeds the building's "
+                                   "typical load of that hour of the week (weather-adjusted) "
+                                   "by this share, and by 3 robust deviations, for 2 hours "
+                                   "or more, count as left on", minimum=0.01, maximum=100)
+    after_hours_share_margin: float = _f(0.10, "share of energy outside the schedule above "
+                                         "the peers' median by more than this", minimum=0,
+                                         maximum=1)
+    weekend_ratio: float = _f(0.8, "weekend daily energy at least this share of weekday "
+                              "daily energy …", minimum=0, maximum=10)
+    weekend_peer_margin: float = _f(0.15, "… and above the peers' share by this much",
+                                    minimum=0, maximum=10)
+    peak_shave_hours: float = _f(2.0, "peak shaving caps each billing month's demand at the "
+                                 "level its highest this-many hours of intervals exceed",
+                                 minimum=0.25, maximum=100)
+    peak_shave_share: float = _f(0.10, "… recommended when the cap lowers the peak by at "
+                                 "least this share", minimum=0, maximum=1)
+    temperature_slope_ratio: float = _f(1.5, "heating or cooling slope per m2 (or per kWh "
+                                        "of a day) this many times the peers' median",
+                                        minimum=1, maximum=100)
+    load_factor_ratio: float = _f(0.8, "load factor (average over peak kW) below this share "
+                                  "of the peers' median", minimum=0, maximum=1)
+    data_quality_share: float = _f(0.002, "missing or stuck windows at least this share of "
+                                   "the period", minimum=0, maximum=1)
+    min_annual_saving: float = _f(0.0, "recommendations worth less a year (currency) are left "
+                                  "out", minimum=0)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    buildings_file: str = _f("", "CSV of building metadata (building_id, type, "
+                             "floor_area_m2) for peer comparisons; empty: none (peers are "
+                             "the whole fleet, loads compared per kW of average load)")
+    days: int = _f(30, "the report covers the last this many days of stored windows unless "
+                   "--from/--to say otherwise", minimum=1, maximum=3660)
+    top: int = _f(50, "recommendations listed on the portfolio page", minimum=1,
+                  maximum=100_000)
+    building_pages: int = _f(10, "building pages in the report: the buildings with the most "
+                             "to save (more on demand with --building)", minimum=0,
+                             maximum=1000)
+    output_uri: str = _f("", "folder the scheduled report is written to (file:// or "
+                         "hdfs://); empty means <storage.uri>/reports")
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     host: str = _f("127.0.0.1", "address the /metrics endpoints bind to (0.0.0.0 in a pod)")
     job_port: int = _f(9108, "port of the streaming job's /metrics", minimum=1, maximum=65535)
@@ -337,6 +390,8 @@ class Config:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     tariff: TariffConfig = field(default_factory=TariffConfig)
     weather: WeatherConfig = field(default_factory=WeatherConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     schema: SchemaConfig = field(default_factory=SchemaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -456,9 +511,10 @@ def _check_consistency(cfg: Config) -> None:
         _check_demo_start(cfg.generator.demo_start)
     if cfg.alerts.quiet_before:
         _check_instant("alerts.quiet_before", cfg.alerts.quiet_before)
-    from .tariff import check_tariff  # the tariff's own rules (days, hours, overlaps, dates)
+    from .tariff import check_hours, check_tariff  # the tariff's own rules (days, hours, overlaps, dates)
 
     check_tariff(cfg.tariff)
+    check_hours("recommend.night_hours", cfg.recommend.night_hours)
     if cfg.schema.timezone:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

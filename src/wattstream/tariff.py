@@ -153,6 +153,11 @@ def versions(cfg: TariffConfig) -> list[Version]:
     return out
 
 
+def check_hours(key: str, text: str) -> np.ndarray:
+    """Hours of the day (half-open ranges such as `0-5,22-24`) as a mask of 24."""
+    return _spans(key, text, 0, 24, half_open=True)
+
+
 def check_tariff(cfg: TariffConfig) -> None:
     """Fail with the key's name on a tariff that cannot be applied (files are read later)."""
     versions(cfg)

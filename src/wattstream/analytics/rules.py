@@ -1,0 +1,588 @@
+"""The recommendation rule pack: per building, what to fix, the evidence, and what it is worth
+a year in kWh, money (the tariff) and CO2e, ranked across the fleet.
+
+    found = recommend(usage, tariff, cfg.recommend, meta, alerts)
+    found.table        # one row per (building, rule) that fired, RECOMMENDATION_COLUMNS
+    found.fits         # per building: the change-point fit of daily energy on temperature
+
+Rules (thresholds in `recommend` config; peers are the buildings of the same type when there
+are `min_peers` others, else the fleet; loads are compared per m2 of floor area when the
+metadata has it, else per kW of the building's average load):
+
+- `base_load`: the night load (10th percentile of the `night_hours`) far above the peers'.
+  Saving: the excess kW around the clock.
+- `after_hours`: energy outside the occupancy schedule (from the occupancy readings, else the
+  load's own hour-of-week profile). Days whose after-hours energy beats the building's
+  typical day of the kind (weekday or weekend) by `after_hours_excess` and 3 robust deviations
+  are "left on" (HVAC overnight, early starts, late stops); an after-hours share above the
+  peers' is a schedule to tighten. Saving: the excess over the typical day and over the peers.
+- `weekend`: weekend days using nearly what weekdays use, and more than the peers. Saving: the
+  weekend energy above the peers' ratio.
+- `peak_shaving`: the intervals that set each billing month's peak; a cap at the level the
+  month's highest `peak_shave_hours` exceed. Saving: the demand charge of the kW above it.
+- `temperature_sensitivity`: heating or cooling slope of a change-point fit of daily energy on
+  daily outdoor temperature far above the peers'. Saving: the excess slope times the period's
+  degree days.
+- `load_factor`: average over peak demand far below the peers'; the peak-to-base ratio is the
+  evidence. Saving: the demand charge of a peak at the peers' load factor.
+- `data_quality`: missing windows, stuck meters and gaps: the share of the period's energy the
+  bill would rest on estimates. No saving; ranked apart.
+
+Savings are annualised from the period (× 365 / its days). Demand savings of `peak_shaving`
+and `load_factor` overlap: a building's total counts the larger (`category` "demand").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..alert_types import GAP, STUCK
+from ..config import RecommendConfig
+from ..tariff import Tariff, check_hours
+from .usage import HOUR, Usage
+
+RECOMMENDATION_COLUMNS = ("building_id", "rule", "category", "title", "evidence", "saving_kwh",
+                          "saving_cost", "saving_co2_kg", "when")
+# when: the evidence's times, ISO 8601 intervals in UTC (left-on runs, peak-setting intervals)
+RULES = ("base_load", "after_hours", "weekend", "peak_shaving", "temperature_sensitivity",
+         "load_factor", "data_quality")
+CATEGORY = {"peak_shaving": "demand", "load_factor": "demand", "data_quality": "data"}
+DAYS_PER_YEAR = 365.0
+NIGHT_PERCENTILE = 10
+MAD_SCALE = 1.4826  # a median absolute deviation → a normal standard deviation
+LEFT_ON_HOURS = 2  # shorter after-hours excursions are equipment spikes, not a schedule
+HEAT_POINTS = np.arange(8.0, 21.0, 1.0)   # candidate heating balance points, °C
+COOL_POINTS = np.arange(14.0, 27.0, 1.0)  # … cooling
+
+
+@dataclass
+class Findings:
+    table: pd.DataFrame  # RECOMMENDATION_COLUMNS, highest saving_cost first
+    fits: pd.DataFrame   # building_id, base_kwh_day, heat_slope, heat_balance, cool_slope,
+    # cool_balance (kWh per day and K; NaN balance: no such term)
+    quality: pd.DataFrame  # building_id, windows, missing, missing_share, stuck_alerts,
+    # stuck_minutes, gap_alerts, estimated_share
+
+
+@dataclass
+class Fleet:
+    """What the rules share: the usage, local time of each hour, prices and peers."""
+
+    usage: Usage
+    tariff: Tariff
+    cfg: RecommendConfig
+    types: np.ndarray   # (B,) building type ("" unknown)
+    area: np.ndarray    # (B,) floor area m2 (NaN unknown)
+
+    def __post_init__(self):
+        u = self.usage
+        t = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(self.tariff.zone)
+        self.hod = t.hour.to_numpy()
+        self.dow = t.dayofweek.to_numpy()
+        self.how = self.dow * 24 + self.hod
+        day = t.normalize()
+        self.day_start = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1]
+        self.day_len = np.diff(np.r_[self.day_start, len(day)])
+        self.day_weekend = self.dow[self.day_start] >= 5
+        self.day_label = day[self.day_start].strftime("%Y-%m-%d").to_numpy()
+        self.price = self.tariff.price_per_kwh(u.hours_s)
+        self.carbon = self.tariff.carbon_kg_per_kwh(u.hours_s)
+        self.kw = u.kw()
+        self.annual = DAYS_PER_YEAR / u.days
+        e = np.nan_to_num(u.energy)
+        total = e.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.avg_price = np.where(total > 0, (e * self.price).sum(axis=1) / total,
+                                      self.price.mean())
+            self.avg_carbon = np.where(total > 0, (e * self.carbon).sum(axis=1) / total,
+                                       self.carbon.mean())
+        self.mean_kw = np.nanmean(np.where(np.isfinite(self.kw), self.kw, np.nan), axis=1) \
+            if self.kw.size else np.zeros(len(u.buildings))
+
+    @property
+    def with_area(self) -> np.ndarray:
+        return np.isfinite(self.area) & (self.area > 0)
+
+    def per_size(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """value per m2 (×1000: per 1000 m2) where the area is known, else per kW of the
+        building's average load; and the divisor to undo it."""
+        size = np.where(self.with_area, self.area / 1000.0, self.mean_kw)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return value / size, size
+
+    def peers(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per building: the median of its peers' values, how many peers, and their kind
+        (the type, or "fleet"). Peers are compared like for like: per m2 with per m2."""
+        df = pd.DataFrame({"v": value, "t": self.types, "a": self.with_area})
+        ok = np.isfinite(value)
+        stats = ["median", "size"]
+        typed = df[["t", "a"]].merge(df[ok].groupby(["t", "a"], as_index=False)["v"].agg(stats),
+                                     on=["t", "a"], how="left")
+        fleet = df[["a"]].merge(df[ok].groupby("a", as_index=False)["v"].agg(stats), on="a",
+                                how="left")
+        others_typed = typed["size"].fillna(0).to_numpy() - ok
+        others_fleet = fleet["size"].fillna(0).to_numpy() - ok
+        use_typed = (df["t"].to_numpy() != "") & (others_typed >= self.cfg.min_peers)
+        use_fleet = ~use_typed & (others_fleet >= self.cfg.min_peers)
+        med = np.where(use_typed, typed["median"], np.where(use_fleet, fleet["median"], np.nan))
+        n = np.where(use_typed, others_typed, np.where(use_fleet, others_fleet, 0)).astype(int)
+        kind = np.where(use_typed, df["t"].to_numpy(), "fleet").astype(object)
+        return med, n, kind
+
+    def daily(self, values: np.ndarray) -> np.ndarray:
+        """(B, H) → (B, days) sums over each local day (NaN counted as 0)."""
+        return np.add.reduceat(np.nan_to_num(values), self.day_start, axis=1)
+
+    def by_hour_of_week(self, values: np.ndarray) -> np.ndarray:
+        """(B, H) → (B, 168) the median of each hour of the week (NaN: none)."""
+        out = np.full((values.shape[0], 168), np.nan)
+        for h in range(168):
+            cols = self.how == h
+            if cols.any():
+                with np.errstate(all="ignore"), _quiet():
+                    out[:, h] = np.nanmedian(values[:, cols], axis=1)
+        return out
+
+    def daily_temperature(self) -> np.ndarray:
+        """(B, days) mean outdoor temperature of each local day (NaN: none)."""
+        t = self.usage.temperature
+        with np.errstate(all="ignore"):
+            return (self.daily(np.where(np.isfinite(t), t, 0.0))
+                    / self.daily(np.isfinite(t).astype(float)))
+
+    def complete_days(self) -> np.ndarray:
+        """(B, days): the day has every window of its hours."""
+        per_hour = HOUR / self.usage.length_s
+        have = np.add.reduceat(self.usage.windows, self.day_start, axis=1)
+        return (have >= self.day_len * per_hour) & (self.day_len >= 23)
+
+
+def _row(f: Fleet, i: int, rule: str, title: str, evidence: str, kwh: float, cost: float,
+         co2: float, when: list[str]) -> dict:
+    return {"building_id": f.usage.buildings[i], "rule": rule,
+            "category": CATEGORY.get(rule, rule), "title": title, "evidence": evidence,
+            "saving_kwh": float(kwh), "saving_cost": float(cost), "saving_co2_kg": float(co2),
+            "when": when}
+
+
+def _peer_text(n: int, kind: str) -> str:
+    return f"{n} {'buildings of the fleet' if kind == 'fleet' else kind + ' peers'}"
+
+
+def _size_text(f: Fleet, i: int) -> str:
+    return "per 1000 m²" if f.with_area[i] else "per kW of average load"
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+def base_load(f: Fleet) -> tuple[list[dict], np.ndarray]:
+    night = check_hours("recommend.night_hours", f.cfg.night_hours)[f.hod]
+    kw = f.kw[:, night]
+    ok = np.isfinite(kw).sum(axis=1) > 0
+    base = np.full(len(kw), np.nan)
+    if ok.any():
+        base[ok] = np.nanpercentile(kw[ok], NIGHT_PERCENTILE, axis=1)
+    intensity, size = f.per_size(base)
+    med, n, kind = f.peers(intensity)
+    rows = []
+    for i in np.flatnonzero(intensity > f.cfg.base_load_ratio * med):
+        excess = base[i] - med[i] * size[i]
+        kwh = excess * 24 * DAYS_PER_YEAR
+        rows.append(_row(
+            f, i, "base_load", "Base load high for its peers",
+            f"night load {base[i]:.1f} kW is {intensity[i]:.2f} kW {_size_text(f, i)}, "
+            f"{intensity[i] / med[i]:.1f}× the median of {_peer_text(n[i], kind[i])} "
+            f"({med[i]:.2f}); the excess {excess:.1f} kW runs around the clock",
+            kwh, kwh * f.price.mean(), kwh * f.carbon.mean(), []))
+    return rows, base
+
+
+def schedule(f: Fleet) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 168) occupied hours of the week: from the occupancy readings where a building has
+    them (occupied above a tenth of its busiest hour), else from its load (above the middle
+    of its quietest and busiest hour of the week); and (B, 168) the median kW of each hour of
+    the week."""
+    occ = f.by_hour_of_week(f.usage.occupancy)
+    load = f.by_hour_of_week(f.kw)
+    with np.errstate(all="ignore"), _quiet():
+        has_occ = np.isfinite(occ).sum(axis=1) >= 84
+        by_occ = occ > 0.1 * np.nanmax(occ, axis=1, keepdims=True)
+        lo, hi = np.nanmin(load, axis=1, keepdims=True), np.nanmax(load, axis=1, keepdims=True)
+        by_load = load > lo + 0.5 * (hi - lo)
+    return np.where(has_occ[:, None], by_occ, by_load), load
+
+
+def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dict]:
+    """Runs of closed hours (at least LEFT_ON_HOURS) whose load stands above the building's
+    typical load of that hour of the week by `after_hours_excess` of it and 3 robust
+    deviations: HVAC or equipment left on. The after-hours share, without those runs, against
+    the peers': a schedule to tighten."""
+    u = f.usage
+    closed = ~occupied[:, f.how]                                    # (B, H)
+    e = np.nan_to_num(u.energy)
+    # Typical: the hour of the week's median load, moved by the building's own response of
+    # closed hours to the temperature's departure from that hour's median (a hot weekend
+    # afternoon runs the setback HVAC harder), fitted once more without the high outliers.
+    expect = typical[:, f.how]
+    over = f.kw - expect
+    d_temp = u.temperature - f.by_hour_of_week(u.temperature)[:, f.how]
+    fit = _line(over, d_temp, closed)
+    with np.errstate(all="ignore"), _quiet():
+        sigma = MAD_SCALE * np.nanmedian(np.abs(np.where(closed, over - fit, np.nan)), axis=1,
+                                         keepdims=True)
+        fit = _line(over, d_temp, closed & (over - fit <= 3 * sigma))
+        over = over - fit
+        sigma = MAD_SCALE * np.nanmedian(np.abs(np.where(closed, over, np.nan)), axis=1,
+                                         keepdims=True)
+        hot = closed & (over > f.cfg.after_hours_excess * expect) & (over > 3 * sigma)
+    runs, starts, lengths = _runs(hot, LEFT_ON_HOURS)
+    hours = np.where(u.windows > 0, u.windows * u.length_s / HOUR, 0.0)
+    excess = np.where(runs, np.nan_to_num(over) * hours, 0.0)      # kWh above typical
+    total = e.sum(axis=1)
+    with np.errstate(all="ignore"):
+        share = (np.where(closed, e, 0.0).sum(axis=1) - excess.sum(axis=1)) / total
+    med, n, kind = f.peers(share)
+    run_b, run_h = np.divmod(starts, excess.shape[1])
+    run_kwh = np.array([excess[bi, h:h + k].sum()
+                        for bi, h, k in zip(run_b, run_h, lengths, strict=True)])
+    local = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(f.tariff.zone)
+    rows = []
+    for i in range(len(u.buildings)):
+        mine = np.flatnonzero(run_b == i)
+        kwh_runs = run_kwh[mine].sum() * f.annual
+        kwh_share = ((share[i] - med[i]) * total[i] * f.annual
+                     if share[i] > med[i] + f.cfg.after_hours_share_margin else 0.0)
+        if kwh_runs <= 0 and kwh_share <= 0:
+            continue
+        parts, when = [], []
+        if kwh_runs > 0:
+            worst = mine[np.argsort(-run_kwh[mine])][:3]
+            when = [_interval(u.hours_s[h], lengths[r] * HOUR)
+                    for r, h in zip(mine, run_h[mine], strict=True)]
+            parts.append(f"left on after hours {len(mine)} time(s), +{run_kwh[mine].sum():.0f} "
+                         "kWh over its typical load of those hours; worst "
+                         + ", ".join(f"{local[run_h[r]]:%a %Y-%m-%d %H:%M} for "
+                                     f"{lengths[r]} h (+{run_kwh[r]:.0f} kWh, "
+                                     f"{_edge(occupied[i], f.how, run_h[r], lengths[r])})"
+                                     for r in worst))
+        if kwh_share > 0:
+            parts.append(f"{share[i]:.0%} of its energy is used outside the schedule vs "
+                         f"{med[i]:.0%} for {_peer_text(n[i], kind[i])}")
+        kwh = kwh_runs + kwh_share
+        rows.append(_row(f, i, "after_hours", "Energy used outside the occupancy schedule",
+                         "; ".join(parts), kwh, kwh * _masked_mean(f.price, closed[i], e[i]),
+                         kwh * _masked_mean(f.carbon, closed[i], e[i]), when))
+    return rows
+
+
+def _edge(occupied: np.ndarray, how: np.ndarray, start: int, length: int) -> str:
+    """What a left-on run looks like: it ends where the schedule opens (an early start), begins
+    where it closes (a late stop), or neither (left on overnight or over a weekend)."""
+    end = start + length
+    early = end < len(how) and occupied[how[end]]
+    late = start > 0 and occupied[how[start - 1]]
+    if early and late:
+        return "all the closed hours"
+    return "early start" if early else "late stop" if late else "overnight or weekend"
+
+
+def _runs(mask: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of runs of at least `min_len` True along each row; the runs' flat starts (row ×
+    width + column) and lengths."""
+    B, H = mask.shape
+    flat = np.concatenate([mask, np.zeros((B, 1), dtype=bool)], axis=1).ravel()
+    d = np.diff(np.r_[0, flat.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    keep = ends - starts >= min_len
+    starts, ends = starts[keep], ends[keep]
+    marks = np.zeros(len(flat) + 1, dtype=np.int64)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, ends, -1)
+    cells = (np.cumsum(marks)[:-1] > 0).reshape(B, H + 1)[:, :H]
+    rows, cols = np.divmod(starts, H + 1)
+    return cells, rows * H + cols, ends - starts
+
+
+def weekend(f: Fleet) -> list[dict]:
+    daily = f.daily(f.usage.energy)
+    full = f.complete_days()
+    we = np.where(full & f.day_weekend[None, :], daily, np.nan)
+    wd = np.where(full & ~f.day_weekend[None, :], daily, np.nan)
+    with np.errstate(all="ignore"), _quiet():
+        we_mean, wd_mean = np.nanmean(we, axis=1), np.nanmean(wd, axis=1)
+        ratio = we_mean / wd_mean
+    med, n, kind = f.peers(ratio)
+    rows = []
+    weekend_hours = f.dow >= 5
+    e = np.nan_to_num(f.usage.energy)
+    hit = (ratio >= f.cfg.weekend_ratio) & (ratio > med + f.cfg.weekend_peer_margin)
+    for i in np.flatnonzero(hit):
+        kwh = (ratio[i] - med[i]) * wd_mean[i] * DAYS_PER_YEAR * 2 / 7
+        rows.append(_row(
+            f, i, "weekend", "Weekends use nearly what weekdays use",
+            f"a weekend day uses {we_mean[i]:.0f} kWh, {ratio[i]:.0%} of a weekday's "
+            f"{wd_mean[i]:.0f} kWh, vs {med[i]:.0%} for {_peer_text(n[i], kind[i])}",
+            kwh, kwh * _masked_mean(f.price, weekend_hours, e[i]),
+            kwh * _masked_mean(f.carbon, weekend_hours, e[i]), []))
+    return rows
+
+
+def peak_shaving(f: Fleet) -> list[dict]:
+    top = f.usage.top
+    if top.empty:
+        return []
+    k = int(np.ceil(f.cfg.peak_shave_hours * HOUR / f.tariff.interval_s))
+    g = top.groupby(["building_id", "month"], sort=True)
+    peaks = g.nth(0).set_index(["building_id", "month"])
+    caps = g.nth(k).set_index(["building_id", "month"])["kw"].rename("cap")
+    m = peaks.join(caps, how="inner")
+    if m.empty:
+        return []
+    m["cut"] = m["kw"] - m["cap"]
+    m["rate"] = f.tariff.demand_charge_per_kw(m["iv"].to_numpy())
+    rows = []
+    index = {b: i for i, b in enumerate(f.usage.buildings)}
+    months_in_period = max(1.0, f.usage.days / (DAYS_PER_YEAR / 12))
+    for b, one in m.groupby(level="building_id"):
+        hit = one[one["cut"] >= f.cfg.peak_shave_share * one["kw"]]
+        if hit.empty:
+            continue
+        per_year = (hit["cut"] * hit["rate"]).sum() * 12 / max(len(one), months_in_period)
+        worst = hit.sort_values("cut", ascending=False).iloc[0]
+        when = [_interval(iv, f.tariff.interval_s) for iv in hit["iv"]]
+        rows.append(_row(
+            f, index[b], "peak_shaving", "Shave the intervals that set the monthly peak",
+            f"the peak of {worst['kw']:.0f} kW at "
+            f"{pd.Timestamp(int(worst['iv']), unit='s'):%Y-%m-%d %H:%M} UTC "
+            f"stands {worst['cut']:.0f} kW above the {worst['cap']:.0f} kW that only the "
+            f"month's highest {f.cfg.peak_shave_hours:g} h of intervals exceed; a cap there "
+            f"saves {worst['cut']:.0f} kW × {worst['rate']:.2f}/kW in that month "
+            f"({len(hit)} of {len(one)} month(s) qualify)",
+            0.0, per_year, 0.0, when))
+    return rows
+
+
+def change_point_fits(f: Fleet) -> pd.DataFrame:
+    """Per building: daily energy = base + heat·max(0, Th − T) + cool·max(0, T − Tc), slopes
+    ≥ 0, balance points by grid search (either term may be absent), least squares over the
+    complete days with a temperature."""
+    u = f.usage
+    e_day = f.daily(u.energy)
+    t_day = f.daily_temperature()
+    w = (f.complete_days() & np.isfinite(t_day)).astype(float)
+    t = np.nan_to_num(t_day)
+    B = len(u.buildings)
+    best = np.full(B, np.inf)
+    out = np.full((B, 5), np.nan)  # base, heat, Th, cool, Tc
+    options = ([(th, None) for th in HEAT_POINTS] + [(None, tc) for tc in COOL_POINTS]
+               + [(th, tc) for th in HEAT_POINTS for tc in COOL_POINTS if tc >= th]
+               + [(None, None)])
+    for th, tc in options:
+        cols = [np.ones_like(t)]
+        if th is not None:
+            cols.append(np.maximum(0.0, th - t))
+        if tc is not None:
+            cols.append(np.maximum(0.0, t - tc))
+        X = np.stack(cols, axis=2)                               # (B, days, p)
+        xtx = np.einsum("bdp,bd,bdq->bpq", X, w, X) + 1e-9 * np.eye(X.shape[2])
+        xty = np.einsum("bdp,bd,bd->bp", X, w, np.nan_to_num(e_day))
+        beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
+        resid = np.nan_to_num(e_day) - np.einsum("bdp,bp->bd", X, beta)
+        sse = (w * resid ** 2).sum(axis=1)
+        valid = (beta[:, 1:] >= 0).all(axis=1) & (w.sum(axis=1) >= X.shape[2] + 3)
+        # A term must pay for itself: 2 % less error per extra parameter.
+        sse = sse * (1 + 0.02 * (X.shape[2] - 1))
+        better = valid & (sse < best)
+        best = np.where(better, sse, best)
+        j = 1
+        out[better, 0] = beta[better, 0]
+        out[better, 1:] = np.nan
+        if th is not None:
+            out[better, 1], out[better, 2] = beta[better, j], th
+            j += 1
+        if tc is not None:
+            out[better, 3], out[better, 4] = beta[better, j], tc
+    return pd.DataFrame({"building_id": u.buildings, "base_kwh_day": out[:, 0],
+                         "heat_slope": np.nan_to_num(out[:, 1]), "heat_balance": out[:, 2],
+                         "cool_slope": np.nan_to_num(out[:, 3]), "cool_balance": out[:, 4],
+                         "days": w.sum(axis=1).astype(int)})
+
+
+def temperature_sensitivity(f: Fleet, fits: pd.DataFrame) -> list[dict]:
+    t_day = f.daily_temperature()
+    rows = []
+    for term, word in (("heat", "heating"), ("cool", "cooling")):
+        slope = fits[f"{term}_slope"].to_numpy()
+        balance = fits[f"{term}_balance"].to_numpy()
+        per, size = f.per_size(slope)
+        med, n, kind = f.peers(np.where(fits["days"] > 0, per, np.nan))
+        for i in np.flatnonzero((per > f.cfg.temperature_slope_ratio * med) & (med > 0)
+                                & np.isfinite(balance)):
+            dd = (np.nansum(np.maximum(0.0, balance[i] - t_day[i])) if term == "heat" else
+                  np.nansum(np.maximum(0.0, t_day[i] - balance[i])))
+            excess = slope[i] - med[i] * size[i]
+            kwh = excess * dd * f.annual
+            if kwh <= 0:
+                continue
+            rows.append(_row(
+                f, i, "temperature_sensitivity", f"{word.capitalize()} sensitivity out of "
+                "family",
+                f"{word} slope {slope[i]:.1f} kWh per day and K below/above "
+                f"{balance[i]:.0f} °C is {per[i]:.2f} {_size_text(f, i)}, "
+                f"{per[i] / med[i]:.1f}× the median of {_peer_text(n[i], kind[i])}; "
+                f"{dd:.0f} degree days in the period",
+                kwh, kwh * f.avg_price[i], kwh * f.avg_carbon[i], []))
+    return rows
+
+
+def load_factor(f: Fleet, base: np.ndarray) -> list[dict]:
+    top = f.usage.top
+    if top.empty:
+        return []
+    peaks = top.groupby(["building_id", "month"]).first()["kw"]
+    peak = peaks.groupby(level="building_id").max().reindex(f.usage.buildings).to_numpy()
+    with np.errstate(all="ignore"):
+        lf = f.mean_kw / peak
+    med, n, kind = f.peers(lf)
+    rows = []
+    month_rate = f.tariff.demand_charge_per_kw(f.usage.hours_s).mean()
+    for i in np.flatnonzero(lf < f.cfg.load_factor_ratio * med):
+        target = f.mean_kw[i] / med[i]
+        cut = peak[i] - target
+        if cut <= 0:
+            continue
+        ratio = peak[i] / base[i] if base[i] > 0 else np.inf
+        rows.append(_row(
+            f, i, "load_factor", "Peaky load: low load factor",
+            f"load factor {lf[i]:.2f} (average {f.mean_kw[i]:.0f} kW over a peak of "
+            f"{peak[i]:.0f} kW) vs {med[i]:.2f} for {_peer_text(n[i], kind[i])}; peak to base "
+            f"{ratio:.1f}×; at the peers' load factor the peak would be {target:.0f} kW",
+            0.0, cut * month_rate * 12, 0.0, []))
+    return rows
+
+
+def data_quality(f: Fleet, alerts: pd.DataFrame) -> tuple[list[dict], pd.DataFrame]:
+    u = f.usage
+    per_hour = HOUR / u.length_s
+    has = u.windows > 0
+    any_ = has.any(axis=1)
+    first = np.where(any_, has.argmax(axis=1), 0)
+    last = np.where(any_, has.shape[1] - 1 - has[:, ::-1].argmax(axis=1), -1)
+    expected = (last - first + 1) * per_hour
+    got = u.windows.sum(axis=1)
+    missing = np.clip(expected - got, 0, None)
+    with np.errstate(all="ignore"):
+        per_window = np.nansum(u.energy, axis=1) / got
+    a = alerts if alerts is not None else pd.DataFrame(columns=["building_id", "type", "value"])
+    stuck = a[a["type"] == STUCK].groupby("building_id")["value"].agg(["size", "sum"])
+    gaps = a[a["type"] == GAP].groupby("building_id").size()
+    q = pd.DataFrame({"building_id": u.buildings, "windows": got.astype(int),
+                      "missing": missing.astype(int)})
+    with np.errstate(all="ignore"):
+        q["missing_share"] = np.where(expected > 0, missing / expected, 0.0)
+    q["stuck_alerts"] = stuck["size"].reindex(u.buildings).fillna(0).astype(int).to_numpy()
+    q["stuck_minutes"] = stuck["sum"].astype("float64").reindex(u.buildings).fillna(
+        0.0).to_numpy()
+    q["gap_alerts"] = gaps.reindex(u.buildings).fillna(0).astype(int).to_numpy()
+    stuck_windows = q["stuck_minutes"].to_numpy() * 60 / u.length_s
+    with np.errstate(all="ignore"):
+        q["estimated_share"] = np.where(expected > 0, (missing + stuck_windows) / expected, 0.0)
+    rows = []
+    flagged = (q["estimated_share"] >= f.cfg.data_quality_share) | (q["stuck_alerts"] > 0) | (
+        q["gap_alerts"] > 0)
+    for i in np.flatnonzero(flagged.to_numpy()):
+        r = q.iloc[i]
+        est = (r["missing"] + stuck_windows[i]) * np.nan_to_num(per_window[i])
+        rows.append(_row(
+            f, i, "data_quality", "Meter data incomplete",
+            f"{r['missing']} of {int(expected[i])} windows missing, {r['stuck_alerts']} "
+            f"stuck-meter alert(s) ({r['stuck_minutes']:.0f} min at least), {r['gap_alerts']} "
+            f"gap alert(s): {r['estimated_share']:.1%} of the period's energy "
+            f"(about {est:.0f} kWh) would be billed on estimates",
+            0.0, 0.0, 0.0, []))
+    return rows, q
+
+
+def recommend(usage: Usage, tariff: Tariff, cfg: RecommendConfig,
+              meta: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None
+              ) -> Findings:
+    """Every rule over the usage; `meta`: building_id, type, floor_area_m2 (optional)."""
+    types = np.full(len(usage.buildings), "", dtype=object)
+    area = np.full(len(usage.buildings), np.nan)
+    if meta is not None and len(meta):
+        m = meta.drop_duplicates("building_id").set_index("building_id").reindex(
+            usage.buildings)
+        types = m["type"].fillna("").astype(str).to_numpy(dtype=object)
+        area = pd.to_numeric(m["floor_area_m2"], errors="coerce").to_numpy(dtype="float64")
+    f = Fleet(usage, tariff, cfg, types, area)
+    rows, base = base_load(f)
+    rows += after_hours(f, *schedule(f))
+    rows += weekend(f)
+    rows += peak_shaving(f)
+    fits = change_point_fits(f)
+    rows += temperature_sensitivity(f, fits)
+    rows += load_factor(f, base)
+    quality_rows, quality = data_quality(f, alerts)
+    rows += quality_rows
+    table = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+    keep = (table["category"] == "data") | (table["saving_cost"] >= cfg.min_annual_saving)
+    table = table[keep].sort_values(["saving_cost", "saving_kwh", "building_id"],
+                                    ascending=[False, False, True], ignore_index=True)
+    return Findings(table, fits, quality)
+
+
+def building_savings(table: pd.DataFrame) -> pd.DataFrame:
+    """Per building: kWh, cost and CO2e a year over its recommendations, counting the larger
+    of overlapping demand savings once."""
+    cols = ["saving_kwh", "saving_cost", "saving_co2_kg"]
+    if table.empty:
+        return pd.DataFrame(columns=["building_id", *cols, "recommendations"])
+    demand = table[table["category"] == "demand"].groupby("building_id")[cols].max()
+    rest = table[table["category"] != "demand"].groupby("building_id")[cols].sum()
+    out = rest.add(demand, fill_value=0.0) if len(demand) else rest
+    out["recommendations"] = table[table["category"] != "data"].groupby("building_id").size()
+    return out.fillna({"recommendations": 0}).reset_index().sort_values(
+        "saving_cost", ascending=False, ignore_index=True)
+
+
+def _line(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per row, the least-squares line of y on x over the cells where w, evaluated at every
+    cell (the row's mean where x is missing or does not vary)."""
+    w = w & np.isfinite(y) & np.isfinite(x)
+    n = w.sum(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        my = np.where(w, y, 0.0).sum(axis=1, keepdims=True) / n
+        mx = np.where(w, x, 0.0).sum(axis=1, keepdims=True) / n
+        sxx = (np.where(w, x - mx, 0.0) ** 2).sum(axis=1, keepdims=True)
+        sxy = np.where(w, (x - mx) * (y - my), 0.0).sum(axis=1, keepdims=True)
+        slope = np.where((sxx > 1e-9) & (n >= 10), sxy / sxx, 0.0)
+    return np.nan_to_num(my) + slope * np.where(np.isfinite(x), x - mx, 0.0)
+
+
+def _interval(start_s: int, length_s: int) -> str:
+    """An ISO 8601 interval in UTC: `2026-06-07T02:00:00Z/2026-06-07T06:00:00Z`."""
+    a = pd.Timestamp(int(start_s), unit="s")
+    return f"{a:%Y-%m-%dT%H:%M:%SZ}/{a + pd.Timedelta(seconds=int(length_s)):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> float:
+    w = np.where(mask, weights, 0.0)
+    return float((values * w).sum() / w.sum()) if w.sum() > 0 else float(values.mean())
+
+
+class _quiet:
+    """Silence numpy's all-NaN slice warnings: an all-NaN row is an answer (NaN) here."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
