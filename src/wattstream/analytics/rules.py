@@ -61,8 +61,9 @@ COOL_POINTS = np.arange(14.0, 27.0, 1.0)  # … cooling
 @dataclass
 class Findings:
     table: pd.DataFrame  # RECOMMENDATION_COLUMNS, highest saving_cost first
-    fits: pd.DataFrame   # building_id, base_kwh_day, heat_slope, heat_balance, cool_slope,
-    # cool_balance (kWh per day and K; NaN balance: no such term)
+    fits: pd.DataFrame   # building_id, base_kwh_day, weekend_kwh_day (added on weekend
+    # days), heat_slope, heat_balance, cool_slope, cool_balance (kWh per day and K; NaN
+    # balance: no such term), days
     quality: pd.DataFrame  # building_id, windows, missing, missing_share, stuck_alerts,
     # stuck_minutes, gap_alerts, estimated_share
 
@@ -366,9 +367,9 @@ def peak_shaving(f: Fleet) -> list[dict]:
 
 
 def change_point_fits(f: Fleet) -> pd.DataFrame:
-    """Per building: daily energy = base + heat·max(0, Th − T) + cool·max(0, T − Tc), slopes
-    ≥ 0, balance points by grid search (either term may be absent), least squares over the
-    complete days with a temperature."""
+    """Per building: daily energy = base + weekend·[weekend day] + heat·max(0, Th − T) +
+    cool·max(0, T − Tc), slopes ≥ 0, balance points by grid search (either term may be
+    absent), least squares over the complete days with a temperature."""
     u = f.usage
     e_day = f.daily(u.energy)
     t_day = f.daily_temperature()
@@ -376,12 +377,13 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
     t = np.nan_to_num(t_day)
     B = len(u.buildings)
     best = np.full(B, np.inf)
-    out = np.full((B, 5), np.nan)  # base, heat, Th, cool, Tc
+    out = np.full((B, 6), np.nan)  # base, heat, Th, cool, Tc, weekend
     options = ([(th, None) for th in HEAT_POINTS] + [(None, tc) for tc in COOL_POINTS]
                + [(th, tc) for th in HEAT_POINTS for tc in COOL_POINTS if tc >= th]
                + [(None, None)])
+    weekend = np.broadcast_to(f.day_weekend.astype(float), t.shape)
     for th, tc in options:
-        cols = [np.ones_like(t)]
+        cols = [np.ones_like(t), weekend]
         if th is not None:
             cols.append(np.maximum(0.0, th - t))
         if tc is not None:
@@ -392,20 +394,22 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
         beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
         resid = np.nan_to_num(e_day) - np.einsum("bdp,bp->bd", X, beta)
         sse = (w * resid ** 2).sum(axis=1)
-        valid = (beta[:, 1:] >= 0).all(axis=1) & (w.sum(axis=1) >= X.shape[2] + 3)
+        valid = (beta[:, 2:] >= 0).all(axis=1) & (w.sum(axis=1) >= X.shape[2] + 3)
         # A term must pay for itself: 2 % less error per extra parameter.
-        sse = sse * (1 + 0.02 * (X.shape[2] - 1))
+        sse = sse * (1 + 0.02 * (X.shape[2] - 2))
         better = valid & (sse < best)
         best = np.where(better, sse, best)
-        j = 1
+        j = 2
         out[better, 0] = beta[better, 0]
-        out[better, 1:] = np.nan
+        out[better, 1:5] = np.nan
+        out[better, 5] = beta[better, 1]
         if th is not None:
             out[better, 1], out[better, 2] = beta[better, j], th
             j += 1
         if tc is not None:
             out[better, 3], out[better, 4] = beta[better, j], tc
     return pd.DataFrame({"building_id": u.buildings, "base_kwh_day": out[:, 0],
+                         "weekend_kwh_day": out[:, 5],
                          "heat_slope": np.nan_to_num(out[:, 1]), "heat_balance": out[:, 2],
                          "cool_slope": np.nan_to_num(out[:, 3]), "cool_balance": out[:, 4],
                          "days": w.sum(axis=1).astype(int)})
