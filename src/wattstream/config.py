@@ -511,7 +511,8 @@ def _check_consistency(cfg: Config) -> None:
         _check_demo_start(cfg.generator.demo_start)
     if cfg.alerts.quiet_before:
         _check_instant("alerts.quiet_before", cfg.alerts.quiet_before)
-    from .tariff import check_hours, check_tariff  # the tariff's own rules (days, hours, overlaps, dates)
+    # The tariff's own rules (days, hours, overlaps, dates); it imports this module.
+    from .tariff import check_hours, check_tariff
 
     check_tariff(cfg.tariff)
     check_hours("recommend.night_hours", cfg.recommend.night_hours)

@@ -56,6 +56,7 @@ MAD_SCALE = 1.4826  # a median absolute deviation → a normal standard deviatio
 LEFT_ON_HOURS = 2  # shorter after-hours excursions are equipment spikes, not a schedule
 HEAT_POINTS = np.arange(8.0, 21.0, 1.0)   # candidate heating balance points, °C
 COOL_POINTS = np.arange(14.0, 27.0, 1.0)  # … cooling
+TERM_DAYS = 7  # days beyond a balance point a heating or cooling term needs
 
 
 @dataclass
@@ -395,6 +396,11 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
         resid = np.nan_to_num(e_day) - np.einsum("bdp,bp->bd", X, beta)
         sse = (w * resid ** 2).sum(axis=1)
         valid = (beta[:, 2:] >= 0).all(axis=1) & (w.sum(axis=1) >= X.shape[2] + 3)
+        # A heating or cooling term needs days on its side of the balance point to be seen.
+        if th is not None:
+            valid &= (w * (t < th)).sum(axis=1) >= TERM_DAYS
+        if tc is not None:
+            valid &= (w * (t > tc)).sum(axis=1) >= TERM_DAYS
         # A term must pay for itself: 2 % less error per extra parameter.
         sse = sse * (1 + 0.02 * (X.shape[2] - 2))
         better = valid & (sse < best)
@@ -434,8 +440,8 @@ def temperature_sensitivity(f: Fleet, fits: pd.DataFrame) -> list[dict]:
             rows.append(_row(
                 f, i, "temperature_sensitivity", f"{word.capitalize()} sensitivity out of "
                 "family",
-                f"{word} slope {slope[i]:.1f} kWh per day and K below/above "
-                f"{balance[i]:.0f} °C is {per[i]:.2f} {_size_text(f, i)}, "
+                f"{word} slope {slope[i]:.1f} kWh per day and K "
+                f"{'below' if term == 'heat' else 'above'} {balance[i]:.0f} °C is {per[i]:.2f} {_size_text(f, i)}, "
                 f"{per[i] / med[i]:.1f}× the median of {_peer_text(n[i], kind[i])}; "
                 f"{dd:.0f} degree days in the period",
                 kwh, kwh * f.avg_price[i], kwh * f.avg_carbon[i], []))
