@@ -441,7 +441,8 @@ def temperature_sensitivity(f: Fleet, fits: pd.DataFrame) -> list[dict]:
                 f, i, "temperature_sensitivity", f"{word.capitalize()} sensitivity out of "
                 "family",
                 f"{word} slope {slope[i]:.1f} kWh per day and K "
-                f"{'below' if term == 'heat' else 'above'} {balance[i]:.0f} °C is {per[i]:.2f} {_size_text(f, i)}, "
+                f"{'below' if term == 'heat' else 'above'} {balance[i]:.0f} °C is "
+                f"{per[i]:.2f} {_size_text(f, i)}, "
                 f"{per[i] / med[i]:.1f}× the median of {_peer_text(n[i], kind[i])}; "
                 f"{dd:.0f} degree days in the period",
                 kwh, kwh * f.avg_price[i], kwh * f.avg_carbon[i], []))
