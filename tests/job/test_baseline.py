@@ -13,8 +13,8 @@ import pytest
 from jobkit import produce, reading, run_available_now
 from modelkit import flat_table
 
+from wattstream.files import Files
 from wattstream.job import alerts, baseline, correlation, sinks
-from wattstream.job.files import Files
 from wattstream.job.metrics import JobMetrics
 from wattstream.job.stream import Batches
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from wattstream.config import Config
+from wattstream.files import Files, parquet_bytes, utc
 from wattstream.job import aggregates, detect, sinks
-from wattstream.job.files import Files, parquet_bytes, utc
 
 
 def _windows(n: int) -> pd.DataFrame:

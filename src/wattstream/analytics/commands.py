@@ -1,8 +1,10 @@
-"""`wattstream score`: stored alerts against anomaly labels."""
+"""`wattstream score`: stored alerts against anomaly labels; `wattstream report`: the energy
+report (HTML) with the ranked, priced recommendations."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -25,6 +27,25 @@ def register(subparsers) -> None:
                    help="an alert up to this long after a labelled event still matches it")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     p.set_defaults(func=_score)
+
+    r = subparsers.add_parser(
+        "report", help="the energy report: cost, CO2e, peaks and ranked recommendations (HTML)",
+        description="Read the stored windows and alerts of a period, price them with the "
+                    "tariff, run the recommendation rules and write one self-contained HTML "
+                    "page: the portfolio, what to fix first, alerts, data quality, and pages "
+                    "of the buildings with the most to save.")
+    r.add_argument("--from", dest="since", metavar="ISO",
+                   help="start of the period (UTC; default: report.days before --to)")
+    r.add_argument("--to", dest="until", metavar="ISO",
+                   help="end of the period (UTC; default: the newest stored window)")
+    r.add_argument("--building", metavar="ID", help="only this building's page")
+    r.add_argument("--buildings", metavar="CSV",
+                   help="building metadata (building_id, type, floor_area_m2); default "
+                        "report.buildings_file")
+    r.add_argument("--output", metavar="PATH",
+                   help="file or file:// or hdfs:// URI to write (default: "
+                        "<report.output_uri>/report-<end date>.html)")
+    r.set_defaults(func=_report)
 
 
 def _ts(text: str | None) -> pd.Timestamp | None:
@@ -85,8 +106,9 @@ def _score(args, cfg: Config) -> int:
 
 
 def stored_alerts(spark, cfg: Config) -> pd.DataFrame:
-    """building_id, type, event_time and window_start of the stored alerts (naive UTC)."""
-    cols = ["building_id", "type", "event_time", "window_start"]
+    """building_id, type, event_time, window_start (naive UTC) and value of the stored
+    alerts."""
+    cols = ["building_id", "type", "event_time", "window_start", "value"]
     found = stored(spark, cfg, "alerts")
     out = found.select(*cols).toPandas() if found is not None else pd.DataFrame(columns=cols)
     for c in ("event_time", "window_start"):
@@ -112,3 +134,54 @@ def _naive(value) -> pd.Timestamp | None:
         return None
     ts = pd.Timestamp(value)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def _report(args, cfg: Config) -> int:
+    import time
+
+    from .. import spark as session
+    from ..files import Files
+    from . import page, report, usage
+
+    t0 = time.perf_counter()
+    meta = report.read_metadata(args.buildings or cfg.report.buildings_file)
+    spark = session.build(cfg, app_name="wattstream-report", ui=False)
+    try:
+        since, until = usage.period(spark, cfg, _ts(args.since), _ts(args.until))
+        data = usage.read_usage(spark, cfg, since, until)
+        if not len(data.buildings):
+            raise WattstreamError(f"no stored windows from {since} to {until}")
+        alerts = stored_alerts(spark, cfg)
+        t_read = time.perf_counter() - t0
+        built = report.build(data, cfg, since, until, meta, alerts,
+                             pages=[args.building] if args.building else None)
+        if args.building:
+            data.index(args.building)  # a clear error for an unknown building
+            text = page.render_building(built, args.building)
+        else:
+            text = page.render(built)
+        target = args.output or default_output(cfg, until, args.building)
+        if "://" in target:
+            Files(spark).write(target, text.encode())
+        else:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            Path(target).write_text(text)
+    finally:
+        spark.stop()
+    t = built.totals()
+    cur = cfg.tariff.currency
+    print(f"report: {len(built.summary):,} buildings, {since:%Y-%m-%d %H:%M} to "
+          f"{until:%Y-%m-%d %H:%M} UTC: {t['energy_kwh']:,.0f} kWh, {t['total_cost']:,.0f} "
+          f"{cur}, {t['co2_kg'] / 1000:,.1f} t CO2e; {len(built.findings.table):,} findings "
+          f"worth {t['saving_cost']:,.0f} {cur} a year")
+    for x in built.findings.table.head(5).itertuples():
+        print(f"  {x.saving_cost:>12,.0f} {cur}/yr  {x.building_id}: {x.title}")
+    print(f"wrote {target} ({len(text) / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s "
+          f"(reading {t_read:.1f} s)")
+    return 0
+
+
+def default_output(cfg: Config, until: pd.Timestamp, building: str | None = None) -> str:
+    folder = cfg.report.output_uri or (resolve_uri(cfg.storage.uri).rstrip("/") + "/reports")
+    name = f"report-{until:%Y-%m-%d}" + (f"-{building}" if building else "") + ".html"
+    return folder.rstrip("/") + "/" + name

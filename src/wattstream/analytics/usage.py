@@ -104,11 +104,12 @@ def period(spark, cfg: Config, since: pd.Timestamp | None, until: pd.Timestamp |
         windows = stored(spark, cfg, "windows")
         if windows is None:
             raise WattstreamError("no stored windows: run the job first")
-        last = windows.agg(F.max("window_end")).collect()[0][0]
+        first, last = windows.agg(F.min("window_start"), F.max("window_end")).collect()[0]
         if last is None:
             raise WattstreamError("no stored windows: run the job first")
         until = until or pd.Timestamp(last).ceil("h")
-        since = since or until - pd.Timedelta(days=cfg.report.days)
+        since = since or max(until - pd.Timedelta(days=cfg.report.days),
+                             pd.Timestamp(first).floor("h"))
     if since >= until:
         raise WattstreamError(f"--from ({since}) is not before --to ({until})")
     return since.floor("h"), until.ceil("h")

@@ -25,8 +25,8 @@ from pyspark.sql import functions as F
 
 from ..config import BaselineConfig, Config, resolve_uri
 from ..errors import WattstreamError
+from ..files import Files
 from . import towt
-from .files import Files
 from .sinks import storage
 
 log = logging.getLogger(__name__)

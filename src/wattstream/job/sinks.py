@@ -14,12 +14,12 @@ from pyspark.sql import DataFrame
 
 from .. import kafka_client
 from ..config import Config, resolve_uri
+from ..files import Files, parquet_bytes, utc
 from ..schema import format_timestamp
 from ..tariff import COST_COLUMNS
 from . import aggregates, parse
 from .alerts import ALERT_COLUMNS, UNITS
 from .detect import SCORE_COLUMNS
-from .files import Files, parquet_bytes, utc
 
 ALERT_LINES = 10  # console lines per batch; every alert still goes to Kafka and Parquet
 

@@ -35,9 +35,9 @@ from pyspark.sql import functions as F
 
 from ..config import Config
 from ..errors import WattstreamError
+from ..files import Files
 from . import aggregates, baseline, correlation, parse, sinks, weather
 from .engine import READING_COLUMNS, Engine
-from .files import Files
 from .metrics import JobMetrics
 
 log = logging.getLogger(__name__)

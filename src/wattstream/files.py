@@ -1,7 +1,8 @@
-"""Whole files on the job's storage (file:// or hdfs://), written so that no reader ever sees
-one half-written: bytes go to a hidden name in the target folder (`.<name>.inprogress`, which
-Spark, pyarrow, pandas, Polars and DuckDB globs of `*.parquet` all skip), then are renamed into
-place. Through Hadoop's FileSystem in the driver's JVM, so both schemes take one path.
+"""Whole files on the storage (file:// or hdfs://: the job's Parquet, the models, reports),
+written so that no reader ever sees one half-written: bytes go to a hidden name in the target
+folder (`.<name>.inprogress`, which Spark, pyarrow, pandas, Polars and DuckDB globs of
+`*.parquet` all skip), then are renamed into place. Through Hadoop's FileSystem in the
+driver's JVM, so both schemes take one path.
 
     fs = Files(spark)
     fs.write("hdfs://nn:9000/w/windows/date=2026-01-05/part-0000000007.parquet", data)
