@@ -62,6 +62,16 @@ prometheus: ## Prometheus and promtool (Debian package)
 	  fi; \
 	fi
 
+.PHONY: chromium
+chromium: ## Chromium for the report's browser test (Debian package; Playwright drives it)
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing: run 'sudo apt-get install chromium' (the report's browser test opens the page in it)"; exit 1; \
+	  fi; \
+	fi
+
 ##@ Local stack (loopback only)
 
 .PHONY: up
@@ -80,6 +90,12 @@ status: ## Show the local services
 run: deps ## Start the stack, the generator and the streaming job; live windows and alerts (Ctrl-C stops)
 	$(WS) local run
 
+.PHONY: report
+report: deps ## The energy report of what `make run` stored: .run/report.html (open it in a browser)
+	@mkdir -p .run
+	$(WS) generate buildings --demo --output .run/buildings.csv
+	$(WS) report --buildings .run/buildings.csv --output .run/report.html
+
 ##@ Quality
 
 .PHONY: lint
@@ -87,7 +103,7 @@ lint: venv ## ruff
 	$(VENV)/bin/ruff check .
 
 .PHONY: test
-test: deps k8s-tools controlplane-tools lint ## Install what is missing, then run every test against real services
+test: deps chromium k8s-tools controlplane-tools lint ## Install what is missing, then run every test against real services
 	$(VENV)/bin/pytest
 
 .PHONY: bench

@@ -364,6 +364,10 @@ def test_network_policies_cover_every_pod_and_can_be_turned_off(render):
         labels = workload["spec"]["template"]["metadata"]["labels"]
         assert any(all(labels.get(k) == v for k, v in s.items()) for s in selectors), \
             workload["metadata"]["name"]
+    for cron in find(docs, "CronJob"):
+        labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        assert any(all(labels.get(k) == v for k, v in s.items()) for s in selectors), \
+            cron["metadata"]["name"]
     assert all(p["spec"]["policyTypes"] == ["Ingress", "Egress"] for p in policies)
     assert not find(render(set={"networkPolicy.enabled": False}), "NetworkPolicy")
 
@@ -506,3 +510,25 @@ def test_the_carbon_profile_ships_next_to_the_config_and_the_tariff_reads_it(ren
 def test_a_bad_tariff_value_fails_the_render_naming_it(render):
     with pytest.raises(HelmError, match="ratchet_share"):
         render("values.yaml", set={"config.tariff.ratchet_share": 2})
+
+
+def test_the_report_cronjob_runs_the_report_in_the_job_image_and_reaches_hdfs(render):
+    docs = render("values.yaml")
+    cron = one(docs, "CronJob", "-report")
+    assert cron["spec"]["schedule"] == "0 6 * * *"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == one(docs, "SparkApplication")["spec"]["image"]
+    assert c["command"][:3] == ["/opt/spark/bin/spark-submit", "--master", "local[2]"]
+    assert c["command"][-2:] == ["/opt/wattstream/job_main.py", "report"]
+    assert "spark.hadoop.dfs.replication=1" in c["command"]
+    assert {"name": "WATTSTREAM_CONFIG", "value": "/etc/wattstream/wattstream.yaml"} in c["env"]
+    assert {v["name"] for v in pod["volumes"]} == {"config", "tmp"}
+    labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    for name in ("-hdfs-namenode", "-hdfs-datanode"):
+        peers = [peer["podSelector"]["matchLabels"] for rule in one(
+            docs, "NetworkPolicy", name)["spec"]["ingress"] for peer in rule.get("from", [])
+            if "podSelector" in peer]
+        assert labels in peers, name
+    assert not find(render(set={"job.report.enabled": False}), "CronJob")
+    assert not find(render(set={"job.enabled": False}), "CronJob")

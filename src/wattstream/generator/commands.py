@@ -6,6 +6,8 @@
     wattstream generate convert --dataset cambridge --output cambridge.parquet
     wattstream generate convert --dataset meters --source export/ --output meters.csv
     wattstream generate thresholds >> wattstream.yaml     # alerts.buildings for small buildings
+    wattstream generate buildings --output buildings.csv  # the fleet's types and floor areas
+    wattstream generate buildings --dataset cambridge --output buildings.csv
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ..errors import WattstreamError
 from ..schema import InvalidReading, parse_timestamp
 from .anomalies import KINDS, parse_kinds
 
-MODES = ("realtime", "backfill", "replay", "convert", "thresholds")
+MODES = ("realtime", "backfill", "replay", "convert", "thresholds", "buildings")
+METADATA_COLUMNS = ("building_id", "type", "floor_area_m2")  # what `report --buildings` reads
 DATASETS = ("cambridge", "meters")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # A slice of the Cambridge archive shipped as package data, so convert works from any directory.
@@ -66,7 +69,7 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", nargs="?", default="realtime", choices=MODES,
                    help="what to do (default: realtime)")
-    fleet = p.add_argument_group("fleet (realtime, backfill, thresholds)")
+    fleet = p.add_argument_group("fleet (realtime, backfill, thresholds, buildings)")
     fleet.add_argument("--buildings", type=int, metavar="N",
                        help="buildings of this replica (default: generator.buildings)")
     fleet.add_argument("--replica-id", metavar="ID",
@@ -93,6 +96,9 @@ def register(subparsers) -> None:
     bound.add_argument("--demo-history", type=float, metavar="DAYS",
                        help="backfill: the demo fleet's DAYS before the demo would start now "
                             "(its large buildings; the history `local run` seeds)")
+    bound.add_argument("--demo", action="store_true",
+                       help="buildings: the demo fleet (its large buildings), as `local run` "
+                            "simulates it")
     bound.add_argument("--rate", type=float, metavar="PER_SECOND",
                        help="readings/s of this replica: realtime derives the interval from it "
                             "(buildings / rate); backfill and replay are capped at it")
@@ -194,6 +200,8 @@ def generate(args: argparse.Namespace, cfg) -> int:
         return _convert(args)
     if args.mode == "thresholds":
         return _thresholds(cfg, opts)
+    if args.mode == "buildings":
+        return _buildings(args, opts)
     from .run import run
 
     summary = run(cfg, opts)
@@ -241,4 +249,39 @@ def _thresholds(cfg, opts) -> int:
     print(f"# per-building thresholds for replica {opts.replica} ({len(table)} of {len(ids)} "
           f"buildings stay below alerts.high_consumption_kwh={cfg.alerts.high_consumption_kwh:g})")
     print(yaml.safe_dump({"alerts": {"buildings": table}}, sort_keys=False), end="")
+    return 0
+
+
+def _buildings(args: argparse.Namespace, opts) -> int:
+    """The fleet's metadata (METADATA_COLUMNS) as CSV: the simulated fleet of this replica,
+    or a dataset's buildings (`--dataset cambridge`: floor areas from its archive)."""
+    import csv
+    import io
+
+    if args.dataset == "cambridge":
+        from .replay import cambridge_buildings
+
+        rows = cambridge_buildings(args.source or str(CAMBRIDGE_SLICE))
+    elif args.dataset:
+        raise WattstreamError(f"buildings --dataset {args.dataset}: a meter export has no "
+                              "building metadata")
+    else:
+        from . import demo
+        from .fleet import building_ids
+        from .model import Buildings
+
+        ids = building_ids(opts.replica, opts.buildings)
+        fleet = Buildings(ids, opts.seed, demo.fixed(len(ids))
+                          if args.demo or opts.demo else None)
+        rows = list(zip(fleet.ids, fleet.type_names, fleet.area.tolist(), strict=True))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METADATA_COLUMNS)
+    w.writerows(rows)
+    if args.output:
+        Path(args.output).write_text(buf.getvalue())
+        print(f"wattstream generate buildings: wrote {len(rows)} buildings to {args.output}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(buf.getvalue())
     return 0

@@ -227,6 +227,18 @@ def convert_cambridge(source: str | Path, output: str | Path, buildings: int | N
     return summary
 
 
+def cambridge_buildings(source: str | Path) -> list[tuple[str, str, float]]:
+    """(building_id, type, floor area m2) of the archive's buildings: ids as
+    `convert_cambridge` writes them, the gross internal area of its metadata, one type for
+    all (the archive names no use)."""
+    path = Path(source) / "building_floor_roof_areas.csv"
+    if not path.is_file():
+        raise WattstreamError(f"{source}: no building_floor_roof_areas.csv")
+    with open(path, newline="") as fh:
+        return [("ucam-" + row["Building ID"].strip(), "university",
+                 float(row["GIA (m2)"])) for row in csv.DictReader(fh)]
+
+
 CAMBRIDGE_SITE = "bedford"  # the Met Office station of the archive's weather
 WEATHER_COLUMNS = ("site", "timestamp", "temperature", "humidity")
 
