@@ -4,6 +4,7 @@ ports in a temporary folder, and stopped by pid afterwards.
     def test_x(kafka_cfg):            # a Config whose kafka.bootstrap_servers is a live broker
     def test_y(hdfs_cfg):             # ... whose storage URIs point at a live hdfs://
     def test_z(prometheus_service):   # a running Prometheus (see PrometheusHandle)
+    def test_s(spark):                # the session's SparkSession
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ from wattstream.local import hdfs, kafka, prometheus
 from wattstream.local.procs import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the whole test session (Spark start-up costs ~10 s on 2 cores)."""
+    from wattstream import spark as session
+
+    cfg = Config().replace(job={"shuffle_partitions": 2})
+    s = session.build(cfg, app_name="wattstream-tests", ui=False,
+                      extra={"spark.sql.streaming.minBatchesToRetain": "5",
+                             "spark.default.parallelism": "2"})
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,8 @@
-"""One SparkSession for the whole job test session (Spark start-up costs ~10 s on 2 cores)."""
+"""Fresh topics and storage per job test (the session's SparkSession is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from wattstream import spark as session
-from wattstream.config import Config
-
-
-@pytest.fixture(scope="session")
-def spark():
-    cfg = Config().replace(job={"shuffle_partitions": 2})
-    s = session.build(cfg, app_name="wattstream-tests", ui=False,
-                      extra={"spark.sql.streaming.minBatchesToRetain": "5",
-                             "spark.default.parallelism": "2"})
-    yield s
-    s.stop()
 
 
 @pytest.fixture

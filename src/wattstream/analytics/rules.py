@@ -219,8 +219,9 @@ def schedule(f: Fleet) -> tuple[np.ndarray, np.ndarray]:
 
 def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dict]:
     """Runs of closed hours (at least LEFT_ON_HOURS) whose load stands above the building's
-    typical load of that hour of the week by `after_hours_excess` of it and 3 robust
-    deviations: HVAC or equipment left on. The after-hours share, without those runs, against
+    typical load of that hour of the week (moved by its own temperature response and by what
+    the fleet did at that hour) by `after_hours_excess` of it and 3 robust deviations: HVAC
+    or equipment left on. The after-hours share, without those runs, against
     the peers': a schedule to tighten."""
     u = f.usage
     closed = ~occupied[:, f.how]                                    # (B, H)
@@ -237,6 +238,12 @@ def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dic
                                          keepdims=True)
         fit = _line(over, d_temp, closed & (over - fit <= 3 * sigma))
         over = over - fit
+        # What the whole fleet did at that hour is weather or the grid, not a building left
+        # on: the median excess share of the buildings closed then comes off.
+        share = np.where(closed & (expect > 0), over / expect, np.nan)
+        enough = np.isfinite(share).sum(axis=0) > f.cfg.min_peers
+        common = np.where(enough, np.clip(np.nanmedian(share, axis=0), 0, None), 0.0)
+        over = over - common[None, :] * expect
         sigma = MAD_SCALE * np.nanmedian(np.abs(np.where(closed, over, np.nan)), axis=1,
                                          keepdims=True)
         hot = closed & (over > f.cfg.after_hours_excess * expect) & (over > 3 * sigma)

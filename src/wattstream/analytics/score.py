@@ -196,3 +196,45 @@ def _num(v) -> str:
 
 def _min(v) -> str:
     return "-" if v is None else f"{v:.1f} min"
+
+
+# The recommendation rule whose evidence should show each injected kind.
+RULE_FOR = {"hvac_overnight": "after_hours", "equipment_spike": "peak_shaving",
+            "stuck_meter": "data_quality", "sensor_dropout": "data_quality"}
+
+
+def rules_against_labels(table: pd.DataFrame, labels: pd.DataFrame) -> dict[str, dict]:
+    """Which injected anomalies the recommendation rules point at (`rules.Findings.table`
+    against `read_labels`), per kind:
+
+    - `after_hours`, `peak_shaving`: a label is found when an interval of the rule's evidence
+      (`when`) of the same building overlaps it; precision is the share of evidence intervals
+      that overlap a label of the kind;
+    - `data_quality`: a label is found when its building is flagged; precision is the share
+      of flagged buildings with a label of the kind.
+
+    Peak shaving points only at the intervals that set a month's peak, so most spikes are not
+    its to find: its recall counts those that did."""
+    out = {}
+    for kind, rule in RULE_FOR.items():
+        lab = labels[labels["kind"] == kind]
+        rows = table[table["rule"] == rule]
+        if rule == "data_quality":
+            flagged = set(rows["building_id"])
+            found = lab["building_id"].isin(flagged)
+            precise = (len(flagged & set(lab["building_id"])), len(flagged))
+        else:
+            spans = pd.DataFrame([(r.building_id, *w.split("/")) for r in rows.itertuples()
+                                  for w in r.when], columns=["building_id", "start", "end"])
+            for c in ("start", "end"):
+                spans[c] = pd.to_datetime(spans[c], utc=True).dt.tz_convert(None)
+            pairs = spans.reset_index().merge(lab.reset_index(), on="building_id",
+                                              suffixes=("_e", "_l"))
+            hit = pairs[(pairs["start_e"] < pairs["end_l"]) & (pairs["end_e"] > pairs["start_l"])]
+            found = lab.index.isin(hit["index_l"])
+            precise = (hit["index_e"].nunique(), len(spans))
+        out[kind] = {"rule": rule, "labels": int(len(lab)), "found": int(np.sum(found)),
+                     "recall": float(np.mean(found)) if len(lab) else None,
+                     "evidence": precise[1], "evidence_on_a_label": precise[0],
+                     "precision": precise[0] / precise[1] if precise[1] else None}
+    return out
