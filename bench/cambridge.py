@@ -13,7 +13,9 @@ Starts its own broker on free ports in a temporary folder, then:
   2. the job (Trigger.AvailableNow) with hourly windows (the meters' interval), the weather
      joined by site (`weather.default_site: bedford`) and hourly billing intervals;
   3. `wattstream baseline` with `--holdout-days` held back: ASHRAE Guideline 14 per building;
-  4. PEAK_AT_RISK against the new monthly peaks the windows show.
+  4. PEAK_AT_RISK against the new monthly peaks the windows show;
+  5. `wattstream report` over the last 30 days of the replay, with the archive's floor areas
+     (`generate buildings --dataset cambridge`): its time, totals and recommendations.
 
 Prints the figures and writes bench/results/cambridge.json.
 """
@@ -65,6 +67,7 @@ def main() -> int:
                                   "2019-12-01 to keep the Christmas closure out of the "
                                   "held-back days")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cambridge.json"))
+    ap.add_argument("--report-output", help="also keep the report's HTML here")
     args = ap.parse_args()
 
     import pandas as pd
@@ -141,12 +144,42 @@ def main() -> int:
         span = (pd.to_datetime(energy["window_start"]).min(),
                 pd.to_datetime(energy["window_start"]).max())
         results["peak_warnings"] = commands.peak_score(energy, alerts, cfg, span[0], span[1])
+        spark.stop()
+        spark = None
+        results["report"] = report(config_file, source, work, args.report_output)
     finally:
         if spark is not None:
             spark.stop()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
     return common.finish(results, args.out, table_of)
+
+
+def report(config_file: Path, source: str, work: Path, keep: str | None) -> dict:
+    """`wattstream report` as a user runs it, over what the replay stored."""
+    meta, page, js = work / "buildings.csv", work / "report.html", work / "report.json"
+    ws(config_file, "buildings", "--dataset", "cambridge", "--source", source, "--output",
+       str(meta))
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "wattstream", "--config", str(config_file),
+                          "--log-level", "WARNING", "report", "--buildings", str(meta),
+                          "--output", str(page), "--json", str(js)],
+                         capture_output=True, text=True, env=child_env())
+    if res.returncode != 0:
+        raise RuntimeError(f"report failed: {res.stderr[-2000:]}")
+    seconds = time.perf_counter() - t
+    if keep:
+        shutil.copy(page, keep)
+    r = json.loads(js.read_text())
+    recs = r["recommendations"]
+    by_rule: dict[str, int] = {}
+    for x in recs:
+        by_rule[x["rule"]] = by_rule.get(x["rule"], 0) + 1
+    return {"seconds": round(seconds, 1), "since": r["since"], "until": r["until"],
+            "buildings": r["buildings"], "page_mb": round(page.stat().st_size / 1e6, 2),
+            "totals": r["totals"], "by_rule": by_rule,
+            "top": [{k: x[k] for k in ("building_id", "rule", "saving_cost", "evidence")}
+                    for x in recs[:5]]}
 
 
 def table_of(r: dict) -> str:
@@ -164,7 +197,18 @@ def table_of(r: dict) -> str:
         f"with enough history); CV(RMSE) median {f['cv_rmse_median']:.1%}, NMBE median "
         f"{f['nmbe_median']:+.2%}",
         f"  not passing: {f['reasons']}",
-        "  " + score.peak_table(r["peak_warnings"])])
+        "  " + score.peak_table(r["peak_warnings"]),
+        *_report_lines(r.get("report"))])
+
+
+def _report_lines(rep: dict | None) -> list[str]:
+    if not rep:
+        return []
+    t = rep["totals"]
+    return [f"  report of {rep['since'][:10]} to {rep['until'][:10]} ({rep['buildings']} "
+            f"buildings): {rep['seconds']} s, {rep['page_mb']} MB; {t['energy_kwh']:,.0f} kWh, "
+            f"{t['total_cost']:,.0f} USD, {t['co2_kg'] / 1000:,.1f} t CO2e; recommendations "
+            f"{rep['by_rule']} worth {t['saving_cost']:,.0f} USD a year"]
 
 
 if __name__ == "__main__":

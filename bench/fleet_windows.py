@@ -6,15 +6,13 @@ The generator's building model and anomaly injector step once per window (one re
 `--length` seconds is the window's energy); labels are written as the generator writes them.
 The pipeline itself is exercised on smaller fleets (bench/detection.py, tests).
 
-    .venv/bin/python bench/fleet_windows.py --warehouse /tmp/w --buildings 1000 --days 30
+    fleet_windows.write(Path("/tmp/w"), "fleet", 1000, start, days=30)   # from bench/report.py
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,6 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from wattstream.generator.anomalies import KINDS  # noqa: E402
 from wattstream.generator.fleet import building_ids  # noqa: E402
 from wattstream.generator.model import Buildings  # noqa: E402
 from wattstream.generator.simulate import Simulator  # noqa: E402
@@ -85,30 +82,3 @@ def metadata(replica: str, buildings: int, seed: int = 42) -> list[tuple[str, st
     """(building_id, type, floor_area_m2) of the simulated buildings."""
     b = Buildings(building_ids(replica, buildings), seed)
     return list(zip(b.ids, b.type_names, b.area.tolist(), strict=True))
-
-
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--warehouse", required=True, type=Path)
-    p.add_argument("--buildings", type=int, default=1000)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--start", default="2026-06-01T00:00:00+00:00")
-    p.add_argument("--replica", default="fleet")
-    p.add_argument("--kinds", default="", help="anomaly kinds (comma list; empty: none)")
-    p.add_argument("--rate", type=float, default=0.0, help="anomalies per building and day")
-    p.add_argument("--labels", type=Path)
-    args = p.parse_args()
-    kinds = tuple(k for k in args.kinds.split(",") if k)
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        p.error(f"unknown kinds: {sorted(unknown)}")
-    t0 = time.perf_counter()
-    n = write(args.warehouse, args.replica, args.buildings,
-              datetime.fromisoformat(args.start).astimezone(UTC), args.days,
-              kinds=kinds, rate=args.rate, labels=args.labels)
-    print(f"{n} windows in {time.perf_counter() - t0:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

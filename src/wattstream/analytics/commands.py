@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     r.add_argument("--output", metavar="PATH",
                    help="file or file:// or hdfs:// URI to write (default: "
                         "<report.output_uri>/report-<end date>.html)")
+    r.add_argument("--json", metavar="FILE",
+                   help="also write the period, totals, per-building summary, ranked "
+                        "recommendations and data quality as JSON")
     r.set_defaults(func=_report)
 
 
@@ -145,7 +148,10 @@ def _report(args, cfg: Config) -> int:
 
     t0 = time.perf_counter()
     meta = report.read_metadata(args.buildings or cfg.report.buildings_file)
-    spark = session.build(cfg, app_name="wattstream-report", ui=False)
+    # Shuffle partitions of their own: a month of a large fleet is millions of groups.
+    spark = session.build(cfg, app_name="wattstream-report", ui=False,
+                          extra={"spark.driver.memory": cfg.report.driver_memory,
+                                 "spark.sql.shuffle.partitions": str(REPORT_PARTITIONS)})
     try:
         since, until = usage.period(spark, cfg, _ts(args.since), _ts(args.until))
         data = usage.read_usage(spark, cfg, since, until)
@@ -169,6 +175,9 @@ def _report(args, cfg: Config) -> int:
     finally:
         spark.stop()
     t = built.totals()
+    if args.json:
+        Path(args.json).write_text(report.to_json(built, seconds=time.perf_counter() - t0,
+                                                  read_seconds=t_read))
     cur = cfg.tariff.currency
     print(f"report: {len(built.summary):,} buildings, {since:%Y-%m-%d %H:%M} to "
           f"{until:%Y-%m-%d %H:%M} UTC: {t['energy_kwh']:,.0f} kWh, {t['total_cost']:,.0f} "
@@ -179,6 +188,9 @@ def _report(args, cfg: Config) -> int:
     print(f"wrote {target} ({len(text) / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s "
           f"(reading {t_read:.1f} s)")
     return 0
+
+
+REPORT_PARTITIONS = 4  # measured: 4 beat 16 and 2 on a month of 10 000 buildings
 
 
 def default_output(cfg: Config, until: pd.Timestamp, building: str | None = None) -> str:

@@ -127,3 +127,17 @@ def _in_period(alerts: pd.DataFrame | None, since: pd.Timestamp, until: pd.Times
     t = pd.to_datetime(a["event_time"])
     a = a[(t >= since) & (t < until) & a["type"].isin(TYPES)]
     return a[cols].reset_index(drop=True)
+
+
+def to_json(r: Report, **extra) -> str:
+    """The report's tables as JSON (timestamps ISO 8601 UTC)."""
+    import json
+
+    def records(df: pd.DataFrame) -> list[dict]:
+        return json.loads(df.to_json(orient="records", date_format="iso"))
+
+    return json.dumps({"since": r.since.isoformat(), "until": r.until.isoformat(),
+                       "currency": r.currency, "buildings": len(r.summary), **extra,
+                       "totals": r.totals(), "summary": records(r.summary),
+                       "recommendations": records(r.findings.table),
+                       "quality": records(r.findings.quality)}, indent=1)

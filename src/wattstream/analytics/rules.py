@@ -344,33 +344,36 @@ def peak_shaving(f: Fleet) -> list[dict]:
     if top.empty:
         return []
     k = int(np.ceil(f.cfg.peak_shave_hours * HOUR / f.tariff.interval_s))
-    g = top.groupby(["building_id", "month"], sort=True)
-    peaks = g.nth(0).set_index(["building_id", "month"])
-    caps = g.nth(k).set_index(["building_id", "month"])["kw"].rename("cap")
-    m = peaks.join(caps, how="inner")
+    # `top` is highest first per building and month: rank 0 is the peak, rank k the cap.
+    rank = top.groupby(["building_id", "month"], sort=False).cumcount().to_numpy()
+    caps = top[rank == k][["building_id", "month", "kw"]].rename(columns={"kw": "cap"})
+    m = top[rank == 0].merge(caps, on=["building_id", "month"])
     if m.empty:
         return []
     m["cut"] = m["kw"] - m["cap"]
     m["rate"] = f.tariff.demand_charge_per_kw(m["iv"].to_numpy())
-    rows = []
-    index = {b: i for i, b in enumerate(f.usage.buildings)}
+    months = m.groupby("building_id").size()
+    hit = m[m["cut"] >= f.cfg.peak_shave_share * m["kw"]].copy()
+    if hit.empty:
+        return []
+    hit["value"] = hit["cut"] * hit["rate"]
     months_in_period = max(1.0, f.usage.days / (DAYS_PER_YEAR / 12))
-    for b, one in m.groupby(level="building_id"):
-        hit = one[one["cut"] >= f.cfg.peak_shave_share * one["kw"]]
-        if hit.empty:
-            continue
-        per_year = (hit["cut"] * hit["rate"]).sum() * 12 / max(len(one), months_in_period)
-        worst = hit.sort_values("cut", ascending=False).iloc[0]
-        when = [_interval(iv, f.tariff.interval_s) for iv in hit["iv"]]
+    value = hit.groupby("building_id")["value"].sum()
+    count = hit.groupby("building_id").size()
+    ivs = hit.groupby("building_id")["iv"].agg(list)
+    index = {b: i for i, b in enumerate(f.usage.buildings)}
+    rows = []
+    for w in hit.sort_values("cut", ascending=False).drop_duplicates("building_id").itertuples():
+        b = w.building_id
+        per_year = value[b] * 12 / max(months[b], months_in_period)
         rows.append(_row(
             f, index[b], "peak_shaving", "Shave the intervals that set the monthly peak",
-            f"the peak of {worst['kw']:.0f} kW at "
-            f"{pd.Timestamp(int(worst['iv']), unit='s'):%Y-%m-%d %H:%M} UTC "
-            f"stands {worst['cut']:.0f} kW above the {worst['cap']:.0f} kW that only the "
-            f"month's highest {f.cfg.peak_shave_hours:g} h of intervals exceed; a cap there "
-            f"saves {worst['cut']:.0f} kW × {worst['rate']:.2f}/kW in that month "
-            f"({len(hit)} of {len(one)} month(s) qualify)",
-            0.0, per_year, 0.0, when))
+            f"the peak of {w.kw:.0f} kW at {pd.Timestamp(int(w.iv), unit='s'):%Y-%m-%d %H:%M} "
+            f"UTC stands {w.cut:.0f} kW above the {w.cap:.0f} kW that only the month's "
+            f"highest {f.cfg.peak_shave_hours:g} h of intervals exceed; a cap there saves "
+            f"{w.cut:.0f} kW × {w.rate:.2f}/kW in that month ({count[b]} of {months[b]} "
+            "month(s) qualify)",
+            0.0, per_year, 0.0, [_interval(iv, f.tariff.interval_s) for iv in ivs[b]]))
     return rows
 
 
@@ -390,6 +393,7 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
                + [(th, tc) for th in HEAT_POINTS for tc in COOL_POINTS if tc >= th]
                + [(None, None)])
     weekend = np.broadcast_to(f.day_weekend.astype(float), t.shape)
+    y = np.nan_to_num(e_day)
     for th, tc in options:
         cols = [np.ones_like(t), weekend]
         if th is not None:
@@ -397,10 +401,11 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
         if tc is not None:
             cols.append(np.maximum(0.0, t - tc))
         X = np.stack(cols, axis=2)                               # (B, days, p)
-        xtx = np.einsum("bdp,bd,bdq->bpq", X, w, X) + 1e-9 * np.eye(X.shape[2])
-        xty = np.einsum("bdp,bd,bd->bp", X, w, np.nan_to_num(e_day))
-        beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
-        resid = np.nan_to_num(e_day) - np.einsum("bdp,bp->bd", X, beta)
+        Xw = X * w[..., None]
+        xtx = Xw.transpose(0, 2, 1) @ X + 1e-9 * np.eye(X.shape[2])
+        xty = Xw.transpose(0, 2, 1) @ y[..., None]
+        beta = np.linalg.solve(xtx, xty)[..., 0]
+        resid = y - (X @ beta[..., None])[..., 0]
         sse = (w * resid ** 2).sum(axis=1)
         valid = (beta[:, 2:] >= 0).all(axis=1) & (w.sum(axis=1) >= X.shape[2] + 3)
         # A heating or cooling term needs days on its side of the balance point to be seen.

@@ -4,12 +4,12 @@ billing month: what the recommendations and the report read.
     usage = read_usage(spark, cfg, since, until)     # Spark reduces, numpy holds the rest
     usage.energy[b, h]                               # kWh of building b in hour h (NaN: none)
 
-Spark does the one pass over the windows (file:// or hdfs://): sums per building and
-`bucket` (the greatest common divisor of an hour and the billing interval), then per hour and
-per billing interval. Only the hourly table and the top intervals reach Python, so a month of
-10 000 buildings is 7.2 M hourly rows, not 86 M windows. Every price and carbon intensity of
-the tariff is constant within an hour (its cells are hours), so costs priced per hour equal
-the windows' own.
+Spark reads the windows (file:// or hdfs://) in one pass and sums them per building and hour,
+with the energy of each part of the hour the billing intervals are made of (quarters for
+15-minute intervals). Only that hourly table reaches Python, so a month of 10 000 buildings is
+7.2 M rows, not 86 M windows; numpy finds the highest intervals of each billing month. Every
+price and carbon intensity of the tariff is constant within an hour (its cells are hours), so
+costs priced per hour equal the windows' own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..billing import bill_table, billing_month, monthly_peaks
-from ..config import Config
+from ..config import Config, resolve_uri
 from ..errors import WattstreamError
 from ..tariff import Tariff
 
@@ -96,29 +96,41 @@ def period(spark, cfg: Config, since: pd.Timestamp | None, until: pd.Timestamp |
            ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The report's period (naive UTC, whole hours): as given, else the last `report.days`
     days of the stored windows."""
-    from pyspark.sql import functions as F
 
-    from .commands import stored
 
     if until is None or since is None:
-        windows = stored(spark, cfg, "windows")
-        if windows is None:
-            raise WattstreamError("no stored windows: run the job first")
-        first, last = windows.agg(F.min("window_start"), F.max("window_end")).collect()[0]
-        if last is None:
-            raise WattstreamError("no stored windows: run the job first")
-        until = until or pd.Timestamp(last).ceil("h")
-        since = since or max(until - pd.Timedelta(days=cfg.report.days),
-                             pd.Timestamp(first).floor("h"))
+        first, last = _span(spark, cfg)
+        until = until or last.ceil("h")
+        since = since or max(until - pd.Timedelta(days=cfg.report.days), first.floor("h"))
     if since >= until:
         raise WattstreamError(f"--from ({since}) is not before --to ({until})")
     return since.floor("h"), until.ceil("h")
 
 
+def _span(spark, cfg: Config) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First window start and last window end stored, reading only the first and last day's
+    files (the job writes windows/date=<day>/)."""
+    from pyspark.sql import functions as F
+
+    from ..files import Files
+    from .commands import stored
+
+    folder = resolve_uri(cfg.storage.uri).rstrip("/") + "/windows"
+    days = [n.split("=", 1)[1] for n in Files(spark).list(folder) if n.startswith("date=")]
+    windows = stored(spark, cfg, "windows")
+    if windows is None or not days:
+        raise WattstreamError("no stored windows: run the job first")
+    # A window is filed under its start's day; the newest may end on the next.
+    got = windows.where(F.col("date").isin(days[0], days[-1])).agg(
+        F.min("window_start"), F.max("window_end")).collect()[0]
+    if got[0] is None:
+        raise WattstreamError("no stored windows: run the job first")
+    return pd.Timestamp(got[0]), pd.Timestamp(got[1])
+
+
 def read_usage(spark, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
-               building: str | None = None, top_per_month: int | None = None) -> Usage:
+               building: str | None = None) -> Usage:
     """The stored windows of [since, until) (naive UTC, whole hours) as `Usage`."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from .commands import stored
@@ -127,37 +139,30 @@ def read_usage(spark, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     if found is None:
         raise WattstreamError("no stored windows: run the job first")
     tariff = Tariff(cfg.tariff)
-    iv_s = tariff.interval_s
-    bucket = math.gcd(HOUR, iv_s)
-    w = found.where((F.col("window_start") >= F.lit(since.to_pydatetime()))
-                    & (F.col("window_start") < F.lit(until.to_pydatetime())))
+    # The day folders first (partition pruning: a long history is not read), then the windows.
+    w = found.where((F.col("date") >= F.lit(since.date())) & (F.col("date") <= F.lit(until.date()))
+                    ).where((F.col("window_start") >= F.lit(since.to_pydatetime()))
+                            & (F.col("window_start") < F.lit(until.to_pydatetime())))
     if building is not None:
         w = w.where(F.col("building_id") == building)
     ts = F.unix_seconds(F.col("window_start"))
-    sums = [F.sum("energy_kwh").alias("e"), F.count(F.lit(1)).alias("n"),
-            F.sum("avg_temperature").alias("ts"), F.count("avg_temperature").alias("tn"),
-            F.sum("avg_occupancy").alias("os"), F.count("avg_occupancy").alias("on")]
-    fine = w.groupBy("building_id", (F.floor(ts / bucket) * bucket).alias("t")).agg(*sums)
-    fine = fine.persist()
-    try:
-        again = [F.sum(c).alias(c) for c in ("e", "n", "ts", "tn", "os", "on")]
-        hourly = fine.groupBy("building_id", (F.floor(F.col("t") / HOUR) * HOUR).alias("h")
-                              ).agg(*again).toArrow()
-        k = top_per_month or _top_k(cfg, iv_s)
-        local = F.from_utc_timestamp(F.timestamp_seconds("iv"), cfg.tariff.timezone)
-        month = ((F.year(local) - 1970) * 12 + F.month(local) - 1
-                 - F.when(F.dayofmonth(local) < cfg.tariff.billing_day, 1).otherwise(0))
-        intervals = (fine.groupBy("building_id", (F.floor(F.col("t") / iv_s) * iv_s)
-                                  .alias("iv")).agg(F.sum("e").alias("e"))
-                     .withColumn("month", month))
-        rank = F.row_number().over(Window.partitionBy("building_id", "month")
-                                   .orderBy(F.col("e").desc(), F.col("iv")))
-        top = (intervals.withColumn("r", rank).where(F.col("r") <= k)
-               .select("building_id", "month", "iv",
-                       (F.col("e") / (iv_s / HOUR)).alias("kw")).toPandas())
-    finally:
-        fine.unpersist()
-    return dense(hourly, since, until, cfg.windows.length_seconds, top)
+    q = parts_per_hour(tariff.interval_s)
+    part = F.floor((ts % HOUR) / (HOUR // q))
+    # One pass: per building and hour, the sums and the energy of each part of the hour (the
+    # billing intervals are made of parts; the peaks are found in numpy).
+    hourly = w.groupBy("building_id", (F.floor(ts / HOUR) * HOUR).alias("h")).agg(
+        F.sum("energy_kwh").alias("e"), F.count(F.lit(1)).alias("n"),
+        F.sum("avg_temperature").alias("ts"), F.count("avg_temperature").alias("tn"),
+        F.sum("avg_occupancy").alias("os"), F.count("avg_occupancy").alias("on"),
+        *[F.sum(F.when(part == k, F.col("energy_kwh"))).alias(f"p{k}") for k in range(q)]
+    ).toArrow()
+    return dense(hourly, since, until, cfg.windows.length_seconds, tariff,
+                 _top_k(cfg, tariff.interval_s))
+
+
+def parts_per_hour(interval_s: int) -> int:
+    """Parts an hour is cut into so that billing intervals are whole parts."""
+    return HOUR // math.gcd(HOUR, interval_s)
 
 
 def _top_k(cfg: Config, iv_s: int) -> int:
@@ -167,9 +172,10 @@ def _top_k(cfg: Config, iv_s: int) -> int:
 
 
 def dense(hourly: pa.Table, since: pd.Timestamp, until: pd.Timestamp, length_s: int,
-          top: pd.DataFrame) -> Usage:
-    """Hourly rows (`building_id`, `h` epoch s, sums `e`, `n`, `ts`, `tn`, `os`, `on`) →
-    `Usage` over [since, until)."""
+          tariff: Tariff, top_k: int = 10) -> Usage:
+    """Hourly rows (`building_id`, `h` epoch s, sums `e`, `n`, `ts`, `tn`, `os`, `on`, and
+    `p0`… the energy of each part of the hour, `parts_per_hour`) → `Usage` over
+    [since, until), with the `top_k` highest billing intervals of each building and month."""
     start = int(since.timestamp())
     hours = int((until - since) / pd.Timedelta(hours=1))
     ids = pc.dictionary_encode(hourly["building_id"].combine_chunks())
@@ -181,9 +187,10 @@ def dense(hourly: pa.Table, since: pd.Timestamp, until: pd.Timestamp, length_s: 
     h = (hourly["h"].to_numpy() - start) // HOUR
     shape = (len(names), hours)
 
-    def grid(col: str) -> np.ndarray:
-        out = np.zeros(shape)
-        out[b, h] = np.nan_to_num(hourly[col].to_numpy(zero_copy_only=False).astype("float64"))
+    def grid(col: str, missing: float = 0.0) -> np.ndarray:
+        out = np.full(shape, missing)
+        v = hourly[col].to_numpy(zero_copy_only=False).astype("float64")
+        out[b, h] = v if np.isnan(missing) else np.nan_to_num(v)
         return out
 
     n = grid("n")
@@ -191,39 +198,69 @@ def dense(hourly: pa.Table, since: pd.Timestamp, until: pd.Timestamp, length_s: 
         energy = np.where(n > 0, grid("e"), np.nan)
         temperature = grid("ts") / grid("tn")
         occupancy = grid("os") / grid("on")
-    top = top.sort_values(["building_id", "month", "kw", "iv"],
-                          ascending=[True, True, False, True], ignore_index=True)
-    return Usage(names[order], start, energy, n, temperature, occupancy, length_s,
-                 top.astype({"month": "int64", "iv": "int64", "kw": "float64"}))
+    q = parts_per_hour(tariff.interval_s)
+    parts = np.stack([grid(f"p{k}", np.nan) for k in range(q)], axis=2).reshape(
+        len(names), hours * q)
+    top = top_intervals(names[order], parts, start, HOUR // q, tariff, top_k)
+    return Usage(names[order], start, energy, n, temperature, occupancy, length_s, top)
+
+
+def top_intervals(buildings: np.ndarray, parts: np.ndarray, start_s: int, part_s: int,
+                  tariff: Tariff, k: int) -> pd.DataFrame:
+    """The k highest billing intervals (kW) of each building and billing month, highest
+    first, the earliest on a tie, from the energy of consecutive parts ((B, P) kWh from
+    `start_s`, NaN where no window): an interval is the parts it covers, partial ones too."""
+    iv_s = tariff.interval_s
+    t = start_s + part_s * np.arange(parts.shape[1], dtype="int64")
+    iv = t // iv_s * iv_s
+    first = np.r_[0, np.flatnonzero(iv[1:] != iv[:-1]) + 1]
+    seen = np.add.reduceat(np.isfinite(parts), first, axis=1) > 0
+    kw = np.where(seen, np.add.reduceat(np.nan_to_num(parts), first, axis=1), np.nan) / (
+        iv_s / HOUR)
+    starts = iv[first]
+    month = billing_month(starts, tariff.cfg.billing_day, tariff.cfg.timezone)
+    frames = []
+    for m in np.unique(month):
+        cols = np.flatnonzero(month == m)
+        v = np.where(np.isfinite(kw[:, cols]), kw[:, cols], -np.inf)
+        take = min(k, v.shape[1])
+        # The k highest (argpartition), then highest first and the earliest on a tie (a
+        # stable sort of the negated values by position).
+        some = np.sort(np.argpartition(-v, take - 1, axis=1)[:, :take], axis=1)
+        order = np.take_along_axis(some, np.argsort(-np.take_along_axis(v, some, axis=1),
+                                                     axis=1, kind="stable"), axis=1)
+        got = np.take_along_axis(v, order, axis=1)
+        rows, pos = np.nonzero(np.isfinite(got))
+        frames.append(pd.DataFrame({"building_id": buildings[rows], "month": int(m),
+                                    "iv": starts[cols[order[rows, pos]]],
+                                    "kw": got[rows, pos]}))
+    if not frames:
+        return pd.DataFrame(columns=list(TOP_COLUMNS))
+    return pd.concat(frames, ignore_index=True).astype(
+        {"month": "int64", "iv": "int64", "kw": "float64"})
 
 
 def from_windows(windows: pd.DataFrame, length_s: int, tariff: Tariff,
                  since: pd.Timestamp | None = None, until: pd.Timestamp | None = None,
-                 top_per_month: int = 10) -> Usage:
+                 top_k: int = 10) -> Usage:
     """`Usage` of windows in a pandas frame (`building_id`, `window_start` naive UTC,
-    `energy_kwh`, optional `avg_temperature`, `avg_occupancy`), as `read_usage` makes it from
-    storage: for tests and small data."""
+    `energy_kwh`, optional `avg_temperature`, `avg_occupancy`), summed as `read_usage` has
+    Spark sum them: for tests and small data."""
     ws = pd.to_datetime(windows["window_start"])
     since = since if since is not None else ws.min().floor("h")
     until = until if until is not None else (ws.max() + pd.Timedelta(seconds=length_s)).ceil("h")
     s = ((ws - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).to_numpy()
     temp = windows.get("avg_temperature", pd.Series(np.nan, index=windows.index))
     occ = windows.get("avg_occupancy", pd.Series(np.nan, index=windows.index))
+    e = windows["energy_kwh"].to_numpy(dtype="float64")
+    q = parts_per_hour(tariff.interval_s)
+    part = (s % HOUR) // (HOUR // q)
     df = pd.DataFrame({"building_id": windows["building_id"].to_numpy(), "h": s // HOUR * HOUR,
-                       "e": windows["energy_kwh"].to_numpy(dtype="float64"), "n": 1,
-                       "ts": temp.to_numpy(dtype="float64"),
+                       "e": e, "n": 1, "ts": temp.to_numpy(dtype="float64"),
                        "tn": temp.notna().to_numpy().astype(int),
                        "os": occ.to_numpy(dtype="float64"),
-                       "on": occ.notna().to_numpy().astype(int)})
-    hourly = df.groupby(["building_id", "h"], as_index=False).sum(min_count=0)
-    iv = s // tariff.interval_s * tariff.interval_s
-    kw = pd.DataFrame({"building_id": df["building_id"], "iv": iv, "e": df["e"]}).groupby(
-        ["building_id", "iv"], as_index=False)["e"].sum()
-    kw["kw"] = kw["e"] / (tariff.interval_s / HOUR)
-    kw["month"] = billing_month(kw["iv"].to_numpy(), tariff.cfg.billing_day,
-                                tariff.cfg.timezone)
-    top = kw.sort_values(["building_id", "month", "kw", "iv"],
-                         ascending=[True, True, False, True]).groupby(
-        ["building_id", "month"]).head(top_per_month)
+                       "on": occ.notna().to_numpy().astype(int),
+                       **{f"p{k}": np.where(part == k, e, np.nan) for k in range(q)}})
+    hourly = df.groupby(["building_id", "h"], as_index=False).sum(min_count=1)
     return dense(pa.Table.from_pandas(hourly, preserve_index=False), since, until, length_s,
-                 top[list(TOP_COLUMNS)])
+                 tariff, top_k)
