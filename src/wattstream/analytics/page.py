@@ -39,7 +39,7 @@ section{background:#fff;border-radius:8px;padding:16px 20px;margin:0 0 18px;
 box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h2{font-size:18px;margin:0 0 10px} h3{font-size:15px;margin:14px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{flex:1 1 160px;background:#eef3f8;border-radius:6px;padding:10px 14px}
+.card{flex:1 1 130px;background:#eef3f8;border-radius:6px;padding:10px 14px}
 .card b{display:block;font-size:20px} .card span{font-size:12px;color:#4a5a6a}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;text-align:left;vertical-align:top}
@@ -157,7 +157,7 @@ def plot_savings(r: Report) -> str | None:
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(by) + 1.2))
     ax.barh(by.index, by.to_numpy(), color="#2a9d8f")
     ax.set_xlabel(f"estimated saving a year ({r.currency})")
-    ax.set_title("Savings by rule (demand rules overlap)")
+    ax.set_title("Savings by rule")
     return _png(fig)
 
 
@@ -223,6 +223,12 @@ def plot_peaks(r: Report, building: str) -> str | None:
     labels = [f"{pd.Timestamp(int(s), unit='s'):%d %b %H:%M}" for s in last["iv"]]
     ax.bar(np.arange(len(last)), last["kw"], color="#e8871e")
     ax.set_xticks(np.arange(len(last)), labels)
+    k = int(np.ceil(r.cfg.recommend.peak_shave_hours * 3600 / r.tariff.interval_s))
+    month = top[top["month"] == top["month"].max()]
+    if len(month) > k:  # the cap peak shaving proposes: the level the top hours exceed
+        ax.axhline(month["kw"].iloc[k], color="#1d2733", ls="--", lw=1,
+                   label=f"cap: exceeded {r.cfg.recommend.peak_shave_hours:g} h a month")
+        ax.legend(fontsize=7, frameon=False, loc="upper right")
     ax.set_ylabel("kW (interval average)")
     ax.set_title(f"The month's highest {r.cfg.tariff.demand_interval_minutes}-minute "
                  "intervals (UTC)")
@@ -299,8 +305,9 @@ def _recommendations(r: Report) -> str:
     return ('<section id="recommendations"><h2>What to fix first</h2>'
             + (f'<div class="plots">{_img(plot, "savings by rule")}</div>' if plot else "")
             + body + '<p class="note">Savings are estimates a year, annualised from the '
-            "period; peak shaving and load factor both price the same demand charge, so a "
-            "building's total counts the larger.</p></section>")
+            "period (a demand saving assumes each month has a peak like the one shown); peak "
+            "shaving and load factor price the same demand charge, so a building shows the "
+            "larger.</p></section>")
 
 
 def _alerts(r: Report) -> str:

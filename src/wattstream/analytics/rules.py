@@ -29,7 +29,8 @@ metadata has it, else per kW of the building's average load):
   bill would rest on estimates. No saving; ranked apart.
 
 Savings are annualised from the period (× 365 / its days). Demand savings of `peak_shaving`
-and `load_factor` overlap: a building's total counts the larger (`category` "demand").
+and `load_factor` overlap: a building keeps the larger as its row (`category` "demand"), the
+other's evidence appended.
 """
 
 from __future__ import annotations
@@ -550,11 +551,30 @@ def recommend(usage: Usage, tariff: Tariff, cfg: RecommendConfig,
     rows += load_factor(f, base)
     quality_rows, quality = data_quality(f, alerts)
     rows += quality_rows
-    table = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+    table = _one_demand_row(pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS)))
     keep = (table["category"] == "data") | (table["saving_cost"] >= cfg.min_annual_saving)
     table = table[keep].sort_values(["saving_cost", "saving_kwh", "building_id"],
                                     ascending=[False, False, True], ignore_index=True)
     return Findings(table, fits, quality)
+
+
+def _one_demand_row(table: pd.DataFrame) -> pd.DataFrame:
+    """Peak shaving and load factor price the same demand charge: per building, the larger
+    stays, with the other's evidence (and its times) appended."""
+    demand = table[table["category"] == "demand"].sort_values("saving_cost", ascending=False)
+    if demand.empty:
+        return table
+    first = demand.drop_duplicates("building_id")
+    rest = demand[~demand.index.isin(first.index)]
+    also = rest.groupby("building_id")["evidence"].agg("; ".join)
+    times = rest.groupby("building_id")["when"].agg(lambda w: [t for x in w for t in x])
+    first = first.copy()
+    extra = first["building_id"].map(also)
+    first.loc[extra.notna(), "evidence"] = (first.loc[extra.notna(), "evidence"] + "; also: "
+                                            + extra[extra.notna()])
+    first["when"] = [w + times.get(b, []) for b, w in zip(first["building_id"], first["when"],
+                                                          strict=True)]
+    return pd.concat([table[table["category"] != "demand"], first], ignore_index=True)
 
 
 def building_savings(table: pd.DataFrame) -> pd.DataFrame:
