@@ -7,7 +7,7 @@ and 10 000 buildings, and what its rules find of the faults injected into a fift
 Per fleet size: the windows are written straight into the job's Parquet layout by the
 generator's model and anomaly injector (bench/fleet_windows.py: a month of 10 000 buildings is
 86 M windows, more than a backfill through the pipeline makes here; the pipeline path is
-tests/analytics/test_faults.py), four fifths clean and one fifth with every anomaly kind at
+tests/analytics/test_rules_pipeline.py), four fifths clean and one fifth with every anomaly kind at
 `--rate` per building and day, labelled. Then `wattstream report` runs as a user runs it (its
 own Spark, local[2]): the wall time of the whole command, of its Spark read, and the page's
 size; and `score.rules_against_labels` scores the recommendations against the labels.
