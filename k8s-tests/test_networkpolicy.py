@@ -70,9 +70,11 @@ def _owner(policy) -> str:
 
 
 def test_each_policy_selects_exactly_its_component(live):
+    # The report's CronJob runs daily: no pod of it is live here (its flows are checked with
+    # a pod of its template's labels below).
     expected = {"generator": {"generator"}, "hdfs-namenode": {"hdfs-namenode"},
                 "hdfs-datanode": {"hdfs-datanode"}, "job": {"driver", "executor"},
-                "spark": {"executor"}}
+                "spark": {"executor"}, "report": set()}
     seen = set()
     for policy in live["policies"]:
         comp = _owner(policy)
@@ -99,6 +101,18 @@ def test_the_pipeline_flows_are_admitted(live):
     prom = _ext(PROMETHEUS)
     assert _ok(live, prom, _pods(live, "generator")[0], 9109)
     assert _ok(live, prom, driver, 9108) and _ok(live, prom, driver, 4040)
+
+
+def test_the_report_pod_reaches_hdfs_and_nothing_else(live):
+    (cron,) = live["rel"].get("cronjobs")
+    template = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    report = Endpoint(live["rel"].namespace, template, "report")
+    nn, dn = _pods(live, "hdfs-namenode")[0], _pods(live, "hdfs-datanode")[0]
+    assert _ok(live, report, nn, 8020) and _ok(live, report, dn, 9866)
+    assert _ok(live, report, _ext(DNS), 53, "UDP")
+    assert not _ok(live, report, _pods(live, "kafka")[0], 9093 if live["tls"] else 9092)
+    assert not _ok(live, report, _pods(live, "driver")[0], 7078)
+    assert not _ok(live, _ext(OUTSIDER), report, 4040)
 
 
 def test_everything_else_is_refused(live):
