@@ -100,7 +100,9 @@ def main() -> int:
             weather={"default_site": "bedford", "max_staleness_seconds": 7200},
             # A replayed year pages no one: its alerts are stored, not sent (the window
             # thresholds are per 5 minutes anyway).
-            alerts={"quiet_before": "2100-01-01T00:00:00Z"},
+            alerts={"quiet_before": "2100-01-01T00:00:00Z",
+                    # An hourly meter is silent between readings: a gap is two missed hours.
+                    "gap_seconds": 3 * 3600},
             baseline={"holdout_days": args.holdout_days},
             metrics={"job_port": free_port(), "generator_port": 0})
         kafka.create_topics(cfg, cfg.kafka.bootstrap_servers)

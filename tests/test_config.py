@@ -55,6 +55,10 @@ def test_config_file_from_environment(tmp_path):
         ({"schema": {"timezone": "Mars/Olympus"}}, "schema.timezone: unknown zone"),
         ({"local": {"hdfs": "yes"}}, "local.hdfs: must be true or false"),
         ({"windows": []}, "windows: must be a mapping"),
+        ({"windows": {"length_seconds": 3600}}, "alerts.gap_seconds: 600 is shorter than a "
+                                                 "window"),
+        ({"recommend": {"night_hours": "0-25"}}, "recommend.night_hours: '25'"),
+        ({"report": {"driver_memory": "lots"}}, "report.driver_memory"),
     ],
 )
 def test_bad_values_name_the_key(data, key):

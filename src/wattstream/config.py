@@ -506,6 +506,10 @@ def _check_consistency(cfg: Config) -> None:
             raise ConfigError(
                 f"alerts.buildings.{bid}.peak_demand_kwh: must be >= its high_consumption_kwh"
             )
+    if a.gap_seconds < cfg.windows.length_seconds:
+        raise ConfigError(f"alerts.gap_seconds: {a.gap_seconds} is shorter than a window "
+                          f"(windows.length_seconds: {cfg.windows.length_seconds}); a meter "
+                          "that reports once a window would be silent between every reading")
     interval_s = cfg.tariff.demand_interval_minutes * 60
     if interval_s % cfg.windows.length_seconds:
         raise ConfigError(f"tariff.demand_interval_minutes: {interval_s} s is not a multiple "
