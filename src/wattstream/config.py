@@ -227,9 +227,9 @@ class BaselineConfig:
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    min_peers: int = _f(3, "peer comparisons use the buildings of the same type when there are "
-                        "at least this many others, else the whole fleet", minimum=1,
-                        maximum=10_000)
+    min_peers: int = _f(3, "peer comparisons need at least this many other buildings of the "
+                        "same type (the whole fleet where types are unknown); fewer: no "
+                        "comparison", minimum=1, maximum=10_000)
     night_hours: str = _f("0-5", "hours of the night (tariff.timezone, half-open ranges) "
                           "whose load is the base load")
     base_load_ratio: float = _f(1.5, "base load (night kW per m2, or per kW of average load "

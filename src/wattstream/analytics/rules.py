@@ -5,9 +5,9 @@ a year in kWh, money (the tariff) and CO2e, ranked across the fleet.
     found.table        # one row per (building, rule) that fired, RECOMMENDATION_COLUMNS
     found.fits         # per building: the change-point fit of daily energy on temperature
 
-Rules (thresholds in `recommend` config; peers are the buildings of the same type when there
-are `min_peers` others, else the fleet; loads are compared per m2 of floor area when the
-metadata has it, else per kW of the building's average load):
+Rules (thresholds in `recommend` config; peers are the buildings of the same type, at least
+`min_peers` others, or the whole fleet where types are unknown; loads are compared per m2 of
+floor area when the metadata has it, else per kW of the building's average load):
 
 - `base_load`: the night load (10th percentile of the `night_hours`) far above the peers'.
   Saving: the excess kW around the clock.
@@ -118,7 +118,8 @@ class Fleet:
 
     def peers(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per building: the median of its peers' values, how many peers, and their kind
-        (the type, or "fleet"). Peers are compared like for like: per m2 with per m2."""
+        (the type, or "fleet" where types are unknown; NaN without `min_peers` of them).
+        Peers are compared like for like: per m2 with per m2."""
         df = pd.DataFrame({"v": value, "t": self.types, "a": self.with_area})
         ok = np.isfinite(value)
         stats = ["median", "size"]
@@ -128,8 +129,11 @@ class Fleet:
                                 how="left")
         others_typed = typed["size"].fillna(0).to_numpy() - ok
         others_fleet = fleet["size"].fillna(0).to_numpy() - ok
-        use_typed = (df["t"].to_numpy() != "") & (others_typed >= self.cfg.min_peers)
-        use_fleet = ~use_typed & (others_fleet >= self.cfg.min_peers)
+        typed_ = df["t"].to_numpy() != ""
+        use_typed = typed_ & (others_typed >= self.cfg.min_peers)
+        # A building of a known type is not held to other types (a hospital is not an
+        # office); the fleet stands in only where types are unknown.
+        use_fleet = ~typed_ & (others_fleet >= self.cfg.min_peers)
         med = np.where(use_typed, typed["median"], np.where(use_fleet, fleet["median"], np.nan))
         n = np.where(use_typed, others_typed, np.where(use_fleet, others_fleet, 0)).astype(int)
         kind = np.where(use_typed, df["t"].to_numpy(), "fleet").astype(object)
@@ -582,7 +586,9 @@ def building_savings(table: pd.DataFrame) -> pd.DataFrame:
     of overlapping demand savings once."""
     cols = ["saving_kwh", "saving_cost", "saving_co2_kg"]
     if table.empty:
-        return pd.DataFrame(columns=["building_id", *cols, "recommendations"])
+        return pd.DataFrame({"building_id": pd.Series(dtype=object),
+                             **{c: pd.Series(dtype="float64") for c in cols},
+                             "recommendations": pd.Series(dtype="int64")})
     demand = table[table["category"] == "demand"].groupby("building_id")[cols].max()
     rest = table[table["category"] != "demand"].groupby("building_id")[cols].sum()
     out = rest.add(demand, fill_value=0.0) if len(demand) else rest
