@@ -106,7 +106,8 @@ def _table(headers: list[tuple[str, bool]], rows: list[str], cls: str = "sortabl
 
 
 def _card(value: float, label: str, digits: int = 0, ident: str = "") -> str:
-    return (f'<div class="card" id="{ident}" data-value="{float(value)!r}"><b>{value:,.{digits}f}'
+    idattr = f' id="{ident}"' if ident else ""
+    return (f'<div class="card"{idattr} data-value="{float(value)!r}"><b>{value:,.{digits}f}'
             f"</b><span>{html.escape(label)}</span></div>")
 
 

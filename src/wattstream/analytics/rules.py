@@ -35,6 +35,8 @@ other's evidence appended.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -622,16 +624,9 @@ def _masked_mean(values: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> f
     return float((values * w).sum() / w.sum()) if w.sum() > 0 else float(values.mean())
 
 
-class _quiet:
+@contextlib.contextmanager
+def _quiet():
     """Silence numpy's all-NaN slice warnings: an all-NaN row is an answer (NaN) here."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
-
+        yield
