@@ -532,3 +532,19 @@ def test_the_report_cronjob_runs_the_report_in_the_job_image_and_reaches_hdfs(re
         assert labels in peers, name
     assert not find(render(set={"job.report.enabled": False}), "CronJob")
     assert not find(render(set={"job.enabled": False}), "CronJob")
+
+
+def test_the_scheduled_fit_and_the_report_reach_hdfs(render):
+    """Both batch components read the windows on HDFS: the NameNode and DataNode policies
+    admit their pods (labelled by component), and drop them with the component."""
+    docs = render("values.yaml")
+
+    def peers(d):
+        return [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                for name in ("-hdfs-namenode", "-hdfs-datanode")
+                for rule in one(d, "NetworkPolicy", name)["spec"]["ingress"]
+                for peer in rule.get("from", []) if "podSelector" in peer]
+
+    assert {"job", "baseline", "report"} <= set(peers(docs))
+    off = render(set={"job.baseline.enabled": False, "job.report.enabled": False})
+    assert not {"baseline", "report"} & set(peers(off))
