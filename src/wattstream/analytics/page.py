@@ -191,8 +191,8 @@ def plot_temperature(r: Report, i: int) -> str | None:
     u = r.usage.take([i])
     f = Fleet(u, r.tariff, r.cfg.recommend, np.array([""], dtype=object), np.array([np.nan]))
     e = f.daily(u.energy)[0]
-    t = f.daily_temperature()[0]
-    full = f.complete_days()[0] & np.isfinite(t)
+    t = f.daily_temperature[0]
+    full = f.complete_days[0] & np.isfinite(t)
     if full.sum() < 3:
         return None
     fit = r.findings.fits.set_index("building_id").loc[r.usage.buildings[i]]

@@ -36,6 +36,7 @@ other's evidence appended.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -155,6 +156,7 @@ class Fleet:
                     out[:, h] = np.nanmedian(values[:, cols], axis=1)
         return out
 
+    @functools.cached_property
     def daily_temperature(self) -> np.ndarray:
         """(B, days) mean outdoor temperature of each local day (NaN: none)."""
         t = self.usage.temperature
@@ -162,6 +164,7 @@ class Fleet:
             return (self.daily(np.where(np.isfinite(t), t, 0.0))
                     / self.daily(np.isfinite(t).astype(float)))
 
+    @functools.cached_property
     def complete_days(self) -> np.ndarray:
         """(B, days): the day has every window of its hours."""
         per_hour = HOUR / self.usage.length_s
@@ -324,7 +327,7 @@ def _runs(mask: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def weekend(f: Fleet) -> list[dict]:
     daily = f.daily(f.usage.energy)
-    full = f.complete_days()
+    full = f.complete_days
     we = np.where(full & f.day_weekend[None, :], daily, np.nan)
     wd = np.where(full & ~f.day_weekend[None, :], daily, np.nan)
     with np.errstate(all="ignore"), _quiet():
@@ -390,8 +393,8 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
     absent), least squares over the complete days with a temperature."""
     u = f.usage
     e_day = f.daily(u.energy)
-    t_day = f.daily_temperature()
-    w = (f.complete_days() & np.isfinite(t_day)).astype(float)
+    t_day = f.daily_temperature
+    w = (f.complete_days & np.isfinite(t_day)).astype(float)
     t = np.nan_to_num(t_day)
     B = len(u.buildings)
     best = np.full(B, np.inf)
@@ -441,7 +444,7 @@ def change_point_fits(f: Fleet) -> pd.DataFrame:
 
 
 def temperature_sensitivity(f: Fleet, fits: pd.DataFrame) -> list[dict]:
-    t_day = f.daily_temperature()
+    t_day = f.daily_temperature
     rows = []
     for term, word in (("heat", "heating"), ("cool", "cooling")):
         slope = fits[f"{term}_slope"].to_numpy()
