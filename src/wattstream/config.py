@@ -354,6 +354,20 @@ class JobConfig:
                                  "past unread data); false skips ahead, counts the loss in "
                                  "wattstream_kafka_data_loss_total and logs a warning: only "
                                  "for brokers on throwaway storage, e.g. on kind")
+    restart_initial_seconds: float = _f(1.0, "after a transient fault (Kafka, HDFS or the "
+                                        "storage path away) the query is restarted from its "
+                                        "checkpoint in the same process after this delay, "
+                                        "doubling per failed attempt", minimum=0.01,
+                                        maximum=3600)
+    restart_max_seconds: float = _f(60.0, "cap of the restart delay", minimum=0.01,
+                                    maximum=86_400)
+    restart_max_attempts: int = _f(0, "give up (exit 1) after this many restart attempts of "
+                                   "one outage; 0: never (the job waits as long as the "
+                                   "outage lasts)", minimum=0, maximum=1_000_000)
+    task_max_failures: int = _f(4, "attempts of a failed Spark task before its stage fails "
+                                "(spark.task.maxFailures; in local mode local[N,F]): a Kafka "
+                                "or HDFS timeout in one task is retried inside the batch "
+                                "before the query restarts", minimum=1, maximum=100)
     jvm_log: str = _f("", "file the local JVM's console output (Spark's log4j, JVM warnings) "
                       "is appended to when the job starts Spark itself; empty leaves it on "
                       "the job's stderr (`local run` sets <local.run_dir>/logs/job.log)")
@@ -510,6 +524,8 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"alerts.gap_seconds: {a.gap_seconds} is shorter than a window "
                           f"(windows.length_seconds: {cfg.windows.length_seconds}); a meter "
                           "that reports once a window would be silent between every reading")
+    if cfg.job.restart_max_seconds < cfg.job.restart_initial_seconds:
+        raise ConfigError("job.restart_max_seconds: must be >= job.restart_initial_seconds")
     interval_s = cfg.tariff.demand_interval_minutes * 60
     if interval_s % cfg.windows.length_seconds:
         raise ConfigError(f"tariff.demand_interval_minutes: {interval_s} s is not a multiple "

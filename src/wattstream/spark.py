@@ -4,6 +4,7 @@ with the Kafka connector from the jar cache, or whatever spark-submit configured
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +55,7 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
         # Local mode binds the driver, its block manager and UI to loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
-            builder.master(cfg.job.master)
+            builder.master(local_master(cfg.job.master, cfg.job.task_max_failures))
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.jars", ",".join(str(p) for p in jars.jars("spark-kafka")))
@@ -72,6 +73,15 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Python's json keeps the last of duplicate keys; do the same.
         "spark.sql.variant.allowDuplicateKeys": "true",
+        # A Kafka or HDFS timeout in one task is retried inside its batch (local mode takes
+        # the count from the master, local[N,F]) before the query fails and restarts.
+        "spark.task.maxFailures": str(cfg.job.task_max_failures),
+        # Hadoop's client retries a refused connection 10 times a second apart and a timed
+        # out one 45 times (15 minutes): a NameNode outage would hang a batch, and the
+        # supervisor's probe, that long. A few tries, then the supervisor's backoff.
+        "spark.hadoop.ipc.client.connect.max.retries": "3",
+        "spark.hadoop.ipc.client.connect.max.retries.on.timeouts": "3",
+        "spark.hadoop.ipc.client.connect.timeout": "10000",
         **(extra or {}),
     }
     for k, v in conf.items():
@@ -81,6 +91,15 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     spark.sparkContext.setLogLevel("WARN")
     quiet(spark, _QUIET_LOGGERS)
     return spark
+
+
+def local_master(master: str, task_max_failures: int) -> str:
+    """`local[N]` (or `local[*]`, `local`) with its task attempts: `local[N,F]`. Local mode
+    tries a task once unless told; other masters take spark.task.maxFailures."""
+    m = re.fullmatch(r"local(?:\[([0-9]+|\*)\])?", master.strip())
+    if not m:
+        return master
+    return f"local[{m.group(1) or 1},{task_max_failures}]"
 
 
 @contextmanager

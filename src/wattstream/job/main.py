@@ -1,5 +1,5 @@
-"""`wattstream job`: read readings from Kafka through the one window engine (`stream`), stop on
-SIGTERM.
+"""`wattstream job`: read readings from Kafka through the one window engine (`stream`), kept
+running through outages by the supervisor (`supervise`), stop on SIGTERM.
 
     wattstream --config wattstream.yaml job
 
@@ -21,9 +21,10 @@ from pyspark.sql import DataFrame, SparkSession
 from .. import kafka_client
 from .. import spark as session
 from ..config import Config
-from ..errors import WattstreamError
-from . import sinks, stream
+from ..files import Files
+from . import probes, sinks, stream
 from .metrics import JobMetrics, ProgressListener
+from .supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,15 @@ def trigger_of(seconds: float, available_now: bool = False) -> dict:
 
 
 def start_queries(spark: SparkSession, cfg: Config, metrics: JobMetrics,
-                  source: DataFrame | None = None, available_now: bool = False) -> list:
+                  source: DataFrame | None = None, available_now: bool = False,
+                  batches: stream.Batches | None = None) -> list:
     """Start the job's query on `source` (default: the readings topic); returns [query]."""
     source = kafka_source(spark, cfg) if source is None else source
     return [stream.start(source, cfg, metrics, trigger_of(cfg.job.trigger_seconds,
-                                                          available_now))]
+                                                          available_now), batches)]
 
 
-def stop_all(queries: list, spark=None) -> None:
+def stop_all(queries: list, spark=None, close: bool = True) -> None:
     # Stopping cancels the batches in flight; their cancellation tracebacks (py4j callbacks,
     # killed tasks) are expected then and would bury the last useful lines of the log.
     logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
@@ -76,7 +78,7 @@ def stop_all(queries: list, spark=None) -> None:
             log.warning("stopping %s: %s", q.name, exc)
         finally:
             batches = getattr(q, "batches", None)
-            if batches is not None:
+            if close and batches is not None:
                 batches.close()
 
 
@@ -89,7 +91,9 @@ def _between_batches(query, timeout: float = 30.0) -> None:
 
 
 def run(cfg: Config, stop: threading.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or `stop` is set); a failed query ends the job with an error."""
+    """Run until SIGTERM/SIGINT (or `stop` is set). Transient faults (Kafka, HDFS or the storage
+    path away) restart the query in this process (`supervise`); a permanent one ends the job
+    with an error naming its cause."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -101,23 +105,26 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     spark.streams.addListener(ProgressListener(metrics))
     if stop.is_set():
         return 0
-    queries = start_queries(spark, cfg, metrics)
+    files = Files(spark)
+    batches: list = []  # one Batches for every start: its state and producer outlive a restart
+
+    def start():
+        if not batches:
+            batches.append(stream.Batches(spark, cfg, metrics))
+        q = start_queries(spark, cfg, metrics, batches=batches[0])[0]
+        return q
+
     print(f"[job] reading {cfg.kafka.readings_topic} from {cfg.kafka.bootstrap_servers}; "
           f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}",
           flush=True)
-    failed = None
+    sup = Supervisor(cfg, metrics, start, probes.all_of(cfg, files),
+                     lambda: metrics.progress_events, stop,
+                     stop_query=lambda q: stop_all([q], close=False))
     try:
-        while not stop.is_set():
-            for q in queries:
-                if not q.isActive:
-                    failed = q
-                    break
-            if failed:
-                break
-            stop.wait(1.0)
+        sup.run()
     finally:
-        stop_all(queries, spark)
+        stop_all([sup.query] if sup.query is not None else [], spark)
+        for b in batches:
+            b.close()
         print("[job] stopped", flush=True)
-    if failed is not None:
-        raise WattstreamError(f"query {failed.name} stopped: {failed.exception()}")
     return 0

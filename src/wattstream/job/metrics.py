@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pandas as pd
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from pyspark.sql.streaming import StreamingQueryListener
 
 from ..config import Config
@@ -64,6 +67,19 @@ COST_COUNTERS = {
 MODEL_STATUSES = ("passes", "fails_g14", "too_little_history")
 QUERIES = ("engine",)  # the job's query names (stream.QUERY)
 LOSS_KINDS = ("gap", "reset")
+JOB_STATES = ("starting", "running", "waiting_kafka", "waiting_hdfs", "waiting_storage",
+              "restarting")
+RESTART_REASONS = ("kafka", "hdfs", "storage")  # faults.REASONS
+HEALTHY_BEAT_SECONDS = 60.0  # /healthz fails when the supervisor's loop is silent this long
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:  # a scrape a second would flood the log
+        pass
 
 
 class JobMetrics:
@@ -143,6 +159,31 @@ class JobMetrics:
                                  "them: records deleted before being read (kind=gap), or "
                                  "partitions whose offsets went backwards (kind=reset, one "
                                  "per event)", ["query", "topic", "kind"], registry=r)
+        # The supervisor's view (job/supervise.py): what the job is doing, its restarts.
+        self.state = Gauge("wattstream_job_state", "1 for the job's current state: starting, "
+                           "running, waiting_kafka, waiting_hdfs, waiting_storage, restarting",
+                           ["state"], registry=r)
+        for s in JOB_STATES:
+            self.state.labels(s).set(1 if s == "starting" else 0)
+        self.restarts = Counter("wattstream_job_restarts", "in-process restarts of the "
+                                "streaming query after a transient fault, by the dependency "
+                                "that failed", ["reason"], registry=r)
+        for reason in RESTART_REASONS:
+            self.restarts.labels(reason)
+        self.last_batch = Gauge("wattstream_job_last_batch_timestamp_seconds",
+                                "unix time the last micro-batch completed", registry=r)
+        self.waiting_since = Gauge("wattstream_job_waiting_since_timestamp_seconds",
+                                   "unix time the current outage was first seen (0: none)",
+                                   registry=r)
+        self.retry_attempt = Gauge("wattstream_job_retry_attempt",
+                                   "restart attempt of the current outage (0: none)",
+                                   registry=r)
+        self.next_retry = Gauge("wattstream_job_next_retry_timestamp_seconds",
+                                "unix time the next restart attempt is due (0: none)",
+                                registry=r)
+        self.current_state = "starting"
+        self.progress_events = 0  # completed batches and idle checks: the source answered
+        self._beat = time.monotonic()
         for reason in Reason.ALL:
             self.quarantined.labels(reason)
         # Present from the start, so that Prometheus' increase() sees the first loss.
@@ -152,9 +193,39 @@ class JobMetrics:
         self._over: set[str] = set()
 
     def serve(self) -> None:
+        """/metrics, and /healthz (200 while the supervisor's loop beats, in any state)."""
         port, host = self.cfg.metrics.job_port, self.cfg.metrics.host
-        start_http_server(port, addr=host, registry=self.registry)
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ, start_response):
+            if environ.get("PATH_INFO") != "/healthz":
+                return metrics_app(environ, start_response)
+            age = time.monotonic() - self._beat
+            ok = age < HEALTHY_BEAT_SECONDS
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])
+            return [(f"ok {self.current_state}\n" if ok else
+                     f"no heartbeat for {age:.0f} s ({self.current_state})\n").encode()]
+
+        server = make_server(host, port, app, _Server, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="job-metrics", daemon=True).start()
         log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+
+    def set_state(self, state: str) -> None:
+        self.beat()
+        for s in JOB_STATES:
+            self.state.labels(s).set(1 if s == state else 0)
+        if state != self.current_state:
+            log.info("job state: %s", state)
+        self.current_state = state
+
+    def set_outage(self, since: float | None, attempt: int, next_retry: float) -> None:
+        self.waiting_since.set(since or 0)
+        self.retry_attempt.set(attempt)
+        self.next_retry.set(next_retry)
 
     def admit(self, building: str) -> bool:
         """True if the building has (or now gets) per-building series."""
@@ -368,6 +439,8 @@ class ProgressListener(StreamingQueryListener):
             m.lag.labels(name).set(sum(lags))
         for source in p.get("sources") or []:
             self._count_data_loss(name, source)
+        m.last_batch.set(time.time())
+        m.progress_events += 1
         self.last_batch[name] = p.get("batchId", -1)  # last: whoever waits on it sees the rest
 
     def _count_data_loss(self, name: str, source: dict) -> None:
@@ -389,6 +462,7 @@ class ProgressListener(StreamingQueryListener):
         # An idle query is alive: without this the stalled alert fires on a quiet topic.
         self.m.last_progress.labels(self.names.get(str(event.id), str(event.id))).set(
             time.time())
+        self.m.progress_events += 1  # the source answered: nothing new
 
     def onQueryTerminated(self, event):
         if event.exception:

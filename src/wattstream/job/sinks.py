@@ -22,6 +22,7 @@ from .alerts import ALERT_COLUMNS, UNITS
 from .detect import SCORE_COLUMNS
 
 ALERT_LINES = 10  # console lines per batch; every alert still goes to Kafka and Parquet
+FLUSH_SECONDS = 30  # a batch's alerts not acknowledged by then: a transient Kafka fault
 
 _TS = pa.timestamp("us", tz="UTC")
 WINDOW_SCHEMA = pa.schema(
@@ -58,24 +59,39 @@ class AlertProducer:
 
         if self._producer is None:
             k = self.cfg.kafka
+            # Idempotent: the client's own retries neither duplicate nor reorder an alert.
             self._producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers, acks="all",
-                                           linger_ms=0, **kafka_client.python_kwargs(k))
+                                           linger_ms=0, enable_idempotence=True,
+                                           max_block_ms=FLUSH_SECONDS * 1000,
+                                           **kafka_client.python_kwargs(k))
         return self._producer
 
     def send(self, alerts: pd.DataFrame) -> None:
-        producer = self._client()
         topic = self.cfg.kafka.alerts_topic
-        for a in alerts.to_dict("records"):
-            producer.send(topic, key=a["building_id"].encode(),
-                          value=json.dumps(alert_json(a)).encode())
-        producer.flush(60)
+        self.send_raw(topic, [(a["building_id"].encode(), json.dumps(alert_json(a)).encode())
+                              for a in alerts.to_dict("records")])
 
     def send_raw(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-        """(key, value) records to a topic, e.g. dead letters found on the driver."""
+        """(key, value) records to a topic, all acknowledged on return. On a failure the
+        client is dropped with whatever it still buffers, so the batch's replay sends each
+        record once more rather than the old client delivering it a second time later."""
         producer = self._client()
-        for key, value in records:
-            producer.send(topic, key=key, value=value)
-        producer.flush(60)
+        try:
+            futures = [producer.send(topic, key=key, value=value) for key, value in records]
+            producer.flush(FLUSH_SECONDS)
+            for f in futures:
+                f.get(timeout=0)  # raises the send's own error, if it failed
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(0)
+            except Exception:  # noqa: BLE001 - dropping a client that already failed
+                pass
+            self._producer = None
 
     def close(self) -> None:
         if self._producer is not None:

@@ -29,6 +29,7 @@ from collections import deque
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -68,9 +69,9 @@ class Batches:
     """The `foreachBatch` function of the query: state, outputs and accounting per batch."""
 
     def __init__(self, spark, cfg: Config, metrics: JobMetrics,
-                 tracker: correlation.PearsonTracker, top: int = 5):
-        self.spark, self.cfg, self.metrics, self.tracker, self.top = (
-            spark, cfg, metrics, tracker, top)
+                 tracker: correlation.PearsonTracker | None = None, top: int = 5):
+        self.spark, self.cfg, self.metrics, self.top = spark, cfg, metrics, top
+        self.tracker = tracker or tracker_of(cfg)
         self.engine = Engine(cfg)
         self.files = Files(spark)
         self._polled = -float("inf")
@@ -86,9 +87,17 @@ class Batches:
                              else None)
         # Seconds per step of the recent batches (bench/pipeline.py reports them).
         self.timings: deque[dict] = deque(maxlen=10_000)
+        # What a failed batch already delivered to Kafka, so that its replay in this process
+        # does not send it again: its alert ids acknowledged, which dead letters went out.
+        self._delivered: dict = {"batch": -1}
 
     def close(self) -> None:
         self.alert_sink.close()
+
+    def restarted(self) -> None:
+        """Before a (re)start of the query: the engine's state is read from the checkpoint
+        again, as after a crash (a failed batch may have changed it in memory)."""
+        self.last_batch = None
 
     # --- the baseline models -------------------------------------------------------------
     def poll_models(self) -> None:
@@ -121,7 +130,11 @@ class Batches:
                  if n.endswith(".arrow")]
         before = [b for b in saved if b < batch_id]
         blob = self.files.read(self._state_file(max(before))) if before else None
-        self.engine.decode(blob)
+        try:
+            self.engine.decode(blob)
+        except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
+            raise WattstreamError(
+                f"unreadable engine state {self._state_file(max(before))}: {exc}") from exc
         log.info("engine state restored from batch %s for batch %d",
                  max(before) if before else "none", batch_id)
 
@@ -137,7 +150,15 @@ class Batches:
 
     # --- one batch ----------------------------------------------------------------------
     def __call__(self, df: DataFrame, batch_id: int) -> None:
+        try:
+            self._batch(df, batch_id)
+        except BaseException:
+            self.last_batch = None  # the engine's memory may hold half of this batch
+            raise
+
+    def _batch(self, df: DataFrame, batch_id: int) -> None:
         clock = _Clock()
+        self._batch_id = batch_id
         self.poll_models()
         self._restore(batch_id)
         wm = self.engine.watermark_us()
@@ -161,10 +182,7 @@ class Batches:
             step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
                                      readings, now)
             clock.lap("engine")
-            if len(loud := self._loud(step.alerts)):
-                self.alert_sink.send(loud)
-            if len(bad):
-                sinks.dead_letters(df, self.cfg)
+            self._deliver(batch_id, self._loud(step.alerts), df if len(bad) else None)
             clock.lap("kafka")
         finally:
             cached.unpersist()
@@ -176,6 +194,23 @@ class Batches:
         clock.lap("accounting")
         self.timings.append({"batch": batch_id, "windows": len(ok), "candidates": len(cands),
                              "crossing_readings": len(readings), **clock.laps})
+
+    def _deliver(self, batch_id: int, alerts: pd.DataFrame, bad: DataFrame | None) -> None:
+        """Alerts, then dead letters, to Kafka: each at most once per batch in this process
+        (a replay after an in-process restart skips what was acknowledged before)."""
+        done = self._done(batch_id)
+        todo = alerts[~alerts["alert_id"].isin(done["alerts"])] if len(alerts) else alerts
+        if len(todo):
+            self.alert_sink.send(todo)
+            done["alerts"].update(todo["alert_id"])
+        if bad is not None and "dead_letters" not in done:
+            sinks.dead_letters(bad, self.cfg)
+            done["dead_letters"] = True
+
+    def _done(self, batch_id: int) -> dict:
+        if self._delivered["batch"] != batch_id:
+            self._delivered = {"batch": batch_id, "alerts": set()}
+        return self._delivered
 
     def _partials(self, df: DataFrame, wm: int | None) -> pd.DataFrame:
         """One row per (status, reason, building, window): the partials of on-time valid
@@ -221,9 +256,11 @@ class Batches:
         taken, bad = self.engine.weather.add([(bytes(r[0]), r[1], r[2]) for r in rows])
         for site, n in taken.items():
             self.metrics.weather_observations.labels(site).inc(int(n))
-        if bad:
+        done = self._done(self._batch_id)
+        if bad and "weather_dead_letters" not in done:
             self.alert_sink.send_raw(self.cfg.kafka.dead_letter_topic,
                                      [weather.dead_letter_json(b, topic) for b in bad])
+            done["weather_dead_letters"] = True
             for b in bad:
                 self.metrics.quarantined.labels(b.reason).inc()
             sinks.say(f"[quarantine] {len(bad)} weather observation(s) quarantined")
@@ -315,17 +352,23 @@ class _Clock:
         self.t = now
 
 
-def start(source: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict):
-    """Start the query on Kafka rows (`value`, `topic`, `partition`, `offset`)."""
+def tracker_of(cfg: Config) -> correlation.PearsonTracker:
+    horizon = cfg.job.correlation_horizon_seconds
+    length = cfg.windows.length_seconds
+    # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
+    return correlation.PearsonTracker(horizon, max(1, horizon // 24 // length) * length)
+
+
+def start(source: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict,
+          batches: Batches | None = None):
+    """Start the query on Kafka rows (`value`, `topic`, `partition`, `offset`). `batches` (an
+    earlier start's) carries the engine and the alert producer across an in-process restart."""
     spark = source.sparkSession
     _refuse_file_sink_folder(Files(spark), cfg)
     rows = prepare(parse.decode(source, cfg.schema.timezone), cfg.windows.length_seconds,
                    cfg.kafka.weather_topic if weather.enabled(cfg) else "")
-    horizon = cfg.job.correlation_horizon_seconds
-    length = cfg.windows.length_seconds
-    # Correlation sums arrive per window, so buckets are whole windows (about 24 a horizon).
-    tracker = correlation.PearsonTracker(horizon, max(1, horizon // 24 // length) * length)
-    batches = Batches(spark, cfg, metrics, tracker)
+    batches = batches or Batches(spark, cfg, metrics)
+    batches.restarted()
     query = (rows.writeStream.queryName(QUERY)
              .option("checkpointLocation", sinks.checkpoint(cfg, QUERY))
              .trigger(**trigger)

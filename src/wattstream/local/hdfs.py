@@ -95,6 +95,14 @@ def services(run_dir: Path) -> tuple[Service, Service]:
     return Service(NAMENODE, run_dir), Service(DATANODE, run_dir)
 
 
+def _daemon(cfg: Config, run_dir: Path) -> tuple[str, list[str], str]:
+    """(java, JVM options, classpath) of the daemons, their configuration written."""
+    home = Path(run_dir) / "hdfs"
+    conf = _write_conf(cfg, home)
+    jopts = ["-Xmx512m", f"-Dhadoop.log.dir={home / 'logs'}", "-Dhadoop.home.dir=" + str(home)]
+    return jvm.java(), jopts, jvm.classpath("hdfs", conf)
+
+
 def start(cfg: Config, run_dir: Path) -> tuple[Service, Service]:
     """Format the NameNode on first use, start NameNode and DataNode, wait for safe mode off."""
     nn, dn = services(run_dir)
@@ -108,24 +116,42 @@ def start(cfg: Config, run_dir: Path) -> tuple[Service, Service]:
     require_free({"hdfs namenode": loc.hdfs_port, "hdfs namenode web": loc.hdfs_http_port,
                   "hdfs datanode": loc.datanode_port, "hdfs datanode web": loc.datanode_http_port,
                   "hdfs datanode ipc": loc.datanode_ipc_port})
-    home = Path(run_dir) / "hdfs"
-    conf = _write_conf(cfg, home)
-    java = jvm.java()
-    cp = jvm.classpath("hdfs", conf)
-    jopts = ["-Xmx512m", f"-Dhadoop.log.dir={home / 'logs'}", "-Dhadoop.home.dir=" + str(home)]
-    if not (home / "name" / "current" / "VERSION").exists():
+    java, jopts, cp = _daemon(cfg, run_dir)
+    if not (Path(run_dir) / "hdfs" / "name" / "current" / "VERSION").exists():
         run_checked([java, *jopts, "-cp", cp, "org.apache.hadoop.hdfs.server.namenode.NameNode",
                      "-format", "-nonInteractive", "-force"], "hdfs namenode format", nn.log_file)
-    nn.start([java, *jopts, "-cp", cp, "org.apache.hadoop.hdfs.server.namenode.NameNode"])
     try:
-        wait_until(lambda: _jmx(cfg, "NameNodeInfo") is not None, timeout, "hdfs namenode",
-                   alive=nn.running)
-        dn.start([java, *jopts, "-cp", cp, "org.apache.hadoop.hdfs.server.datanode.DataNode"])
-        wait_until(lambda: ready(cfg), timeout, "hdfs (safe mode off, datanode live)",
-                   alive=lambda: nn.running() and dn.running())
+        start_namenode(cfg, run_dir, wait_ready=False)
+        start_datanode(cfg, run_dir)
     except StackError as exc:
         tails = f"{nn.log_file}:\n{nn.log_tail()}\n{dn.log_file}:\n{dn.log_tail()}"
         dn.stop()
         nn.stop()
         raise StackError(f"{exc}; end of logs\n{tails}") from None
     return nn, dn
+
+
+def start_namenode(cfg: Config, run_dir: Path, wait_ready: bool = True) -> Service:
+    """Start the (formatted) NameNode alone, e.g. after an outage of it; with `wait_ready`,
+    wait until it is out of safe mode with a live DataNode."""
+    nn, _ = services(run_dir)
+    java, jopts, cp = _daemon(cfg, run_dir)
+    nn.start([java, *jopts, "-cp", cp, "org.apache.hadoop.hdfs.server.namenode.NameNode"])
+    timeout = cfg.local.start_timeout_seconds
+    wait_until(lambda: _jmx(cfg, "NameNodeInfo") is not None, timeout, "hdfs namenode",
+               alive=nn.running)
+    if wait_ready:
+        wait_until(lambda: ready(cfg), timeout, "hdfs (safe mode off, datanode live)",
+                   alive=nn.running)
+    return nn
+
+
+def start_datanode(cfg: Config, run_dir: Path) -> Service:
+    """Start the DataNode alone and wait until the NameNode counts it live."""
+    nn, dn = services(run_dir)
+    java, jopts, cp = _daemon(cfg, run_dir)
+    dn.start([java, *jopts, "-cp", cp, "org.apache.hadoop.hdfs.server.datanode.DataNode"])
+    wait_until(lambda: ready(cfg), cfg.local.start_timeout_seconds,
+               "hdfs (safe mode off, datanode live)",
+               alive=lambda: nn.running() and dn.running())
+    return dn
