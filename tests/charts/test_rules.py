@@ -28,6 +28,8 @@ CONTRACT = {  # metric names every wattstream exporter exposes (the metric-name 
     "wattstream_input_rows_per_second", "wattstream_processed_rows_per_second",
     "wattstream_kafka_lag_records", "wattstream_last_progress_timestamp_seconds",
     "wattstream_kafka_data_loss_total", "wattstream_baseline_loaded",
+    "wattstream_job_state", "wattstream_job_restarts_total",
+    "wattstream_job_waiting_since_timestamp_seconds", "wattstream_job_retry_attempt",
     "wattstream_window_expected_kwh", "wattstream_closed_window_energy_kwh",
     "wattstream_closed_window_expected_kwh", "wattstream_closed_window_residual_kwh",
     "wattstream_closed_window_std_residual", "wattstream_baseline_version",
@@ -49,7 +51,7 @@ def _run(cmd, cwd=None):
 def test_promtool_accepts_the_rendered_rules(render, promtool, tmp_path):
     rules = write_rules_file(render("values.yaml"), tmp_path / "rules.yaml")
     out = _run([promtool, "check", "rules", str(rules)])
-    assert "SUCCESS: 12 rules found" in out
+    assert "SUCCESS: 14 rules found" in out
 
 
 def test_every_alert_behaves_as_its_promtool_unit_test_says(render, promtool, tmp_path):
@@ -66,9 +68,20 @@ def test_every_alert_rule_has_a_unit_test(render):
     assert alerts == tested == {
         "WattstreamPeakDemand", "WattstreamHighConsumption", "WattstreamAbnormalUsage",
         "WattstreamStuckMeter", "WattstreamMeterGap", "WattstreamPeakAtRisk",
-        "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobLagging",
+        "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobWaiting",
+        "WattstreamJobRestarting", "WattstreamJobLagging",
         "WattstreamKafkaDataLoss", "WattstreamGeneratorDown",
         "WattstreamGeneratorStalled"}
+
+
+def test_the_outage_rules_take_their_thresholds_from_the_values(render):
+    rules = dict(rule_expressions(render(set={"monitoring.rules.waitingSeconds": 120,
+                                              "monitoring.rules.restartWindow": "30m"})))
+    assert rules["WattstreamJobWaiting"].endswith("> 120")
+    assert "wattstream_job_restarts_total[30m]" in rules["WattstreamJobRestarting"]
+    # Stalled and Down yield to the waiting alert, never the other way round.
+    for name in ("WattstreamJobStalled", "WattstreamJobDown"):
+        assert 'unless on() (max(wattstream_job_state{state=~"waiting_.+"}) == 1)' in rules[name]
 
 
 def test_a_broken_rule_fails_its_unit_test(render, promtool, tmp_path):
@@ -117,6 +130,24 @@ def test_queries_read_only_metrics_of_the_contract(render):
     # the dashboard covers consumption, peaks, alerts, correlation and lag
     assert {"wattstream_window_energy_kwh", "wattstream_window_peak_kwh", "wattstream_alerts_total",
             "wattstream_correlation", "wattstream_kafka_lag_records"} <= used
+
+
+def test_the_dashboard_shows_the_jobs_state_and_restarts_without_overlapping_panels():
+    import json
+
+    for path in (CHART / "files" / "dashboards").glob("*.json"):
+        panels = json.loads(path.read_text())["panels"]
+        cells = set()
+        for p in panels:
+            g = p["gridPos"]
+            assert g["x"] + g["w"] <= 24, p["title"]
+            mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
+                    for y in range(g["y"], g["y"] + g["h"])}
+            assert not mine & cells, f"{path.name}: {p['title']} overlaps another panel"
+            cells |= mine
+        assert len({p["id"] for p in panels}) == len(panels)
+    exprs = " ".join(e for _, e in dashboard_expressions())
+    assert "wattstream_job_state" in exprs and "wattstream_job_restarts_total" in exprs
 
 
 def test_the_dashboard_file_is_what_the_chart_ships(render):

@@ -387,11 +387,15 @@ def _admits_the_kubelet(policy, port) -> bool:
 def test_network_policies_admit_every_probe_from_the_kubelet(render, scenario, values):
     docs = render(scenario, set=values)
     probed = 0
-    for workload in find(docs, "Deployment") + find(docs, "StatefulSet"):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
+    # The pod templates of Deployments, StatefulSets and the SparkApplication's driver.
+    templates = [w["spec"]["template"]
+                 for w in find(docs, "Deployment") + find(docs, "StatefulSet")]
+    templates += [a["spec"]["driver"]["template"] for a in find(docs, "SparkApplication")]
+    for template in templates:
+        labels = template["metadata"]["labels"]
         policies = [p for p in find(docs, "NetworkPolicy") if all(
             labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())]
-        for c in workload["spec"]["template"]["spec"]["containers"]:
+        for c in template["spec"]["containers"]:
             named = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
             for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
                 action = c.get(kind, {}).get("httpGet") or c.get(kind, {}).get("tcpSocket")
@@ -399,8 +403,8 @@ def test_network_policies_admit_every_probe_from_the_kubelet(render, scenario, v
                     port = named.get(action["port"], action["port"])
                     probed += 1
                     assert any(_admits_the_kubelet(p, port) for p in policies), \
-                        f"{workload['metadata']['name']}: probe port {port} closed"
-    assert probed or not find(docs, "Deployment")
+                        f"{labels}: probe port {port} closed"
+    assert probed or not (find(docs, "Deployment") or find(docs, "SparkApplication"))
 
 
 def test_probe_from_narrows_the_probe_ports_to_the_given_peers(render):

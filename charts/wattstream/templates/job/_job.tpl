@@ -3,7 +3,8 @@ Pod templates of the Spark driver and executors. spark-submit applies them itsel
 (spark.kubernetes.{driver,executor}.podTemplateFile), so the config mount, env, ports and
 security contexts do not depend on the spark-operator's mutating webhook: with a template the
 operator does not even ask the webhook to mutate the pod.
-Call with (dict "root" $ "container" "spark-kubernetes-driver" "ports" (list ...)).
+Call with (dict "root" $ "container" "spark-kubernetes-driver" "ports" (list ...)
+"livenessProbe" (dict ...)); the streaming job's driver alone passes a probe (its /healthz).
 */}}
 {{- define "wattstream.job.podTemplate" -}}
 {{- $root := .root -}}
@@ -26,6 +27,10 @@ spec:
           value: {{ include "wattstream.config.dir" $root }}/wattstream.yaml
       {{- with .ports }}
       ports:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .livenessProbe }}
+      livenessProbe:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       volumeMounts:
