@@ -77,3 +77,90 @@ class PrivateHdfs:
     def close(self) -> None:
         self.datanode.stop()
         self.namenode.stop()
+
+
+class Feeder:
+    """Readings of `buildings` at wall-clock event time, one per building every `interval` s,
+    from a thread, through a producer that keeps retrying while the broker is away (so a
+    reading is acknowledged once, late, rather than lost); `acked` counts acknowledgements.
+    Each reading is `energy` kWh: 15 kWh every 5 s passes both alert thresholds every
+    5-minute window."""
+
+    def __init__(self, cfg: Config, buildings: int = 4, interval: float = 1.0,
+                 energy: float = 15.0, prefix: str = "b"):
+        import threading
+
+        from kafka import KafkaProducer
+
+        self.cfg, self.interval, self.energy = cfg, interval, energy
+        self.ids = [f"{prefix}-{i}" for i in range(buildings)]
+        self.producer = KafkaProducer(
+            bootstrap_servers=cfg.kafka.bootstrap_servers, acks="all", linger_ms=20,
+            enable_idempotence=True, retries=2**31 - 1, delivery_timeout_ms=3_600_000,
+            request_timeout_ms=10_000, max_block_ms=3_600_000)
+        self.sent = self.acked = self.failed = 0
+        self.last_event = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+        self._thread.start()
+
+    def _ok(self, _meta) -> None:
+        self.acked += 1
+
+    def _err(self, _exc) -> None:
+        self.failed += 1
+
+    def _run(self) -> None:
+        import json
+        import time
+        from datetime import UTC, datetime
+
+        from wattstream.schema import format_timestamp
+
+        while not self._stop.is_set():
+            ts = datetime.now(UTC)
+            for b in self.ids:
+                r = {"timestamp": format_timestamp(ts), "building_id": b,
+                     "energy_kwh": self.energy, "temperature": 10.0, "humidity": 50.0,
+                     "occupancy": 5, "day_of_week": ts.weekday(), "hour": ts.hour}
+                f = self.producer.send(self.cfg.kafka.readings_topic, key=b.encode(),
+                                       value=json.dumps(r).encode())
+                f.add_callback(self._ok)
+                f.add_errback(self._err)
+                self.sent += 1
+            self.last_event = ts
+            self._stop.wait(max(0.0, self.interval - (time.time() - ts.timestamp())))
+
+    def stop(self, timeout: float = 300) -> None:
+        """Stop sending; wait until every reading sent is acknowledged (or failed)."""
+        self._stop.set()
+        self._thread.join(30)
+        self.producer.flush(timeout)
+        self.producer.close(10)
+        assert self.failed == 0, f"{self.failed} readings failed to send"
+        assert self.acked == self.sent, f"{self.sent - self.acked} readings unacknowledged"
+
+
+def topic_values(cfg: Config, topic: str, timeout: float = 60.0) -> list[dict]:
+    """Every record of `topic`, JSON-decoded (the readings Kafka acknowledged, once each)."""
+    import json
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap_servers, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        out = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in parts):
+            assert time.monotonic() < deadline, f"{topic} not read to its end in time"
+            for batch in consumer.poll(timeout_ms=500).values():
+                out.extend(json.loads(r.value) for r in batch)
+        return out
+    finally:
+        consumer.close()

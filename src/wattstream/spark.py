@@ -139,6 +139,8 @@ _QUIET_LOGGERS = (
     "org.apache.spark.sql.execution.streaming.sinks.FileStreamSink",
     "org.apache.spark.sql.catalyst.util.SparkStringUtils",
     "org.apache.spark.util.SparkStringUtils",
+    # A line a second per client while a broker is away; the supervisor reports the outage.
+    "org.apache.kafka.clients.NetworkClient",
 )
 
 

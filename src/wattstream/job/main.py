@@ -99,6 +99,9 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    # kafka-python logs every refused connection of the probes and the alert producer as an
+    # error; the supervisor says once what is unreachable and since when.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     metrics = JobMetrics(cfg)
     metrics.serve()
     spark = session.build(cfg)

@@ -4,6 +4,7 @@ within seconds, never hang on a client's default minute-long timeouts."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -23,11 +24,14 @@ def kafka(cfg: Config) -> Callable[[], None]:
     k = cfg.kafka
     wanted = set(main.topics(cfg)) | {k.alerts_topic, k.dead_letter_topic}
 
+    servers = k.bootstrap_servers.split(",")
+
     def probe() -> None:
         from kafka import KafkaAdminClient
 
-        client = KafkaAdminClient(bootstrap_servers=k.bootstrap_servers.split(","),
-                                  request_timeout_ms=TIMEOUT_MS, client_id="wattstream-probe",
+        _any_reachable(servers)  # a refused connection fails at once, not after a bootstrap
+        client = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=TIMEOUT_MS,
+                                  bootstrap_timeout_ms=TIMEOUT_MS, client_id="wattstream-probe",
                                   **kafka_client.python_kwargs(k))
         try:
             missing = wanted - set(client.list_topics())
@@ -37,6 +41,18 @@ def kafka(cfg: Config) -> Callable[[], None]:
             raise RuntimeError(f"topic(s) missing: {', '.join(sorted(missing))}")
 
     return probe
+
+
+def _any_reachable(servers: list[str]) -> None:
+    errors = []
+    for server in servers:
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+            return
+        except OSError as exc:
+            errors.append(f"{server}: {exc}")
+    raise ConnectionError("; ".join(errors))
 
 
 def storage(cfg: Config, files: Files) -> Callable[[], None]:
