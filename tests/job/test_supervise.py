@@ -26,6 +26,8 @@ TRANSIENT_SEEN = {
     faults.HDFS: [
         "java.net.SocketException: Call From host/127.0.0.1 to localhost:9000 failed on "
         "socket exception: java.net.SocketException: Connection reset",
+        'java.io.EOFException: End of File Exception between local host is: "vm/127.0.0.1"; '
+        'destination host is: "localhost":59225; : java.io.EOFException',
         "java.net.ConnectException: Call From a/127.0.0.1 to 127.0.0.1:41873 failed on "
         "connection exception: java.net.ConnectException: Connection refused",
         "org.apache.hadoop.ipc.RemoteException(java.io.IOException): File /w/x could only be "

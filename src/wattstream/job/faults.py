@@ -41,6 +41,8 @@ TRANSIENT: tuple[tuple[str, str], ...] = (
     (HDFS, "failed on socket exception"),
     (HDFS, "failed on socket timeout exception"),
     (HDFS, "failed on local exception"),
+    (HDFS, "End of File Exception between"),  # the NameNode went away mid-call
+    (HDFS, "No Route to Host from"),
     (HDFS, "org.apache.hadoop.net.ConnectTimeoutException"),
     (HDFS, "org.apache.hadoop.ipc.RetriableException"),
     (HDFS, "org.apache.hadoop.hdfs.server.namenode.SafeModeException"),
@@ -132,7 +134,8 @@ def classify(error: BaseException | str) -> Fault:
             return Fault(False, cause, summary, advice)
     for reason, marker in TRANSIENT:
         if marker in text:
-            return Fault(True, reason, summary)
+            line = next(ln.strip() for ln in text.splitlines() if marker in ln)
+            return Fault(True, reason, _summary(line))
     return Fault(False, "unexpected error", summary,
                  "not on the list of transient faults (wattstream.job.faults.TRANSIENT); "
                  "the job's log has the whole trace")
