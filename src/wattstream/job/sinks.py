@@ -66,18 +66,28 @@ class AlertProducer:
                                            **kafka_client.python_kwargs(k))
         return self._producer
 
-    def send(self, alerts: pd.DataFrame) -> None:
+    def send(self, alerts: pd.DataFrame, acked: set | None = None) -> None:
+        """Alerts to the alerts topic; the id of each one Kafka acknowledged goes into `acked`
+        as it is acknowledged, also when the send as a whole fails."""
         topic = self.cfg.kafka.alerts_topic
+        rows = alerts.to_dict("records")
         self.send_raw(topic, [(a["building_id"].encode(), json.dumps(alert_json(a)).encode())
-                              for a in alerts.to_dict("records")])
+                              for a in rows],
+                      None if acked is None else [a["alert_id"] for a in rows], acked)
 
-    def send_raw(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    def send_raw(self, topic: str, records: list[tuple[bytes, bytes]],
+                 ids: list | None = None, acked: set | None = None) -> None:
         """(key, value) records to a topic, all acknowledged on return. On a failure the
         client is dropped with whatever it still buffers, so the batch's replay sends each
         record once more rather than the old client delivering it a second time later."""
         producer = self._client()
         try:
-            futures = [producer.send(topic, key=key, value=value) for key, value in records]
+            futures = []
+            for i, (key, value) in enumerate(records):
+                f = producer.send(topic, key=key, value=value)
+                if ids is not None:
+                    f.add_callback(lambda _meta, rid=ids[i]: acked.add(rid))
+                futures.append(f)
             producer.flush(FLUSH_SECONDS)
             for f in futures:
                 f.get(timeout=0)  # raises the send's own error, if it failed

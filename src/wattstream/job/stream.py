@@ -201,8 +201,7 @@ class Batches:
         done = self._done(batch_id)
         todo = alerts[~alerts["alert_id"].isin(done["alerts"])] if len(alerts) else alerts
         if len(todo):
-            self.alert_sink.send(todo)
-            done["alerts"].update(todo["alert_id"])
+            self.alert_sink.send(todo, done["alerts"])
         if bad is not None and "dead_letters" not in done:
             sinks.dead_letters(bad, self.cfg)
             done["dead_letters"] = True
