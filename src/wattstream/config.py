@@ -314,13 +314,17 @@ class GeneratorConfig:
     batch_size_bytes: int = _f(262_144, "Kafka producer batch.size", minimum=1024,
                                maximum=16_777_216)
     compression: str = _f("gzip", "Kafka producer compression", choices=("none", "gzip"))
-    max_pending_records: int = _f(100_000, "unacknowledged readings before sending blocks",
-                                  minimum=1, maximum=10_000_000)
-    connect_timeout_seconds: float = _f(30.0, "wait for the broker and topic before failing",
-                                        minimum=0.1, maximum=3600)
-    delivery_timeout_seconds: int = _f(120, "give up on a reading Kafka has not acknowledged "
-                                       "after this long (counted as a send error)",
-                                       minimum=1, maximum=86_400)
+    max_pending_records: int = _f(100_000, "readings the Kafka client holds unacknowledged "
+                                  "(the memory tier); beyond it realtime readings go to the "
+                                  "spool and backfill or replay wait", minimum=1,
+                                  maximum=10_000_000)
+    connect_timeout_seconds: float = _f(30.0, "wait for the broker and topic at start before "
+                                        "failing", minimum=0.1, maximum=3600)
+    spool_dir: str = _f("", "folder of the on-disk spool that keeps readings while Kafka is "
+                        "away, one per replica; empty means <local.run_dir>/spool/<replica id>")
+    spool_max_bytes: int = _f(1 << 30, "bound of the spool in bytes, counting the readings "
+                              "still unacknowledged; when full the generator stops (exit 1)",
+                              minimum=1 << 20, maximum=1 << 40)
     demo: bool = _f(False, "realtime demo: the first buildings are large (a hospital, an "
                     "office), event time starts at a busy weekday hour and an equipment_spike "
                     "is injected into building 0 after 10 s, so alerts fire within minutes "

@@ -55,7 +55,8 @@ class Collect:
 
     def __init__(self, clock: JumpClock, latest: datetime | None = None, idle: float = 5.0):
         self.clock, self.sent, self.latest, self.idle = clock, [], latest, idle
-        self.acked = self.failed = 0
+        self.acked = self.failed = self.produced = self.spooled = self.drained = 0
+        self.spooled_max = 0
         self.first_error = None
 
     def latest_reading(self) -> tuple[datetime, float] | None:
@@ -64,6 +65,7 @@ class Collect:
     def send_many(self, keys, values) -> None:
         self.sent += [(self.clock.now, k, v) for k, v in zip(keys, values, strict=True)]
         self.acked += len(values)
+        self.produced += len(values)
 
     def close(self) -> None:
         pass

@@ -204,15 +204,23 @@ def generate(args: argparse.Namespace, cfg) -> int:
         return _buildings(args, opts)
     from .run import run
 
-    summary = run(cfg, opts)
+    try:
+        summary = run(cfg, opts)
+    except WattstreamError as exc:
+        if getattr(exc, "summary", None) is not None:  # stopped: the accounting still holds
+            print(exc.summary.to_json(), flush=True)
+        raise
     print(summary.to_json(), flush=True)
+    spool = (f", {summary.spooled:,} in the spool" if summary.spooled else "") + (
+        f", {summary.drained:,} from an earlier run's spool" if summary.drained else "")
     print(f"wattstream generate: {summary.mode} sent {summary.sent:,} readings "
-          f"({summary.acknowledged:,} acknowledged, {summary.send_errors} errors, "
+          f"({summary.acknowledged:,} acknowledged{spool}, {summary.send_errors} errors, "
           f"{summary.bad_rows} bad rows skipped, {summary.labels} labels) in "
           f"{summary.seconds:.1f} s, {summary.readings_per_second:,.0f}/s", file=sys.stderr)
     if summary.send_errors:
-        raise WattstreamError(f"{summary.send_errors} readings were not acknowledged by Kafka "
-                              f"(first: {summary.first_error})")
+        raise WattstreamError(f"{summary.send_errors} readings failed to send (first: "
+                              f"{summary.first_error}); they are in the spool and go first at "
+                              f"the next start")
     return 0
 
 

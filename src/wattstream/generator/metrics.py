@@ -32,10 +32,22 @@ class GeneratorMetrics:
                                   "wall-clock time minus the event time of the readings being "
                                   "sent in realtime mode (0 unless the demo or --start moved "
                                   "event time)", labels, registry=self.registry).labels(replica)
+        self.spooled = Gauge("wattstream_generator_spooled_records",
+                             "Records (readings and weather) in the on-disk spool, waiting for "
+                             "Kafka", labels, registry=self.registry).labels(replica)
+        self.spool_bytes = Gauge("wattstream_generator_spool_bytes",
+                                 "Size of the spool's files (bounded by "
+                                 "generator.spool_max_bytes)", labels,
+                                 registry=self.registry).labels(replica)
         self._anomalies = Counter("wattstream_generator_anomalies_injected_total",
                                   "Anomalies started, by kind", ("replica", "kind"),
                                   registry=self.registry)
         self.replica = replica
+
+    def watch_spool(self, spool) -> None:
+        """The spool gauges read `spool` when scraped."""
+        self.spooled.set_function(lambda: spool.records)
+        self.spool_bytes.set_function(lambda: spool.bytes)
 
     def anomalies(self, kind: str, count: int = 1) -> None:
         if count:

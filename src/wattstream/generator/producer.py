@@ -1,12 +1,23 @@
-"""A kafka-python producer set up not to lose readings, with exact accounting of what was
-acknowledged.
+"""A kafka-python producer that loses no reading while Kafka is away, with exact accounting.
 
-- `acks="all"` and idempotence (kafka-python 3 supports it: retries cannot duplicate or reorder
-  a partition's records), unlimited retries bounded by `delivery_timeout_ms`.
-- Bounded buffering: kafka-python 3 has no `buffer.memory`, so at most
-  `generator.max_pending_records` records may be unacknowledged; `send` blocks beyond that.
-- Connecting and the topic's metadata are waited for at most `generator.connect_timeout_seconds`;
-  then `WattstreamError` (the CLI exits 1) instead of hanging.
+- `acks="all"`, idempotence (retries neither duplicate nor reorder a partition's records),
+  unlimited retries and no delivery timeout: the client never expires a record.
+- Memory tier: at most `generator.max_pending_records` records are in the client unacknowledged;
+  a copy of each (insertion-ordered by a sequence number) is kept until Kafka acknowledges it,
+  so what is unacknowledged at exit is known, in order.
+- Disk tier (`spool.py`, `generator.spool_dir`, `generator.spool_max_bytes`): in realtime mode a
+  record goes to the spool's tail when the client is full or the spool holds records (order is
+  kept); a drainer thread moves records from the spool's head into the client as
+  acknowledgements free room. Backfill and replay (`block=True`) wait for room instead, as long
+  as Kafka is away, logging a line every 30 s.
+- The bound counts the spool's files and the unacknowledged records that did not come from it
+  (they go to the spool at exit): spool full is `SpoolFull` (the generator stops, exit 1).
+- `close`: flush for at most `CLOSE_FLUSH_SECONDS`, then every unacknowledged record goes back
+  to the spool (the ones older than its content at its head), in order. A record the client
+  reports failed (a non-retriable error) is kept the same way and the next send raises.
+- The next start (any mode) sends the spool first (`drained` readings), before new readings.
+- Connecting and the topic's metadata are waited for at most `generator.connect_timeout_seconds`
+  at start (the partition of a key needs the metadata); then `WattstreamError` (exit 1).
 - The partition of each key is computed once with the client's own partitioner (murmur2, as the
   Java client), so a building's readings stay ordered in one partition.
 - `latest_reading` reads the last reading of each partition back: the demo continues the
@@ -17,21 +28,43 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 from .. import kafka_client
 from ..config import Config
 from ..errors import WattstreamError
 from ..schema import parse_timestamp
 from .metrics import GeneratorMetrics
+from .spool import OTHER, READING, Spool, SpoolFull, SpoolRecord
 
 log = logging.getLogger(__name__)
 
+CLOSE_FLUSH_SECONDS = 10.0  # at exit, wait this long for acknowledgements, then spool the rest
+DRAIN_CHUNK = 1000  # records moved from the spool into the client at a time
+HOUSEKEEPING_S = 1.0  # release acknowledged spool records, fsync, write head.json
+QUIET_LOG_S = 30.0  # "Kafka unreachable since ..." every this often
+RECONNECT_BACKOFF_MAX_MS = 5000  # a returning broker is found within ~5 s
+
+
+def spool_path(cfg: Config, replica: str) -> Path:
+    if cfg.generator.spool_dir:
+        return Path(cfg.generator.spool_dir)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", replica) or "r0"
+    return Path(cfg.local.run_dir) / "spool" / safe
+
+
+def _clock(t: float) -> str:
+    return datetime.fromtimestamp(t).strftime("%H:%M:%S")
+
 
 class ReadingProducer:
-    def __init__(self, cfg: Config, metrics: GeneratorMetrics, client_id: str = "wattstream-gen"):
+    def __init__(self, cfg: Config, metrics: GeneratorMetrics, client_id: str = "wattstream-gen",
+                 *, block: bool = True, stop: threading.Event | None = None,
+                 replica: str | None = None, weather: bool = False):
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -41,55 +74,92 @@ class ReadingProducer:
         self.timeout_s = g.connect_timeout_seconds
         self.metrics = metrics
         self.max_pending = g.max_pending_records
+        self.block = block
+        self._stop = stop or threading.Event()
+        self.spool = Spool(spool_path(cfg, replica or metrics.replica), g.spool_max_bytes)
+        self.drained = self.spool.readings  # taken over from an earlier run
+        metrics.watch_spool(self.spool)
         timeout_ms = int(g.connect_timeout_seconds * 1000)
         servers = cfg.kafka.bootstrap_servers
         compression = None if g.compression == "none" else g.compression
         try:
-            self._p = KafkaProducer(
-                bootstrap_servers=servers.split(","),
-                client_id=client_id,
-                acks="all",
-                enable_idempotence=True,
-                retries=2**31 - 1,
-                delivery_timeout_ms=max(g.delivery_timeout_seconds * 1000, 1000),
-                request_timeout_ms=min(30_000, max(g.delivery_timeout_seconds * 1000 - 1, 500)),
-                linger_ms=g.linger_ms,
-                batch_size=g.batch_size_bytes,
-                compression_type=compression,
-                max_in_flight_requests_per_connection=5,
-                max_block_ms=timeout_ms,
-                bootstrap_timeout_ms=timeout_ms,
-                allow_auto_create_topics=False,
-                metrics_enabled=False,  # the client's own sensors: unused, cost per batch
-                **kafka_client.python_kwargs(cfg.kafka),
-            )
-        except KafkaError as exc:
-            raise WattstreamError(
-                f"cannot reach Kafka at {servers} within {g.connect_timeout_seconds:g} s "
-                f"({type(exc).__name__}): is the broker up (`wattstream local up`) and "
-                f"kafka.bootstrap_servers right?") from None
-        try:
-            parts = self._p.partitions_for(self.topic)
-        except KafkaError:
-            parts = None
-        if not parts:
-            self._p.close(timeout=1)
-            raise WattstreamError(
-                f"topic {self.topic!r} not found on {servers} within "
-                f"{g.connect_timeout_seconds:g} s: create it (`wattstream local up` does) or fix "
-                f"kafka.readings_topic")
-        self._all_partitions = sorted(parts)
+            try:
+                self._p = KafkaProducer(
+                    bootstrap_servers=servers.split(","),
+                    client_id=client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    retries=float("inf"),
+                    delivery_timeout_ms=float("inf"),  # never expire a record
+                    request_timeout_ms=30_000,
+                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+                    linger_ms=g.linger_ms,
+                    batch_size=g.batch_size_bytes,
+                    compression_type=compression,
+                    max_in_flight_requests_per_connection=5,
+                    max_block_ms=timeout_ms,
+                    bootstrap_timeout_ms=timeout_ms,
+                    allow_auto_create_topics=False,
+                    metrics_enabled=False,  # the client's own sensors: unused, cost per batch
+                    **kafka_client.python_kwargs(cfg.kafka),
+                )
+            except KafkaError as exc:
+                raise WattstreamError(
+                    f"cannot reach Kafka at {servers} within {g.connect_timeout_seconds:g} s "
+                    f"({type(exc).__name__}): is the broker up (`wattstream local up`) and "
+                    f"kafka.bootstrap_servers right?") from None
+            topics = [self.topic] + ([cfg.kafka.weather_topic]
+                                     if weather and cfg.kafka.weather_topic else [])
+            for topic in topics:
+                try:
+                    parts = self._p.partitions_for(topic)
+                except KafkaError:
+                    parts = None
+                if not parts:
+                    self._p.close(timeout=1)
+                    raise WattstreamError(
+                        f"topic {topic!r} not found on {servers} within "
+                        f"{g.connect_timeout_seconds:g} s: create it (`wattstream local up` "
+                        f"does) or fix kafka.{'readings' if topic == self.topic else 'weather'}"
+                        f"_topic")
+                if topic == self.topic:
+                    self._all_partitions = sorted(parts)
+        except BaseException:
+            self.spool.close()
+            raise
         self._partition_cache: dict[bytes, int] = {}
-        self._cond = threading.Condition()
-        self.sent = 0  # handed to the client
+        self._cond = threading.Condition()  # counters and waits; callbacks take only this
+        self._order = threading.Lock()  # "spool empty?" + handing over, atomic for the drainer
+        self._unacked: dict[int, SpoolRecord] = {}  # seq -> record, in the order handed over
+        self._from_spool: dict[int, int] = {}  # seq -> spool index, of those read from the spool
+        self._last_sent_index = -1
+        self._dead: set[int] = set()  # unacknowledged seqs that will never complete (failed)
+        self._direct_bytes = 0  # spool size of unacknowledged records not from the spool
+        self._seq = 0
+        self._wake_level = -1  # notify waiters when at most this many records are unacknowledged
+        self.produced = 0  # readings accepted by send_many (acknowledged or spooled in the end)
         self.acked = 0
         self.failed = 0
+        self.spooled = self.spool.readings  # readings in the spool (final after close)
+        self.spooled_max = self.spooled  # the most readings the spool held
         self.first_error: str | None = None
+        self._quiet_since = time.time()  # the last acknowledgement (or send after an idle time)
+        self._spooling = False
+        self._closing = False
         self._closed = False
+        self._stopped_draining = False
+        if self.spool.records:
+            log.info("spool %s holds %d readings (%d records) of an earlier run: they are sent "
+                     "first", self.spool.path, self.spool.readings, self.spool.records)
+            self._spooling = True
+        self._drainer = threading.Thread(target=self._drain_loop, name="wattstream-spool",
+                                         daemon=True)
+        self._drainer.start()
 
     @property
     def pending(self) -> int:
-        return self.sent - self.acked - self.failed
+        """Records the client holds unacknowledged."""
+        return len(self._unacked)
 
     def partition(self, key: bytes) -> int:
         p = self._partition_cache.get(key)
@@ -98,66 +168,266 @@ class ReadingProducer:
             self._partition_cache[key] = p
         return p
 
-    def _ok(self, t0: float, _metadata) -> None:
-        self.metrics.sent.inc()
-        self.metrics.latency.observe(time.perf_counter() - t0)
-        with self._cond:
-            self.acked += 1
-            if self.pending < self.max_pending:
-                self._cond.notify()
+    # -- callbacks (the client's I/O thread: never block, never touch files) -------------------
 
-    def _err(self, exc: BaseException) -> None:
-        self.metrics.errors.inc()
+    def _ok(self, seq: int, t0: float, _metadata) -> None:
         with self._cond:
-            self.failed += 1
-            if self.first_error is None:
-                self.first_error = f"{type(exc).__name__}: {exc}"
-                log.error("send failed: %s", self.first_error)
-            self._cond.notify()
+            r = self._unacked.pop(seq, None)
+            if r is None:
+                return
+            if self._from_spool.pop(seq, None) is None:
+                self._direct_bytes -= r.size
+            elif not self._from_spool:
+                self._wake()
+            if r.kind == READING:
+                self.acked += 1
+                self.metrics.sent.inc()
+                self.metrics.latency.observe(time.perf_counter() - t0)
+            self._quiet_since = time.time()
+            if len(self._unacked) <= self._wake_level:
+                self._wake()
 
-    def _wait_for_room(self, room: int) -> None:
-        if self.pending + room <= self.max_pending:
+    def _err(self, seq: int, exc: BaseException) -> None:
+        if self._closing:  # aborted by close: the record goes to the spool
             return
-        deadline = time.monotonic() + 120
         with self._cond:
-            while self.pending + room > self.max_pending and self.pending > 0:
-                if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
-                    raise WattstreamError(
-                        f"Kafka acknowledged nothing for 120 s with {self.pending} readings "
-                        f"pending: is the broker still up?")
+            r = self._unacked.get(seq)  # kept: it goes back to the spool at close
+            self._dead.add(seq)
+            if r is not None and r.kind == READING:
+                self.failed += 1
+            self.metrics.errors.inc()
+            self._set_error(f"{type(exc).__name__}: {exc}")
+            self._wake()
 
-    def send_many(self, keys: list[bytes], values: list[bytes]) -> None:
-        """Hand a batch to the client (blocking while the pending bound is reached)."""
+    def _set_error(self, message: str) -> None:
+        if self.first_error is None:
+            self.first_error = message
+            log.error("send failed: %s; the generator stops, every unacknowledged reading goes "
+                      "to the spool %s", message, self.spool.path)
+
+    def _wake(self) -> None:
+        self._wake_level = -1
+        self._cond.notify_all()
+
+    def _wait(self, level: int, timeout: float) -> None:
+        """Wait (holding _cond) until at most `level` records are unacknowledged, something
+        is notified, or `timeout`."""
+        self._wake_level = max(self._wake_level, level)
+        self._cond.wait(timeout)
+
+    def _raise_if_failed(self) -> None:
+        if self.first_error is not None:
+            raise WattstreamError(f"sending stopped: {self.first_error}")
+
+    # -- handing over ----------------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        """Records handed to the client that may still be acknowledged."""
+        return len(self._unacked) - len(self._dead)
+
+    def _spool_empty(self) -> bool:
+        """Nothing unread in the spool and nothing read from it still unacknowledged: only then
+        may a new record go to the client directly (it stays behind everything spooled).
+        Exact only under _order (the drainer reads and hands over under it)."""
+        return not self.spool.unread and not self._from_spool
+
+    def _settle(self) -> bool:
+        """`_spool_empty`, releasing what Kafka acknowledged of the spool (holding _order)."""
+        if not self._spool_empty():
+            return False
+        if self.spool.records:
+            self.spool.release()
+        return True
+
+    def _room_for(self, recs: list[SpoolRecord]) -> tuple[int, int]:
+        """How many of `recs` (a prefix) the client may take now, and their bytes."""
+        room = min(self.max_pending - len(self._unacked), len(recs))
+        if room <= 0:
+            return 0, 0
+        avail = self.spool.max_bytes - self.spool.bytes - self._direct_bytes
+        sizes = [r.size for r in recs[:room]]
+        total = sum(sizes)
+        if total <= avail:
+            return room, total
+        total = 0
+        for i, size in enumerate(sizes):
+            if total + size > avail:
+                return i, total
+            total += size
+        return room, total
+
+    def _hand_over(self, recs: list[SpoolRecord], from_spool: bool, nbytes: int = 0) -> None:
+        """Give records to the client, each kept until acknowledged (the caller holds _order)."""
         from kafka.errors import KafkaError
 
-        self._wait_for_room(min(len(values), self.max_pending))
-        send, topic, part = self._p.send, self.topic, self.partition
-        t0 = time.perf_counter()
+        send, readings, part = self._p.send, self.topic, self.partition
         ok, err = self._ok, self._err
-        for key, value in zip(keys, values, strict=True):
+        unacked, spooled = self._unacked, self._from_spool
+        with self._cond:
+            if not unacked:
+                self._quiet_since = time.time()
+            self._direct_bytes += nbytes
+        t0 = time.perf_counter()
+        for i, r in enumerate(recs):
+            seq = self._seq
+            self._seq = seq + 1
+            unacked[seq] = r
+            if from_spool:
+                spooled[seq] = r.index
+                self._last_sent_index = r.index
             try:
-                fut = send(topic, value=value, key=key, partition=part(key))
+                fut = send(r.topic, value=r.value, key=r.key, timestamp_ms=r.ts_ms,
+                           partition=part(r.key) if r.topic == readings else None)
             except KafkaError as exc:
-                raise WattstreamError(f"Kafka rejected a reading: {type(exc).__name__}: {exc}") \
-                    from None
-            self.sent += 1
-            fut.add_callback(ok, t0)
-            fut.add_errback(err)
+                self._dead.add(seq)
+                for rest in recs[i + 1:]:  # kept in order for the spool, never sent
+                    seq = self._seq
+                    self._seq = seq + 1
+                    unacked[seq] = rest
+                    self._dead.add(seq)
+                    if from_spool:
+                        spooled[seq] = rest.index
+                        self._last_sent_index = rest.index
+                with self._cond:
+                    self._set_error(f"{type(exc).__name__}: {exc}")
+                raise WattstreamError(f"Kafka rejected a record: {type(exc).__name__}: "
+                                      f"{exc}") from None
+            fut.add_callback(ok, seq, t0)
+            fut.add_errback(err, seq)
+
+    def _to_spool(self, recs: list[SpoolRecord]) -> None:
+        """Append at the spool's tail (the caller holds _order); SpoolFull when it cannot."""
+        self.spool.append(recs, reserve=self._direct_bytes)
+        self.spooled_max = max(self.spooled_max, self.spool.readings)
+        if not self._spooling:
+            self._spooling = True
+            log.warning("Kafka holds %d records unacknowledged: new readings go to the spool %s "
+                        "until it acknowledges them", len(self._unacked), self.spool.path)
+        with self._cond:
+            self._cond.notify_all()
+
+    def send_many(self, keys: list[bytes], values: list[bytes]) -> None:
+        """Readings of one step: all accepted (in the client or the spool) or SpoolFull /
+        WattstreamError. Realtime never waits for Kafka; backfill and replay wait for room."""
+        ts = int(time.time() * 1000)
+        topic = self.topic
+        self._submit([SpoolRecord(READING, ts, topic, k, v)
+                      for k, v in zip(keys, values, strict=True)])
 
     def send_weather(self, obs) -> None:
         """One site weather observation (`schema.Weather`) to the weather topic, keyed by
-        site; acknowledged with the readings (a failure counts as a send error)."""
-        from kafka.errors import KafkaError
-
+        site; kept and spooled as readings are (not counted as readings)."""
         topic = self.kafka_cfg.weather_topic
         if not topic:
             raise WattstreamError("generator.weather_site needs kafka.weather_topic")
-        try:
-            fut = self._p.send(topic, value=obs.to_json(), key=obs.site.encode())
-        except KafkaError as exc:
-            raise WattstreamError(f"Kafka rejected a weather observation: "
-                                  f"{type(exc).__name__}: {exc}") from None
-        fut.add_errback(self._err)
+        self._submit([SpoolRecord(OTHER, int(time.time() * 1000), topic, obs.site.encode(),
+                                  obs.to_json())])
+
+    def _submit(self, recs: list[SpoolRecord]) -> None:
+        self._raise_if_failed()
+        if not recs:
+            return
+        if self.block:
+            self._submit_blocking(recs)
+            return
+        with self._order:
+            take, nbytes = self._room_for(recs) if self._settle() else (0, 0)
+            if take:
+                self.produced += _readings(recs[:take])
+                self._hand_over(recs[:take], False, nbytes)
+            if take < len(recs):
+                self._to_spool(recs[take:])
+                self.produced += _readings(recs[take:])
+
+    def _submit_blocking(self, recs: list[SpoolRecord]) -> None:
+        i = 0
+        while i < len(recs):
+            rest = recs[i:]
+            need = min(len(rest), self.max_pending)
+            stopping = False
+            with self._cond:
+                while True:
+                    self._raise_if_failed()
+                    if self._stop.is_set():
+                        stopping = True
+                        break
+                    level = self.max_pending - need
+                    if self._spool_empty():
+                        take, _ = self._room_for(rest)
+                        if take >= need or (take and not self._unacked):
+                            break
+                        if not take and not self._unacked and not self.spool.records:
+                            raise SpoolFull(self.spool._full_message(rest[0].size, 0))
+                        if take:  # the bytes bound, not the count: wait for half to go
+                            level = len(self._unacked) // 2
+                    self._wait(level, timeout=1.0)
+            with self._order:
+                if stopping:  # SIGTERM while Kafka is away: keep the rest in the spool
+                    self._to_spool(rest)
+                    self.produced += _readings(rest)
+                    return
+                if not self._settle():  # the drainer was handing over: look again
+                    continue
+                take, nbytes = self._room_for(rest)
+                if take:
+                    self.produced += _readings(rest[:take])
+                    self._hand_over(rest[:take], False, nbytes)
+            i += take
+
+    # -- the drainer -----------------------------------------------------------------------
+
+    def _drain_loop(self) -> None:
+        next_house = time.monotonic() + HOUSEKEEPING_S
+        next_log = 0.0
+        while True:
+            with self._cond:
+                while not self._stopped_draining:
+                    unread = self.spool.unread
+                    room = self.max_pending - len(self._unacked)
+                    if self.first_error is None and unread and room > 0:
+                        break
+                    if time.monotonic() >= next_house:
+                        break
+                    if unread:
+                        self._wake_level = max(self._wake_level,
+                                               self.max_pending - min(DRAIN_CHUNK, unread))
+                    self._cond.wait(max(0.01, next_house - time.monotonic()))
+                if self._stopped_draining:
+                    return
+            try:
+                if time.monotonic() >= next_house:
+                    next_house = time.monotonic() + HOUSEKEEPING_S
+                    next_log = self._housekeeping(next_log)
+                with self._order:
+                    room = min(self.max_pending - len(self._unacked), DRAIN_CHUNK)
+                    if self.first_error is None and room > 0 and self.spool.unread:
+                        self._hand_over(self.spool.read(room), True)
+            except (WattstreamError, OSError) as exc:
+                with self._cond:
+                    self._set_error(str(exc))
+                    self._wake()
+                return
+
+    def _release_acknowledged(self) -> None:
+        with self._cond:
+            oldest = next(iter(self._from_spool.values()), None)
+            self.spool.release(oldest if oldest is not None else self._last_sent_index + 1)
+
+    def _housekeeping(self, next_log: float) -> float:
+        self._release_acknowledged()
+        self.spool.commit()
+        now = time.monotonic()
+        waiting = len(self._unacked) + self.spool.unread
+        if self._unacked and time.time() - self._quiet_since >= QUIET_LOG_S and now >= next_log:
+            log.warning("Kafka unreachable since %s, %d readings pending (%d in the client, %d "
+                        "in the spool %s)", _clock(self._quiet_since), waiting,
+                        len(self._unacked), self.spool.unread, self.spool.path)
+            next_log = now + QUIET_LOG_S
+        if self._spooling and not self.spool.records:
+            self._spooling = False
+            log.info("spool %s drained: Kafka has acknowledged everything it held",
+                     self.spool.path)
+        return next_log
 
     def latest_reading(self) -> tuple[datetime, float] | None:
         """The latest timestamp among the last readings of the topic's partitions, with the
@@ -199,15 +469,56 @@ class ReadingProducer:
             consumer.close()
         return None if latest is None else (latest, sent)
 
-    def close(self, timeout: float = 60.0) -> None:
-        """Flush everything handed over (waiting at most `timeout`), then close."""
+    def close(self, timeout: float = CLOSE_FLUSH_SECONDS) -> None:
+        """Flush what the client holds (waiting at most `timeout`), then close; everything
+        still unacknowledged goes to the spool, in order (`spooled` readings)."""
         if self._closed:
             return
         self._closed = True
         from kafka.errors import KafkaError
 
+        with self._cond:
+            self._stopped_draining = True
+            self._cond.notify_all()
+        self._drainer.join()
+        deadline = time.monotonic() + timeout
+        while self._in_flight() and time.monotonic() < deadline:
+            try:
+                self._p.flush(timeout=max(0.1, deadline - time.monotonic()))
+            except KafkaError:  # timed out, or a batch being split and retried: wait on
+                with self._cond:
+                    if self._in_flight():
+                        self._wait(0, min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._in_flight():
+            log.warning("Kafka did not acknowledge %d records within %.0f s: they go to the "
+                        "spool %s", self._in_flight(), timeout, self.spool.path)
+        self._closing = True
+        forced = bool(self._unacked)
+        sender = getattr(self._p, "_sender", None)
+        if forced and sender is not None:
+            sender.force_close()  # the client's batches are aborted: the copies go to the spool
+            sender.join(5)
         try:
-            self._p.flush(timeout=timeout)
+            self._p.close(timeout=0 if forced else 5)
         except KafkaError as exc:
-            log.error("flush did not complete within %.0f s: %s", timeout, exc)
-        self._p.close(timeout=5)
+            log.error("closing the Kafka client: %s", exc)
+        with self._cond:
+            oldest = next(iter(self._from_spool.values()), None)
+            self.spool.release(oldest if oldest is not None else self._last_sent_index + 1)
+            self.spool.rewind()  # what was read and not acknowledged is still in the spool
+            direct = [(seq, r) for seq, r in self._unacked.items()
+                      if seq not in self._from_spool]
+        if direct and self._from_spool and direct[-1][0] > min(self._from_spool):
+            log.error("spool %s: unacknowledged records out of order at exit",
+                      self.spool.path)  # cannot happen: direct sends wait for an empty spool
+        self.spool.push_front([r for _, r in direct])
+        self.spooled = self.spool.readings
+        self.spooled_max = max(self.spooled_max, self.spooled)
+        if self.spool.records:
+            log.warning("%d readings (%d records) are in the spool %s; the next start sends "
+                        "them first", self.spool.readings, self.spool.records, self.spool.path)
+        self.spool.close()
+
+
+def _readings(recs: list[SpoolRecord]) -> int:
+    return sum(r.kind == READING for r in recs)

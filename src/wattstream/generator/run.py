@@ -7,9 +7,12 @@ a summary.
   `--rate` readings/s), with progress on stderr.
 - replay: a canonical CSV/Parquet file, event time preserved, paced by `--speedup` (0 = no pacing).
 
-SIGTERM and SIGINT stop the loop; what was handed to the client is then flushed, and the summary
-(printed as one JSON line on stdout, and written to `--summary FILE` if given) says how many
-readings Kafka acknowledged.
+While Kafka is away nothing is lost (producer.py, spool.py): realtime keeps its clock and puts
+what the client cannot hold into the on-disk spool; backfill and replay wait. SIGTERM and SIGINT
+stop the loop; what the client holds is flushed for a bounded time and whatever is still
+unacknowledged goes to the spool, which the next start sends first. The summary (one JSON line on
+stdout, and `--summary FILE`) accounts for every reading: acknowledged + spooled = produced +
+drained (readings an earlier run left in the spool).
 """
 
 from __future__ import annotations
@@ -77,8 +80,12 @@ class Summary:
     replica: str
     topic: str
     buildings: int = 0
-    sent: int = 0
+    sent: int = 0  # readings produced (kept for older readers of the summary)
     acknowledged: int = 0
+    produced: int = 0  # readings made by this run
+    spooled: int = 0  # readings left in the spool at exit (this run's or an earlier one's)
+    drained: int = 0  # readings an earlier run left in the spool, taken over at start
+    spooled_max: int = 0  # the most readings the spool held during the run
     send_errors: int = 0
     bad_rows: int = 0
     labels: int = 0
@@ -207,25 +214,32 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
         if opts.mode == "replay":
             rows = _replay_rows(cfg, opts)  # check the file before connecting
         metrics.serve(cfg.metrics.host, cfg.metrics.generator_port)
-        producer = producer or ReadingProducer(cfg, metrics,
-                                               client_id=f"wattstream-gen-{opts.replica}")
+        producer = producer or ReadingProducer(
+            cfg, metrics, client_id=f"wattstream-gen-{opts.replica}",
+            block=opts.mode != "realtime", stop=stop.event, replica=opts.replica,
+            weather=bool(opts.weather_site or opts.weather_input))
         stop.install()
         log.info("generator %s: replica %s -> %s at %s", opts.mode, opts.replica,
                  cfg.kafka.readings_topic, cfg.kafka.bootstrap_servers)
         if opts.demo and opts.mode != "realtime":
             log.info("generator.demo applies to realtime only; %s runs without it", opts.mode)
+        failure: WattstreamError | None = None
         try:
             if opts.mode == "replay":
                 _replay(opts, producer, stop, summary, rows)
             else:
                 _simulate(opts, producer, metrics, stop, summary, labels_fh, clock,
                           cfg.windows.length_seconds)
+        except WattstreamError as exc:  # spool full, or Kafka refused a record
+            failure = exc
         finally:
             producer.close()
-        summary.acknowledged = producer.acked
-        summary.send_errors = producer.failed
-        summary.first_error = producer.first_error
+            _account(summary, producer)
         summary.stopped_by_signal = stop.signal is not None
+        if failure is not None:
+            err = WattstreamError(f"{failure}\n{_accounting(summary)}")
+            err.summary = summary
+            raise err from None
     finally:
         stop.restore()
         if labels_fh is not None:
@@ -235,6 +249,22 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
         if opts.summary:
             Path(opts.summary).write_text(summary.to_json() + "\n")
     return summary
+
+
+def _account(summary: Summary, producer) -> None:
+    summary.produced = summary.sent = producer.produced
+    summary.acknowledged = producer.acked
+    summary.spooled = producer.spooled
+    summary.drained = producer.drained
+    summary.spooled_max = producer.spooled_max
+    summary.send_errors = producer.failed
+    summary.first_error = producer.first_error
+
+
+def _accounting(s: Summary) -> str:
+    return (f"every reading is accounted for: {s.acknowledged:,} acknowledged + {s.spooled:,} "
+            f"in the spool = {s.produced:,} produced + {s.drained:,} from an earlier run's "
+            f"spool")
 
 
 def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetrics, stop: Stop,
