@@ -38,8 +38,8 @@ import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import WattstreamError
 
@@ -56,8 +56,13 @@ SYNC_EVERY_S = 1.0
 READ_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolRecord:
+# A record is a 6-tuple in SpoolRecord's field order. The send path makes plain tuples: the
+# cyclic GC stops tracking a tuple of ints, str and bytes (never an instance of a subclass), and
+# the records waiting for Kafka would otherwise be scanned again and again.
+KIND, TS_MS, TOPIC, KEY, VALUE, INDEX = range(6)
+
+
+class SpoolRecord(NamedTuple):
     kind: int
     ts_ms: int
     topic: str
@@ -74,11 +79,15 @@ def record_size(topic: str, key: bytes | None, value: bytes) -> int:
     return OVERHEAD + len(topic) + (len(key) if key is not None else 0) + len(value)
 
 
-def encode(r: SpoolRecord) -> bytes:
-    topic = r.topic.encode()
-    key = b"" if r.key is None else r.key
-    payload = b"".join((_FIXED.pack(r.kind, r.ts_ms, len(topic),
-                                    -1 if r.key is None else len(key)), topic, key, r.value))
+def size_of(r: tuple) -> int:
+    return OVERHEAD + len(r[TOPIC]) + (len(r[KEY]) if r[KEY] is not None else 0) + len(r[VALUE])
+
+
+def encode(r: tuple) -> bytes:
+    kind, ts_ms, topic, key, value = r[:5]
+    topic = topic.encode()
+    klen = -1 if key is None else len(key)
+    payload = b"".join((_FIXED.pack(kind, ts_ms, len(topic), klen), topic, key or b"", value))
     return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -232,7 +241,7 @@ class Spool:
             self._sizes[self._tail_id] += len(blob)
             self.bytes += len(blob)
             n = len(records)
-            readings = sum(r.kind == READING for r in records)
+            readings = sum(r[KIND] == READING for r in records)
             self.records += n
             self.readings += readings
             self.unread += n
@@ -286,7 +295,7 @@ class Spool:
             self._sizes = {sid: len(blob), **self._sizes}
             self.bytes += len(blob)
             self.records += len(records)
-            self.readings += sum(r.kind == READING for r in records)
+            self.readings += sum(r[KIND] == READING for r in records)
             self.unread += len(records)
             self._rid, self._roff, self._rbuf, self._rbuf_pos = sid, 0, b"", 0
             if self.bytes > self.max_bytes:
