@@ -2,6 +2,10 @@
 (windows, counters, progress), the generator's /metrics (readings sent, its event clock) and
 the alerts topic.
 
+What the job does comes from its supervisor's series (`wattstream_job_state`, 1 for the current
+state; the outage's start, attempt and next retry; restarts by reason): a job waiting for Kafka
+keeps its /metrics up, and the view says "kafka unreachable since …, retrying …" and goes on.
+
 How long after its crossing reading an alert arrived: the alert's Kafka timestamp minus the
 time that reading was sent. A generator in realtime mode sends a reading when the wall clock
 reaches its event time plus `wattstream_generator_event_clock_offset_seconds` (0 unless the
@@ -22,7 +26,7 @@ from datetime import datetime
 from .. import kafka_client
 from ..config import Config
 from . import scrape
-from .snapshot import Alert, Building, Snapshot
+from .snapshot import Alert, Building, JobStatus, Snapshot
 
 log = logging.getLogger(__name__)
 KEEP_ALERTS = 50
@@ -125,6 +129,46 @@ def _parse_time(iso: str) -> float | None:
         return None
 
 
+def _when(samples: scrape.Samples, name: str) -> float | None:
+    """A timestamp gauge; None when absent, 0 (none) or NaN."""
+    v = scrape.total(samples, name)
+    return v if v is not None and v == v and v > 0 else None
+
+
+def job_status(samples: scrape.Samples | None, now: float,
+               previous: JobStatus | None = None) -> JobStatus | None:
+    """The job's state from its /metrics at wall time `now`; None without a state series (the
+    job is not up, or predates the supervisor). `previous` (the last scrape's) names the
+    dependency of an outage while the query restarts, when the state no longer says it."""
+    states = scrape.by_label(samples, "wattstream_job_state", "state")
+    current = [st for st, v in states.items() if v >= 1]
+    if not current:
+        return None
+    # One state is 1 at a time; should two be (a scrape between two updates), the outage wins.
+    state = max(current, key=lambda st: (st.startswith("waiting_"), st == "restarting", st))
+    since = _when(samples, "wattstream_job_waiting_since_timestamp_seconds")
+    restarts = {r: int(v) for r, v in sorted(scrape.by_label(
+        samples, "wattstream_job_restarts_total", "reason").items(),
+        key=lambda rv: (-rv[1], rv[0])) if v == v}  # the most frequent first
+    reason = None
+    if state.startswith("waiting_"):
+        reason = state.removeprefix("waiting_")
+    elif state == "restarting" and previous is not None:
+        if previous.reason and previous.since == since:
+            reason = previous.reason  # the same outage: it restarts after what it waited for
+        else:
+            before = dict(previous.restarts)
+            rose = [r for r, n in restarts.items() if n > before.get(r, 0)]
+            reason = rose[0] if len(rose) == 1 else None
+    attempt = scrape.total(samples, "wattstream_job_retry_attempt")
+    return JobStatus(
+        state=state, at=now, since=since if state != "running" else None,
+        attempt=int(attempt) if attempt is not None and attempt == attempt else 0,
+        next_retry=_when(samples, "wattstream_job_next_retry_timestamp_seconds"),
+        reason=reason, restarts=tuple((r, n) for r, n in restarts.items() if n),
+        last_batch=_when(samples, "wattstream_job_last_batch_timestamp_seconds"))
+
+
 class Collector:
     """Snapshots of one pipeline. `services` says which stack services are up (the generator
     and the job count as up while their /metrics answer); `demo`, `notices` and `links` are
@@ -195,6 +239,7 @@ class Collector:
             alerts=tuple(self.alerts),
             alert_counts=dict(self.alert_counts),
             baseline=bool(loaded) if loaded is not None else prev.baseline,
+            job=job_status(job, time.time(), prev.job),
             demo=self.demo,
             notices=tuple(self.notices),
             links=self.links,

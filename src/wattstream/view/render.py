@@ -7,6 +7,7 @@ colour, for tests and plain logs. Narrow terminals drop the less important colum
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..alert_types import UNITS
-from .snapshot import Alert, Building, Snapshot
+from .snapshot import Alert, Building, JobStatus, Snapshot
 
 BAR = 10  # cells of the threshold bar
 WIDE = 96  # from this width on every column shows
@@ -32,10 +33,14 @@ STYLES = {"ABNORMAL_USAGE": "magenta", "STUCK_METER": "yellow", "METER_GAP": "ye
 def render(s: Snapshot, width: int = 100, height: int | None = None) -> RenderableType:
     alerts = s.alerts[: 6 if height is None else max(1, min(6, (height - 20) // 3))]
     parts: list[RenderableType] = [_header(s, width)]
+    status = job_status_text(s.job) if s.job else ""
+    if status:
+        parts.append(Text(status, style=_status_style(s.job)))
     if s.demo:
         parts.append(Text(s.demo, style="cyan"))
     fleet_rows = 10 if height is None else max(3, height - 17 - len(alerts) - len(s.notices)
-                                                 - (2 if s.demo else 0))
+                                                 - (2 if s.demo else 0)
+                                                 - math.ceil(len(status) / max(width, 1)))
     parts += [_fleet(s.buildings[:fleet_rows], len(s.buildings), s.baseline, width,
                      _window(s.window_start, s.window_s)),
               _alerts(alerts, len(s.alerts), width)]
@@ -72,6 +77,61 @@ def _header(s: Snapshot, width: int) -> Text:
     t.append("\n")
     t.append_text(_flow(alerts, width, " · "))
     return t
+
+
+def job_status_text(j: JobStatus) -> str:
+    """One line on what the job does, e.g. "job: kafka unreachable since 10:04:12, retrying
+    (attempt 5, next in 16 s)". Times are local wall-clock time, as the job logs them."""
+    if j.waiting:
+        dependency = j.state.removeprefix("waiting_")
+        text = f"job: {dependency} unreachable"
+        if j.since:
+            text += f" since {_wall(j.since, j.at)}"
+        text += ", retrying"
+        details = [f"attempt {j.attempt}"] if j.attempt else []
+        if j.next_retry:
+            details.append(f"next in {max(0, round(j.next_retry - j.at))} s")
+        if details:
+            text += f" ({', '.join(details)})"
+        return text + _restarts(j)
+    if j.state == "restarting":
+        text = "job: restarting the query from its checkpoint"
+        outage = []
+        if j.reason:
+            outage.append(f"{j.reason} unreachable" + (f" since {_wall(j.since, j.at)}"
+                                                        if j.since else ""))
+        if j.attempt:
+            outage.append(f"attempt {j.attempt}")
+        return text + (f" ({', '.join(outage)})" if outage else "") + " …" + _restarts(j)
+    if j.state == "starting":
+        return "job: starting (Spark, then the query) …"
+    text = f"job: {j.state}"
+    if j.last_batch:
+        text += f" · last batch {_wall(j.last_batch, j.at)}"
+    return text + _restarts(j)
+
+
+def _restarts(j: JobStatus, prefix: str = " · ") -> str:
+    """ · 3 in-process restarts (kafka 2, hdfs 1)"; empty without any."""
+    total = sum(n for _, n in j.restarts)
+    if not total:
+        return ""
+    by = ", ".join(f"{r} {n:,}" for r, n in j.restarts)
+    return f"{prefix}{total:,} in-process restart{'s' * (total != 1)} ({by})"
+
+
+def _status_style(j: JobStatus | None) -> str:
+    if j is None:
+        return ""
+    if j.waiting:
+        return "bold red"
+    return {"restarting": "yellow", "starting": "yellow"}.get(j.state, "green")
+
+
+def _wall(ts: float, now: float) -> str:
+    """Local wall-clock time of `ts`, with its date when that is not the day of `now`."""
+    t, today = datetime.fromtimestamp(ts), datetime.fromtimestamp(now)
+    return f"{t:%H:%M:%S}" if t.date() == today.date() else f"{t:%Y-%m-%d %H:%M:%S}"
 
 
 def _flow(groups: Sequence[Sequence[tuple[str, str]]], width: int, sep: str) -> Text:
@@ -187,6 +247,7 @@ def summary(s: Snapshot, windows: str, extra: Sequence[tuple[str, str]] = ()) ->
         f"  windows    {windows}",
         f"  alerts     {sum(s.alert_counts.values()):,} ({counts})",
         f"  quarantined {s.quarantined:,}, late {s.late:,}",
+        *([_restarts(s.job, "  job        ")] if s.job and s.job.restarts else []),
         *(f"  {what:<10} {where}" for what, where in extra),
     ]
     return "\n".join(lines)

@@ -30,6 +30,24 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class JobStatus:
+    """What the job's supervisor says it does (the `wattstream_job_*` series of its /metrics):
+    it rides out outages of Kafka, HDFS and the storage path in-process, and says so."""
+    state: str  # starting, running, waiting_kafka, waiting_hdfs, waiting_storage, restarting
+    at: float  # wall-clock time (unix) of the scrape: "next in" counts from it
+    since: float | None = None  # unix time the current outage was first seen
+    attempt: int = 0  # restart attempt of the current outage (0: none)
+    next_retry: float | None = None  # unix time the next restart attempt is due
+    reason: str | None = None  # the dependency of the current outage: kafka, hdfs, storage
+    restarts: tuple[tuple[str, int], ...] = ()  # in-process restarts by reason, since it started
+    last_batch: float | None = None  # unix time the last micro-batch completed
+
+    @property
+    def waiting(self) -> bool:
+        return self.state.startswith("waiting_")
+
+
+@dataclass(frozen=True)
 class Snapshot:
     elapsed_s: float = 0.0
     services: tuple[tuple[str, bool | None], ...] = ()  # (name, up; None while starting)
@@ -47,6 +65,7 @@ class Snapshot:
     alerts: tuple[Alert, ...] = ()  # newest first
     alert_counts: dict[str, int] = field(default_factory=dict)  # by type, as received
     baseline: bool | None = None  # an ABNORMAL_USAGE baseline is loaded
+    job: JobStatus | None = None  # None: the job's /metrics did not answer (or has no state)
     demo: str = ""  # what the demo does, when it runs
     notices: tuple[str, ...] = ()  # recent warnings of the services
     links: tuple[tuple[str, str], ...] = ()  # (what, where) to open next
