@@ -72,6 +72,16 @@ def test_zero_generators_still_render_a_loadable_config(render):
     assert from_dict(_config(docs)).generator.buildings >= 1
 
 
+def test_the_generator_spool_goes_to_the_pods_writable_tmp(render):
+    """The root filesystem is read-only; the spool (src/wattstream/generator/spool.py) lives
+    in the /tmp emptyDir, so it outlasts a container restart."""
+    docs = render("values.yaml")
+    assert from_dict(_config(docs)).generator.spool_dir == "/tmp/wattstream-spool"
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"name": mounts["/tmp"], "emptyDir": {}} in pod["volumes"]
+
+
 def test_per_building_overrides_reach_the_config(render):
     cfg = from_dict(_config(render("ci/scaled-values.yaml")))
     assert cfg.alerts.thresholds("B0001") == (90.0, 120.0)

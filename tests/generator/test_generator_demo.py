@@ -56,7 +56,7 @@ class Collect:
     def __init__(self, clock: JumpClock, latest: datetime | None = None, idle: float = 5.0):
         self.clock, self.sent, self.latest, self.idle = clock, [], latest, idle
         self.acked = self.failed = self.produced = self.spooled = self.drained = 0
-        self.spooled_max = 0
+        self.spooled_max = self.already_in_kafka = 0
         self.first_error = None
 
     def latest_reading(self) -> tuple[datetime, float] | None:

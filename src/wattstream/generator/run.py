@@ -84,8 +84,9 @@ class Summary:
     acknowledged: int = 0
     produced: int = 0  # readings made by this run
     spooled: int = 0  # readings left in the spool at exit (this run's or an earlier one's)
-    drained: int = 0  # readings an earlier run left in the spool, taken over at start
+    drained: int = 0  # readings an earlier run left in the spool, taken over (sent first)
     spooled_max: int = 0  # the most readings the spool held during the run
+    already_in_kafka: int = 0  # spooled by an earlier run, found in Kafka: not sent again
     send_errors: int = 0
     bad_rows: int = 0
     labels: int = 0
@@ -257,6 +258,7 @@ def _account(summary: Summary, producer) -> None:
     summary.spooled = producer.spooled
     summary.drained = producer.drained
     summary.spooled_max = producer.spooled_max
+    summary.already_in_kafka = producer.already_in_kafka
     summary.send_errors = producer.failed
     summary.first_error = producer.first_error
 
