@@ -139,3 +139,31 @@ def test_without_a_pod_template_the_webhook_decides(cluster, drivers):
             assert "WATTSTREAM_CONFIG" in env
     for ns in pods:
         cluster.cp.kubectl("delete", "sparkapplication", "legacy", "-n", ns, "--wait=true")
+
+
+@pytest.mark.parametrize("namespace", ["wattstream", NO_WEBHOOK_NAMESPACE])
+def test_the_driver_is_probed_for_liveness_on_healthz(drivers, namespace):
+    """The probe that lets a job waiting for Kafka live: in the SparkApplication's driver
+    template as the API server stored it, and on the driver pod spark-submit made from that
+    template (kwok runs no probes: that the kubelet keeps a waiting driver is the kind suite's
+    broker-restart test)."""
+    rel, pod = drivers[namespace]
+    app = rel.get("sparkapplication", "ws-wattstream-job")["spec"]
+    (template,) = app["driver"]["template"]["spec"]["containers"]
+    want = template["livenessProbe"]
+    assert want["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert want["initialDelaySeconds"] >= 60 and want["failureThreshold"] >= 3
+    for c in app["executor"]["template"]["spec"]["containers"]:
+        assert "livenessProbe" not in c  # executors serve no /healthz
+    c = _container(pod)
+    got = c["livenessProbe"]
+    # The API server adds its defaults (scheme HTTP, successThreshold 1); the rest is ours.
+    for key, value in want.items():
+        if key == "httpGet":
+            assert {k: got[key][k] for k in value} == value
+        else:
+            assert got[key] == value, key
+    # The named port resolves in the container Spark built: the job's /metrics port.
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["metrics"] == 9108
+    assert "readinessProbe" not in c and "startupProbe" not in c

@@ -115,6 +115,7 @@ def test_windows_land_on_hdfs(core):
 @pytest.mark.parametrize("metric", [
     "wattstream_window_energy_kwh", "wattstream_readings_processed_total",
     "wattstream_kafka_lag_records", "wattstream_last_progress_timestamp_seconds",
+    "wattstream_job_state", "wattstream_job_restarts_total",
     "wattstream_generator_readings_sent_total", "up{component=\"kafka\"}",
 ])
 def test_prometheus_scrapes_the_series(prom, metric):
