@@ -21,6 +21,7 @@ Prints a table and writes bench/results/faults.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -61,12 +62,10 @@ def _rss_tree(pid: int) -> int:
     while todo:
         p = todo.pop()
         todo += children.get(p, [])
-        try:
+        with contextlib.suppress(OSError):  # the process ended meanwhile
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
     return total
 
 

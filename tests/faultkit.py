@@ -144,23 +144,7 @@ class Feeder:
 def topic_values(cfg: Config, topic: str, timeout: float = 60.0) -> list[dict]:
     """Every record of `topic`, JSON-decoded (the readings Kafka acknowledged, once each)."""
     import json
-    import time
 
-    from kafka import KafkaConsumer, TopicPartition
+    from gen_kafka_util import consume_all
 
-    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap_servers, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest")
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        out = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            assert time.monotonic() < deadline, f"{topic} not read to its end in time"
-            for batch in consumer.poll(timeout_ms=500).values():
-                out.extend(json.loads(r.value) for r in batch)
-        return out
-    finally:
-        consumer.close()
+    return [json.loads(r.value) for r in consume_all(cfg, timeout, topic)]

@@ -4,6 +4,7 @@ sink (job). One place, so both speak to a TLS/SCRAM listener the same way."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from .config import KafkaConfig
@@ -42,6 +43,20 @@ def python_kwargs(k: KafkaConfig) -> dict:
     if _tls(k) and k.ssl_cafile:
         out["ssl_cafile"] = k.ssl_cafile
     return out
+
+
+def reachable(bootstrap_servers: str, timeout: float = 2.0) -> None:
+    """A plain TCP connection to one of the brokers, or `ConnectionError` naming each: cheap,
+    and it fails at once where a client would retry and log every refused connection."""
+    errors = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            return
+        except OSError as exc:
+            errors.append(f"{server}: {exc}")
+    raise ConnectionError("; ".join(errors))
 
 
 def spark_options(k: KafkaConfig) -> dict[str, str]:

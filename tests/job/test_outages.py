@@ -71,6 +71,17 @@ def _wait_progress(job: JobProcess, timeout: float, what: str) -> float:
     return time.monotonic() - t0
 
 
+def _outage(job: JobProcess, down, up, state: str, what: str) -> None:
+    """`down()`; the job reports `state` and stays alive for OUTAGE_S; `up()`; it runs again."""
+    down()
+    t_down = time.monotonic()
+    _wait_state(job, state, OUTAGE_S + 60, what)
+    wait_until(lambda: time.monotonic() - t_down >= OUTAGE_S, OUTAGE_S + 5, "the outage",
+               alive=job.alive)
+    up()
+    _wait_progress(job, RECOVERY_S, f"{what}: back")
+
+
 def _stored(spark, cfg, name: str) -> pd.DataFrame:
     try:
         return spark.read.parquet(sinks.storage(cfg, name)).toPandas()
@@ -140,13 +151,7 @@ def test_job_rides_out_kafka_outages(spark, broker, tmp_path):
         _wait_progress(job, 180, "broker back at start")
 
         # Down mid-stream for longer than every client timeout.
-        broker.stop()
-        t_down = time.monotonic()
-        _wait_state(job, "waiting_kafka", OUTAGE_S + 60, "broker down mid-stream")
-        wait_until(lambda: time.monotonic() - t_down >= OUTAGE_S, OUTAGE_S + 5, "the outage",
-                   alive=job.alive)
-        broker.start()
-        _wait_progress(job, RECOVERY_S, "broker back mid-stream")
+        _outage(job, broker.stop, broker.start, "waiting_kafka", "broker down mid-stream")
 
         # Restarted twice in a row.
         for _ in range(2):
@@ -203,13 +208,8 @@ def test_job_rides_out_hdfs_outages(spark, broker, private_hdfs, tmp_path):
         _wait_progress(job, 240, "job started on HDFS")
 
         # The NameNode down for longer than the client's retries.
-        private_hdfs.namenode.stop()
-        t_down = time.monotonic()
-        _wait_state(job, "waiting_hdfs", OUTAGE_S + 60, "NameNode down")
-        wait_until(lambda: time.monotonic() - t_down >= OUTAGE_S, OUTAGE_S + 5, "the outage",
-                   alive=job.alive)
-        private_hdfs.start_namenode()
-        _wait_progress(job, RECOVERY_S, "NameNode back")
+        _outage(job, private_hdfs.namenode.stop, private_hdfs.start_namenode, "waiting_hdfs",
+                "NameNode down")
         assert job.metric("wattstream_job_restarts_total", reason="hdfs") >= 1
 
         # The DataNode killed (no clean shutdown), then started again.

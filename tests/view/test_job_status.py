@@ -202,14 +202,16 @@ def test_the_summary_counts_the_jobs_restarts():
 # --- the view goes on while the job waits ------------------------------------------------------
 
 class _NoFeed:
+    """The collector's alert feed, with no alerts: this test is about the job's state."""
+
     def __init__(self, *args, **kwargs):
-        pass
+        """Takes the real feed's arguments and connects nowhere."""
 
     def poll(self):
         return []
 
     def close(self):
-        pass
+        """Nothing to close."""
 
 
 def test_the_collector_follows_the_job_through_an_outage_and_back(monkeypatch):

@@ -207,8 +207,7 @@ class ReadingProducer:
             if r is None:
                 return
             if self._from_spool.pop(seq, None) is None:
-                self._direct_bytes -= (OVERHEAD + len(r[TOPIC]) + len(r[VALUE])
-                                       + (len(r[KEY]) if r[KEY] is not None else 0))
+                self._direct_bytes -= size_of(r)
             elif not self._from_spool:
                 self._wake()
             if r[KIND] == READING:

@@ -80,7 +80,7 @@ def record_size(topic: str, key: bytes | None, value: bytes) -> int:
 
 
 def size_of(r: tuple) -> int:
-    return OVERHEAD + len(r[TOPIC]) + (len(r[KEY]) if r[KEY] is not None else 0) + len(r[VALUE])
+    return record_size(r[TOPIC], r[KEY], r[VALUE])
 
 
 def encode(r: tuple) -> bytes:

@@ -10,6 +10,7 @@ authentication error also mentions Kafka.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 KAFKA, HDFS, STORAGE = "kafka", "hdfs", "storage"
@@ -114,14 +115,13 @@ def text_of(exc: BaseException) -> str:
                 parts.append(v)
         java = getattr(e, "java_exception", None)  # py4j's Py4JJavaError
         if java is not None:
-            try:
+            # The JVM may be gone; the message alone is enough then.
+            with contextlib.suppress(Exception):
                 parts.append(str(java.toString()))
                 cause = java.getCause()
                 while cause is not None:
                     parts.append(str(cause.toString()))
                     cause = cause.getCause()
-            except Exception:  # noqa: BLE001 - the JVM may be gone; the message is enough
-                pass
         e = e.__cause__ or e.__context__
     return "\n".join(parts)
 

@@ -78,8 +78,8 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args) -> None:  # a scrape a second would flood the log
-        pass
+    def log_message(self, *args) -> None:
+        """Nothing: a scrape a second would flood the log."""
 
 
 class JobMetrics:

@@ -4,7 +4,6 @@ within seconds, never hang on a client's default minute-long timeouts."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -29,7 +28,7 @@ def kafka(cfg: Config) -> Callable[[], None]:
     def probe() -> None:
         from kafka import KafkaAdminClient
 
-        _any_reachable(servers)  # a refused connection fails at once, not after a bootstrap
+        kafka_client.reachable(k.bootstrap_servers)  # refused: at once, not after a bootstrap
         client = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=TIMEOUT_MS,
                                   bootstrap_timeout_ms=TIMEOUT_MS, client_id="wattstream-probe",
                                   **kafka_client.python_kwargs(k))
@@ -41,18 +40,6 @@ def kafka(cfg: Config) -> Callable[[], None]:
             raise RuntimeError(f"topic(s) missing: {', '.join(sorted(missing))}")
 
     return probe
-
-
-def _any_reachable(servers: list[str]) -> None:
-    errors = []
-    for server in servers:
-        host, _, port = server.strip().rpartition(":")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
-            return
-        except OSError as exc:
-            errors.append(f"{server}: {exc}")
-    raise ConnectionError("; ".join(errors))
 
 
 def storage(cfg: Config, files: Files) -> Callable[[], None]:

@@ -5,6 +5,7 @@ windows and alerts to Parquet (`files.Files`: whole files, one per batch id), li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -97,10 +98,8 @@ class AlertProducer:
 
     def abort(self) -> None:
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):  # dropping a client that already failed
                 self._producer.close(0)
-            except Exception:  # noqa: BLE001 - dropping a client that already failed
-                pass
             self._producer = None
 
     def close(self) -> None:

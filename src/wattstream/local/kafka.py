@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import socket
 import uuid
 from pathlib import Path
 
+from .. import kafka_client
 from ..config import Config
 from . import jvm
 from .procs import LOOPBACK, Service, StackError, require_free, run_checked, wait_until
@@ -92,8 +92,7 @@ def admin(bootstrap_servers: str, timeout_ms: int = 5000):
 
 def broker_ready(bootstrap_servers: str) -> bool:
     # A plain TCP probe first: the admin client logs every refused connection as an error.
-    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
-    socket.create_connection((host, int(port)), timeout=2).close()
+    kafka_client.reachable(bootstrap_servers)
     client = admin(bootstrap_servers, timeout_ms=3000)
     try:
         return bool(client.describe_cluster().get("brokers"))

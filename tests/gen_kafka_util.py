@@ -1,4 +1,4 @@
-"""Reading a topic back completely, for the generator's Kafka tests."""
+"""Reading a topic back completely (the generator's and the fault tests)."""
 
 from __future__ import annotations
 
