@@ -36,7 +36,8 @@ CONTRACT = {  # metric names every wattstream exporter exposes (the metric-name 
     "wattstream_baseline_model_status", "wattstream_baseline_cv_rmse", "wattstream_baseline_nmbe",
     "wattstream_billing_peak_kw", "wattstream_closed_window_energy_cost",
     "wattstream_closed_window_co2_kg", "wattstream_energy_cost_total", "wattstream_co2_kg_total",
-    "wattstream_generator_readings_sent_total",
+    "wattstream_generator_readings_sent_total", "wattstream_generator_spooled_records",
+    "wattstream_generator_spool_bytes", "wattstream_generator_spool_max_bytes",
     "wattstream_generator_send_errors_total", "wattstream_generator_send_latency_seconds_bucket",
     "wattstream_generator_anomalies_injected_total", "up",
 }
@@ -51,7 +52,7 @@ def _run(cmd, cwd=None):
 def test_promtool_accepts_the_rendered_rules(render, promtool, tmp_path):
     rules = write_rules_file(render("values.yaml"), tmp_path / "rules.yaml")
     out = _run([promtool, "check", "rules", str(rules)])
-    assert "SUCCESS: 14 rules found" in out
+    assert "SUCCESS: 16 rules found" in out
 
 
 def test_every_alert_behaves_as_its_promtool_unit_test_says(render, promtool, tmp_path):
@@ -71,7 +72,8 @@ def test_every_alert_rule_has_a_unit_test(render):
         "WattstreamJobDown", "WattstreamJobStalled", "WattstreamJobWaiting",
         "WattstreamJobRestarting", "WattstreamJobLagging",
         "WattstreamKafkaDataLoss", "WattstreamGeneratorDown",
-        "WattstreamGeneratorStalled"}
+        "WattstreamGeneratorStalled", "WattstreamGeneratorSpooling",
+        "WattstreamGeneratorSpoolFilling"}
 
 
 def test_the_outage_rules_take_their_thresholds_from_the_values(render):

@@ -72,14 +72,25 @@ def test_zero_generators_still_render_a_loadable_config(render):
     assert from_dict(_config(docs)).generator.buildings >= 1
 
 
-def test_the_generator_spool_goes_to_the_pods_writable_tmp(render):
+def test_the_generator_spool_is_an_emptydir_of_its_own_bounded_by_its_size(render):
     """The root filesystem is read-only; the spool (src/wattstream/generator/spool.py) lives
-    in the /tmp emptyDir, so it outlasts a container restart."""
-    docs = render("values.yaml")
-    assert from_dict(_config(docs)).generator.spool_dir == "/tmp/wattstream-spool"
+    in an emptyDir at /spool, so it outlasts a container restart, and the generator stops at
+    the volume's size rather than the kubelet evicting the pod with its spool."""
+    docs = render(set={"generator.spool.sizeMiB": 300})
+    gen = from_dict(_config(docs)).generator
+    assert (gen.spool_dir, gen.spool_max_bytes) == ("/spool", 300 * 2**20)
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
-    assert {"name": mounts["/tmp"], "emptyDir": {}} in pod["volumes"]
+    assert {"name": mounts["/spool"], "emptyDir": {"sizeLimit": "332Mi"}} in pod["volumes"]
+
+
+def test_a_spool_past_the_pods_ephemeral_storage_fails_naming_both_fields(render):
+    with pytest.raises(HelmError, match=r"generator.resources.limits.ephemeral-storage: 1Gi "
+                                        r"is less than generator.spool.sizeMiB \(1000\)"):
+        render(set={"generator.spool.sizeMiB": 1000,
+                    "generator.resources.limits.ephemeral-storage": "1Gi"})
+    render(set={"generator.spool.sizeMiB": 960,
+                "generator.resources.limits.ephemeral-storage": "1Gi"})
 
 
 def test_per_building_overrides_reach_the_config(render):

@@ -39,6 +39,10 @@ class GeneratorMetrics:
                                  "Size of the spool's files (bounded by "
                                  "generator.spool_max_bytes)", labels,
                                  registry=self.registry).labels(replica)
+        self.spool_max_bytes = Gauge("wattstream_generator_spool_max_bytes",
+                                     "generator.spool_max_bytes: the generator stops producing "
+                                     "when the spool would pass it", labels,
+                                     registry=self.registry).labels(replica)
         self._anomalies = Counter("wattstream_generator_anomalies_injected_total",
                                   "Anomalies started, by kind", ("replica", "kind"),
                                   registry=self.registry)
@@ -48,6 +52,7 @@ class GeneratorMetrics:
         """The spool gauges read `spool` when scraped."""
         self.spooled.set_function(lambda: spool.records)
         self.spool_bytes.set_function(lambda: spool.bytes)
+        self.spool_max_bytes.set(spool.max_bytes)
 
     def anomalies(self, kind: str, count: int = 1) -> None:
         if count:
