@@ -189,3 +189,21 @@ def partials_of(r):
                 humidity_count=("humidity", "count"), occupancy_sum=("occupancy", "sum"),
                 occupancy_count=("occupancy", "count")).reset_index()
     return aggregates.typed(out)
+
+
+def engine_step(e, batch, now):
+    """One micro-batch through `engine.Engine` as `stream` drives it: late readings dropped
+    against the watermark, partials, the candidate windows' readings, `apply`. Returns the
+    step and the number of late readings."""
+    from wattstream.job import engine
+
+    wm = e.watermark_us()
+    on_time = batch if wm is None else batch[us(batch["timestamp"]) >= wm]
+    parts = partials_of(on_time)
+    cands = e.candidates(parts)
+    keys = set(zip(cands["building_id"], cands["ws"], strict=True))
+    readings = on_time[[k in keys for k in zip(on_time["building_id"], on_time["ws"],
+                                               strict=True)]]
+    step = e.apply(parts, int(us(on_time["timestamp"]).max()) if len(on_time) else None,
+                   readings[list(engine.READING_COLUMNS)], now)
+    return step, len(batch) - len(on_time)

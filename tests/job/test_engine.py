@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from jobkit import flat_models
+from jobkit import engine_step, flat_models
 from jobkit import partials_of as _partials
 from jobkit import us as _us
 
@@ -51,16 +51,8 @@ def _run(batches: list[pd.DataFrame], models=None, cfg=CFG):
         blob = e.encode()
         e = engine.Engine(cfg, models)
         e.decode(blob)  # every batch starts from the saved state, as after a restart
-        wm = e.watermark_us()
-        on_time = batch if wm is None else batch[_us(batch["timestamp"]) >= wm]
-        late += len(batch) - len(on_time)
-        parts = _partials(on_time)
-        cands = e.candidates(parts)
-        keys = set(zip(cands["building_id"], cands["ws"], strict=True))
-        readings = on_time[[k in keys for k in zip(on_time["building_id"], on_time["ws"],
-                                                   strict=True)]]
-        step = e.apply(parts, int(_us(on_time["timestamp"]).max()) if len(on_time) else None,
-                       readings[list(engine.READING_COLUMNS)], now)
+        step, n_late = engine_step(e, batch, now)
+        late += n_late
         alerts_out.append(step.alerts)
         closed_out.append(step.closed)
     return _concat(alerts_out), _concat(closed_out), late, e

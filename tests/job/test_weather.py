@@ -10,7 +10,7 @@ import pytest
 from jobkit import consume, produce, reading, run_available_now
 
 from wattstream.config import Config
-from wattstream.job import sinks, weather
+from wattstream.job import saved_state, sinks, weather
 from wattstream.schema import Weather
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -37,9 +37,10 @@ def test_the_store_gives_each_observation_until_the_next_or_its_staleness():
         (0, 5 * m), (5 * m, 15 * m), (30 * m, 40 * m)]
     store.prune(us + 20 * m)  # only the 9:30 one can still serve an on-time reading
     assert store.obs["ts_us"].tolist() == [us + 30 * m]
-    again = weather.Store(cfg)
-    again.decode(store.encode())
-    pd.testing.assert_frame_equal(again.obs, store.obs)
+    kept = saved_state.empty()
+    kept.weather = store.obs
+    again = saved_state.decode(saved_state.encode(kept)).weather
+    pd.testing.assert_frame_equal(again, store.obs)
 
 
 @pytest.mark.integration

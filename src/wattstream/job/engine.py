@@ -14,29 +14,28 @@ Per micro-batch (`stream.process` feeds it):
      baseline model (expected kWh, residual, standardized residual), checked by the close
      rules (`detect`: ABNORMAL_USAGE, STUCK_METER, METER_GAP) and final (Parquet).
 
-The state (open windows, fired alerts, newest event time, the close rules' per-building
-state) is two small tables, saved after each batch under the batch's id (`encode`/`decode`);
+The state (open windows, fired alerts, newest event time, the close rules' and peak warnings'
+per-building state, weather) is a few small tables, saved after each batch under the batch's id
+(`encode`/`decode`, in the versioned format of `saved_state`);
 a replayed batch starts again from the state of the batch before it, so its outputs are the
 same (for the same baseline version).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from ..config import Config
 from ..tariff import COST_COLUMNS, Tariff
-from . import aggregates, detect, peak, weather
+from . import aggregates, detect, peak, saved_state, weather
 from .aggregates import KEY
 from .alerts import THRESHOLD_RULES, empty, frame
 from .baseline import Models
+from .saved_state import FLAGS
 
-FLAGS = tuple(f"fired_{r.type}" for r in THRESHOLD_RULES)
 READING_COLUMNS = ("building_id", "ws", "timestamp", "partition", "offset", "energy_kwh")
 
 
@@ -199,56 +198,24 @@ class Engine:
         self.windows = self.windows[~closed].reset_index(drop=True)
         return done.sort_values(list(KEY), ignore_index=True)
 
-    # --- the saved state ---------------------------------------------------------------
+    # --- the saved state (`saved_state`: format, versions, defaults) ---------------------
     def encode(self) -> bytes:
-        table = pa.Table.from_pandas(self.windows[list(_STATE)], preserve_index=False)
-        meta = {b"max_event_us": str(self.max_event_us if self.max_event_us is not None
-                                     else "").encode(),
-                b"buildings": _ipc(pa.Table.from_pandas(self.buildings, preserve_index=False)),
-                b"peaks": _ipc(pa.Table.from_pandas(self.peaks, preserve_index=False)),
-                b"weather": self.weather.encode()}
-        return _ipc(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
+        return saved_state.encode(saved_state.State(
+            self.windows, self.buildings, self.peaks, self.weather.obs, self.max_event_us))
 
     def decode(self, blob: bytes | None) -> None:
-        """Take the state `encode` wrote (None: start empty)."""
-        if blob is None:
-            self.windows, self.max_event_us = _empty_state(), None
-            self.buildings = detect.empty_state()
-            self.peaks = peak.empty_state()
-            self.weather.decode(None)
-            return
-        table = pa.ipc.open_stream(blob).read_all()
-        meta = table.schema.metadata or {}
-        raw = meta.get(b"max_event_us", b"")
-        self.max_event_us = int(raw) if raw else None
-        self.buildings = _table(meta.get(b"buildings"), detect.STATE_COLUMNS,
-                                detect.empty_state())
-        self.peaks = _table(meta.get(b"peaks"), peak.STATE_COLUMNS, peak.empty_state())
-        self.weather.decode(meta.get(b"weather"))
-        self.windows = table.to_pandas()
-        if self.windows.empty:
-            self.windows = _empty_state()
+        """Take the state `encode` wrote, by this release or an earlier one (None: start
+        empty); `saved_state.StateFormatError` if it cannot be read."""
+        state = saved_state.empty() if blob is None else saved_state.decode(blob)
+        self.windows, self.buildings, self.peaks = state.windows, state.buildings, state.peaks
+        self.weather.obs, self.max_event_us = state.weather, state.max_event_us
 
 
-_STATE = (*KEY, *aggregates.PARTIAL_NAMES, *FLAGS)
+_STATE = tuple(saved_state.WINDOW_COLUMNS)
 
 
 def _empty_state() -> pd.DataFrame:
-    return aggregates.empty().assign(**{f: pd.Series(dtype=bool) for f in FLAGS})
-
-
-def _table(blob: bytes | None, columns: dict, default: pd.DataFrame) -> pd.DataFrame:
-    if not blob:
-        return default
-    saved = pa.ipc.open_stream(blob).read_all().to_pandas()
-    return saved.astype(columns) if len(saved) else default
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
+    return saved_state.empty().windows
 
 
 def _keys(df: pd.DataFrame) -> pd.MultiIndex:

@@ -15,13 +15,11 @@ The observations a later reading may still need live in the engine's saved state
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -99,20 +97,6 @@ class Store:
         return pd.DataFrame({"w_site": o["site"], "w_from": o["ts_us"],
                              "w_until": until.astype("int64"),
                              "w_temperature": o["temperature"], "w_humidity": o["humidity"]})
-
-    def encode(self) -> bytes:
-        sink = io.BytesIO()
-        table = pa.Table.from_pandas(self.obs, preserve_index=False)
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return sink.getvalue()
-
-    def decode(self, blob: bytes | None) -> None:
-        self.obs = _empty()
-        if blob:
-            saved = pa.ipc.open_stream(blob).read_all().to_pandas()
-            if len(saved):
-                self.obs = saved.astype(COLUMNS)
 
 
 def _empty() -> pd.DataFrame:
