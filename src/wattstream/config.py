@@ -346,6 +346,13 @@ class JobConfig:
                                 "(alerts, the live view, final windows)", minimum=0,
                                 maximum=3600)
     max_offsets_per_trigger: int = _f(200_000, "cap of readings per micro-batch", minimum=1)
+    crossing_in_pass_max_readings: int = _f(
+        50_000, "a micro-batch after one of at most this many messages finds its "
+        "threshold-crossing readings in the same Spark pass as its sums (one job per batch: "
+        "the low-latency path; every batch when max_offsets_per_trigger is at most this); "
+        "after a larger one, or first after a start, the batch is cached and the readings of "
+        "the windows that may cross are collected in a second job, cheaper for big batches; "
+        "0: always the second job", minimum=0, maximum=100_000_000)
     shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions", minimum=1, maximum=10_000)
     starting_offsets: str = _f("earliest", "where a new query starts reading",
                                choices=("earliest", "latest"))

@@ -90,6 +90,8 @@ class Batches:
         # What a failed batch already delivered to Kafka, so that its replay in this process
         # does not send it again: its alert ids acknowledged, which dead letters went out.
         self._delivered: dict = {"batch": -1}
+        # Messages in the last batch: a small one lets the next find its crossings in one pass.
+        self._last_messages: int | None = None
 
     def close(self) -> None:
         self.alert_sink.close()
@@ -162,21 +164,31 @@ class Batches:
         self.poll_models()
         self._restore(batch_id)
         wm = self.engine.watermark_us()
-        # Cached: the crossing search reads the batch again (without, it re-reads Kafka and
-        # parses again: 16 s more per 2 M readings at 1 000 buildings, against 4 s of caching).
-        cached = df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        # Small batches carry their readings per window in the pass that sums them (all
+        # batches when capped at the limit, else those after a small one); big ones are cached
+        # and a second job collects the readings of the windows that may cross (without the
+        # cache it re-reads Kafka and parses again: 16 s more per 2 M readings at 1 000
+        # buildings, against 4 s of caching).
+        limit = self.cfg.job.crossing_in_pass_max_readings
+        in_pass = self.cfg.job.max_offsets_per_trigger <= limit or (
+            self._last_messages is not None and self._last_messages <= limit)
+        cached = df = df if in_pass else df.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             if self.weather_on:
                 df = self._take_weather(cached)
-            parts = self._partials(df, wm)
+            parts = self._partials(df, wm, in_pass)
             clock.lap("partials")
             status = parts["status"]
-            ok = aggregates.typed(parts[status == "ok"].reset_index(drop=True))
+            self._last_messages = int(parts["n"].sum())
+            ok = parts[status == "ok"].reset_index(drop=True)
+            per_window = ok[list(_IN_PASS)] if in_pass else None
+            ok = aggregates.typed(ok.drop(columns=list(_IN_PASS), errors="ignore"))
             late = int(parts.loc[status == "late", "n"].sum())
             bad = parts[status == "bad"]
             batch_max = parts.loc[status == "ok", "last_us"].max()
             cands = self.engine.candidates(ok)
-            readings = self._readings(df, cands, wm)
+            readings = (_readings_in_pass(ok, per_window, cands) if in_pass
+                        else self._readings(df, cands, wm))
             clock.lap("crossing_search")
             now = pd.Timestamp.now(tz="UTC").tz_convert(None)
             step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
@@ -185,7 +197,8 @@ class Batches:
             self._deliver(batch_id, self._loud(step.alerts), df if len(bad) else None)
             clock.lap("kafka")
         finally:
-            cached.unpersist()
+            if not in_pass:
+                cached.unpersist()
         sinks.write_windows(self.files, self.cfg, step.closed, batch_id)
         sinks.write_alerts(self.files, self.cfg, step.alerts, batch_id)
         self._save(batch_id)
@@ -193,7 +206,8 @@ class Batches:
         self._account(batch_id, ok, late, bad, step)
         clock.lap("accounting")
         self.timings.append({"batch": batch_id, "windows": len(ok), "candidates": len(cands),
-                             "crossing_readings": len(readings), **clock.laps})
+                             "crossing_readings": len(readings), "in_pass": in_pass,
+                             **clock.laps})
 
     def _deliver(self, batch_id: int, alerts: pd.DataFrame, bad: DataFrame | None) -> None:
         """Alerts, then dead letters, to Kafka: each at most once per batch in this process
@@ -211,10 +225,11 @@ class Batches:
             self._delivered = {"batch": batch_id, "alerts": set()}
         return self._delivered
 
-    def _partials(self, df: DataFrame, wm: int | None) -> pd.DataFrame:
+    def _partials(self, df: DataFrame, wm: int | None, in_pass: bool = False) -> pd.DataFrame:
         """One row per (status, reason, building, window): the partials of on-time valid
         readings per window (status ok), the count of late ones and of malformed ones by
-        reason."""
+        reason. `in_pass`: each window also carries its readings' event time, partition,
+        offset and energy (`_IN_PASS` arrays, aligned)."""
         ok = F.col("error").isNull()
         on_time = F.lit(True) if wm is None else F.col("ts_us") >= F.lit(wm)
         status = F.when(~ok, "bad").when(on_time, "ok").otherwise("late")
@@ -223,9 +238,19 @@ class Batches:
             status.alias("status"), F.col("error.reason").alias("reason"),
             F.when(keep, F.col("building_id")).alias("building_id"),
             F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
-            "humidity", "occupancy", "hour",
+            "humidity", "occupancy", "hour", *(("partition", "offset") if in_pass else ()),
         ).groupBy("status", "reason", "building_id", "ws")
-        return grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns()).toPandas()
+        extra = []
+        if in_pass:
+            # One list of structs, so the four fields stay aligned; split after the aggregate.
+            extra = [F.collect_list(F.when(F.col("status") == "ok", F.struct(*(F.col(c).alias(a) for a, c in zip(
+                _IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True))))
+            ).alias("_readings")]
+        out = grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns(), *extra)
+        if in_pass:
+            out = out.select("*", *(F.col("_readings").getField(a).alias(a) for a in _IN_PASS)
+                             ).drop("_readings")
+        return out.toPandas()
 
     def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
         """The on-time readings of the candidate windows (READING_COLUMNS). A few candidates
@@ -326,6 +351,30 @@ class Batches:
         shown = self.metrics.with_series(list(t.add(sums)))
         for b, r in t.table(shown).iterrows():
             self.metrics.set_correlations(b, r.to_dict())
+
+
+_IN_PASS = ("r_ts_us", "r_partition", "r_offset", "r_energy_kwh")
+
+
+def _readings_in_pass(ok: pd.DataFrame, per_window: pd.DataFrame,
+                      cands: pd.DataFrame) -> pd.DataFrame:
+    """The readings of the candidate windows (READING_COLUMNS) from the arrays the one pass
+    returned per window (`ok` and `per_window` row-aligned)."""
+    if cands.empty:
+        return pd.DataFrame(columns=list(READING_COLUMNS))
+    rows = ok[list(aggregates.KEY)].assign(_row=np.arange(len(ok))).merge(
+        cands[list(aggregates.KEY)], on=list(aggregates.KEY))["_row"].to_numpy()
+    arrays = per_window.iloc[rows]
+    sizes = arrays["r_ts_us"].map(len).to_numpy()
+    flat = {a: np.concatenate(arrays[a].to_numpy()) if len(arrays) else np.array([])
+            for a in _IN_PASS}
+    return pd.DataFrame({
+        "building_id": np.repeat(ok["building_id"].to_numpy()[rows], sizes),
+        "ws": np.repeat(ok["ws"].to_numpy(dtype="int64")[rows], sizes),
+        "timestamp": pd.to_datetime(flat["r_ts_us"].astype("int64"), unit="us"),
+        "partition": flat["r_partition"].astype("int64"),
+        "offset": flat["r_offset"].astype("int64"),
+        "energy_kwh": flat["r_energy_kwh"].astype("float64")})[list(READING_COLUMNS)]
 
 
 def _refuse_file_sink_folder(files: Files, cfg: Config) -> None:
