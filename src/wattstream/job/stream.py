@@ -243,9 +243,9 @@ class Batches:
         extra = []
         if in_pass:
             # One list of structs, so the four fields stay aligned; split after the aggregate.
-            extra = [F.collect_list(F.when(F.col("status") == "ok", F.struct(*(F.col(c).alias(a) for a, c in zip(
-                _IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True))))
-            ).alias("_readings")]
+            fields = zip(_IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True)
+            reading = F.struct(*(F.col(c).alias(a) for a, c in fields))
+            extra = [F.collect_list(F.when(F.col("status") == "ok", reading)).alias("_readings")]
         out = grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns(), *extra)
         if in_pass:
             out = out.select("*", *(F.col("_readings").getField(a).alias(a) for a in _IN_PASS)
