@@ -171,7 +171,7 @@ def _put(web: str, uri: str, data: bytes) -> None:
         urllib.request.urlopen(req, timeout=30)
     except urllib.error.HTTPError as exc:  # 307 to a DataNode: urllib does not follow a PUT
         if exc.code != 307:
-            raise
+            raise AssertionError(f"WebHDFS CREATE {path}: {exc.code} {exc.read()[:500]!r}") from exc
         location = exc.headers["Location"]
     else:
         raise AssertionError("WebHDFS CREATE did not redirect to a DataNode")

@@ -78,10 +78,13 @@ def _jmx(cfg: Config, bean: str) -> dict:
 
 
 def ready(cfg: Config) -> bool:
-    """NameNode out of safe mode with at least one live DataNode."""
+    """NameNode out of safe mode with at least one live DataNode that has reported its space
+    (until its first heartbeat the NameNode has nowhere to place a block: a write then fails,
+    e.g. WebHDFS CREATE with 403 "Failed to find datanode")."""
     info = _jmx(cfg, "NameNodeInfo")
     state = _jmx(cfg, "FSNamesystemState")
-    return info.get("Safemode", "") == "" and state.get("NumLiveDataNodes", 0) >= 1
+    return (info.get("Safemode", "") == "" and state.get("NumLiveDataNodes", 0) >= 1
+            and state.get("CapacityRemaining", 0) > 0)
 
 
 def healthy(cfg: Config) -> bool:
