@@ -659,18 +659,25 @@ class ReadingProducer:
         return out
 
     def close(self, timeout: float = CLOSE_FLUSH_SECONDS) -> None:
-        """Flush what the client holds (waiting at most `timeout`), then close; everything
-        still unacknowledged goes to the spool, in order (`spooled` readings)."""
+        """Send what the spool still holds while Kafka takes it, flush what the client holds
+        (together at most `timeout`), then close; everything still unacknowledged goes to the
+        spool, in order (`spooled` readings)."""
         if self._closed:
             return
         self._closed = True
         from kafka.errors import KafkaError
 
+        deadline = time.monotonic() + timeout
         with self._cond:
+            # A run that ends with Kafka up leaves nothing behind: the drainer goes on while
+            # acknowledgements come (in an outage none do, and the spool is kept at once).
+            while (self.spool.unread and self.first_error is None
+                   and time.monotonic() < deadline
+                   and time.monotonic() - self._last_ack < PROGRESS_S):
+                self._cond.wait(0.1)
             self._stopped_draining = True
             self._cond.notify_all()
         self._drainer.join()
-        deadline = time.monotonic() + timeout
         while self._in_flight() and time.monotonic() < deadline:
             try:
                 self._p.flush(timeout=max(0.1, deadline - time.monotonic()))
