@@ -104,7 +104,9 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     metrics = JobMetrics(cfg)
     metrics.serve()
-    spark = session.build(cfg)
+    # Adaptive execution re-optimizes the whole plan (parse included) after each stage: on
+    # micro-batches of a few thousand readings over 2 shuffle partitions it only adds time.
+    spark = session.build(cfg, extra={"spark.sql.adaptive.enabled": "false"})
     spark.streams.addListener(ProgressListener(metrics))
     if stop.is_set():
         return 0

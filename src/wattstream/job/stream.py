@@ -92,6 +92,7 @@ class Batches:
         self._delivered: dict = {"batch": -1}
         # Messages in the last batch: a small one lets the next find its crossings in one pass.
         self._last_messages: int | None = None
+        self._plans: dict[bool, _Partials] = {}
 
     def close(self) -> None:
         self.alert_sink.close()
@@ -229,28 +230,16 @@ class Batches:
         """One row per (status, reason, building, window): the partials of on-time valid
         readings per window (status ok), the count of late ones and of malformed ones by
         reason. `in_pass`: each window also carries its readings' event time, partition,
-        offset and energy (`_IN_PASS` arrays, aligned)."""
-        ok = F.col("error").isNull()
-        on_time = F.lit(True) if wm is None else F.col("ts_us") >= F.lit(wm)
-        status = F.when(~ok, "bad").when(on_time, "ok").otherwise("late")
-        keep = status == "ok"
-        grouped = df.select(
-            status.alias("status"), F.col("error.reason").alias("reason"),
-            F.when(keep, F.col("building_id")).alias("building_id"),
-            F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
-            "humidity", "occupancy", "hour", *(("partition", "offset") if in_pass else ()),
-        ).groupBy("status", "reason", "building_id", "ws")
-        extra = []
-        if in_pass:
-            # One list of structs, so the four fields stay aligned; split after the aggregate.
-            fields = zip(_IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True)
-            reading = F.struct(*(F.col(c).alias(a) for a, c in fields))
-            extra = [F.collect_list(F.when(F.col("status") == "ok", reading)).alias("_readings")]
-        out = grouped.agg(*aggregates.partial_columns(), *correlation.partial_columns(), *extra)
-        if in_pass:
-            out = out.select("*", *(F.col("_readings").getField(a).alias(a) for a in _IN_PASS)
-                             ).drop("_readings")
-        return out.toPandas()
+        offset and energy (`_IN_PASS` arrays, aligned).
+
+        The watermark joins as data (a one-row table), not as a literal: a literal changes the
+        generated code every batch, and compiling it again was half of a small batch's time.
+        The expressions are built once (`_Partials`): building them through py4j cost more
+        than the aggregation of a small batch."""
+        plan = self._plans.get(in_pass) or self._plans.setdefault(in_pass, _Partials(in_pass))
+        cut_us = _NO_WATERMARK if wm is None else int(wm)
+        cut = self.spark.sql(f"SELECT * FROM VALUES (CAST({cut_us} AS BIGINT)) AS t(_wm)")
+        return plan.run(df.crossJoin(F.broadcast(cut)))
 
     def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
         """The on-time readings of the candidate windows (READING_COLUMNS). A few candidates
@@ -354,6 +343,38 @@ class Batches:
 
 
 _IN_PASS = ("r_ts_us", "r_partition", "r_offset", "r_energy_kwh")
+_NO_WATERMARK = -(2**63)  # before any watermark: every valid reading is on time
+
+
+class _Partials:
+    """The columns of `Batches._partials`, built once per shape (with or without the in-pass
+    readings), over the batch's rows joined with its watermark `_wm`."""
+
+    def __init__(self, in_pass: bool):
+        ok = F.col("error").isNull()
+        status = F.when(~ok, "bad").when(F.col("ts_us") >= F.col("_wm"), "ok").otherwise("late")
+        keep = status == "ok"
+        self.select = [
+            status.alias("status"), F.col("error.reason").alias("reason"),
+            F.when(keep, F.col("building_id")).alias("building_id"),
+            F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
+            "humidity", "occupancy", "hour", *(("partition", "offset") if in_pass else ())]
+        self.aggregates = [*aggregates.partial_columns(), *correlation.partial_columns()]
+        self.split = None
+        if in_pass:
+            # One list of structs, so the four fields stay aligned; split after the aggregate.
+            fields = zip(_IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True)
+            reading = F.struct(*(F.col(c).alias(a) for a, c in fields))
+            self.aggregates.append(
+                F.collect_list(F.when(F.col("status") == "ok", reading)).alias("_readings"))
+            self.split = ["*", *(F.col("_readings").getField(a).alias(a) for a in _IN_PASS)]
+
+    def run(self, df: DataFrame) -> pd.DataFrame:
+        out = (df.select(*self.select).groupBy("status", "reason", "building_id", "ws")
+               .agg(*self.aggregates))
+        if self.split:
+            out = out.select(*self.split).drop("_readings")
+        return out.toPandas()
 
 
 def _readings_in_pass(ok: pd.DataFrame, per_window: pd.DataFrame,
