@@ -232,23 +232,26 @@ class Batches:
         reason. `in_pass`: each window also carries its readings' event time, partition,
         offset and energy (`_IN_PASS` arrays, aligned).
 
-        The watermark joins as data (a one-row table), not as a literal: a literal changes the
-        generated code every batch, and compiling it again was half of a small batch's time.
-        The expressions are built once (`_Partials`): building them through py4j cost more
-        than the aggregation of a small batch."""
-        plan = self._plans.get(in_pass) or self._plans.setdefault(in_pass, _Partials(in_pass))
+        The expressions are built once (`_Partials`): through py4j that took 0.1–0.3 s a
+        batch, a good part of a small batch's time."""
+        if in_pass not in self._plans:
+            self._plans[in_pass] = _Partials(in_pass)
+        return self._plans[in_pass].run(self._with_watermark(df, wm))
+
+    def _with_watermark(self, df: DataFrame, wm: int | None) -> DataFrame:
+        """`df` with the watermark as column `_wm`, joined as a one-row table rather than a
+        literal: a literal changes the generated code, which Spark compiles again each batch."""
         cut_us = _NO_WATERMARK if wm is None else int(wm)
         cut = self.spark.sql(f"SELECT * FROM VALUES (CAST({cut_us} AS BIGINT)) AS t(_wm)")
-        return plan.run(df.crossJoin(F.broadcast(cut)))
+        return df.crossJoin(F.broadcast(cut))
 
     def _readings(self, df: DataFrame, cands: pd.DataFrame, wm: int | None) -> pd.DataFrame:
         """The on-time readings of the candidate windows (READING_COLUMNS). A few candidates
         (the live case) go into the filter as literals, a Spark job less than a join."""
         if cands.empty:
             return pd.DataFrame(columns=list(READING_COLUMNS))
-        rows = df.where(F.col("error").isNull())
-        if wm is not None:
-            rows = rows.where(F.col("ts_us") >= F.lit(wm))
+        rows = (self._with_watermark(df, wm)
+                .where(F.col("error").isNull() & (F.col("ts_us") >= F.col("_wm"))))
         if len(cands) <= LITERAL_CANDIDATES:
             # building|window start: unique, as the start is digits after the last '|'.
             wanted = [f"{b}|{w}" for b, w in zip(cands["building_id"], cands["ws"], strict=True)]
