@@ -65,6 +65,10 @@ def build(cfg: Config, app_name: str = "wattstream-job", ui: bool = True,
     conf = {
         "spark.sql.shuffle.partitions": str(cfg.job.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
+        # Adaptive execution re-optimizes the whole plan (the parse included) after each
+        # stage: on micro-batches of a few thousand readings over 2 shuffle partitions it only
+        # adds time. Off in every session, so tests and benches run the job's settings.
+        "spark.sql.adaptive.enabled": "false",
         "spark.scheduler.mode": "FAIR",
         # Stage progress bars would garble the live console lines.
         "spark.ui.showConsoleProgress": "false",

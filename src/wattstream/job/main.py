@@ -29,6 +29,9 @@ from .supervise import Supervisor
 log = logging.getLogger(__name__)
 
 
+FETCH_MAX_WAIT_MS = 5
+
+
 def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
     k = cfg.kafka
     return (spark.readStream.format("kafka")
@@ -38,6 +41,10 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
             .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)
             # Every query reads through this source, so each one honours the setting.
             .option("failOnDataLoss", str(cfg.job.fail_on_data_loss).lower())
+            # Each task's consumer otherwise waits up to the client's 500 ms for more bytes at
+            # the end of its range: a micro-batch of a few readings over 6 partitions spent
+            # 1.9 s reading, 0.6 s with this (bench/pipeline.py --only latency).
+            .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
             .load())
 
 
@@ -104,9 +111,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     metrics = JobMetrics(cfg)
     metrics.serve()
-    # Adaptive execution re-optimizes the whole plan (parse included) after each stage: on
-    # micro-batches of a few thousand readings over 2 shuffle partitions it only adds time.
-    spark = session.build(cfg, extra={"spark.sql.adaptive.enabled": "false"})
+    spark = session.build(cfg)
     spark.streams.addListener(ProgressListener(metrics))
     if stop.is_set():
         return 0
