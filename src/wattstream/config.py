@@ -342,7 +342,7 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class JobConfig:
-    trigger_seconds: float = _f(1.0, "micro-batch trigger interval of the job's query "
+    trigger_seconds: float = _f(0.25, "micro-batch trigger interval of the job's query "
                                 "(alerts, the live view, final windows)", minimum=0,
                                 maximum=3600)
     max_offsets_per_trigger: int = _f(200_000, "cap of readings per micro-batch", minimum=1)
