@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# The crossing readings come from a second job over the cached batch, or from the same pass as
+# the sums (every batch, as none may exceed the in-pass limit): both must give the same alerts.
+CROSSING_PATHS = {"second-job": {"crossing_in_pass_max_readings": 0},
+                  "in-pass": {"crossing_in_pass_max_readings": 1000,
+                              "max_offsets_per_trigger": 1000}}
+
+
 # --- producing readings straight to Kafka (independent of the generator) -------------------
 
 def reading(building: str, ts, energy: float, temperature: float = 20.0,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from jobkit import consume, produce, reading, run_available_now
+from jobkit import CROSSING_PATHS, consume, produce, reading, run_available_now
 
 from wattstream.job import sinks
 
@@ -88,22 +88,16 @@ def _messages() -> list[list]:
 def _records(df: pd.DataFrame, keys: list[str]) -> list[dict]:
     df = df.drop(columns=[c for c in df.columns if c in VOLATILE])
     df = df.sort_values(keys, kind="stable").reset_index(drop=True)
-    out = []
-    for row in df.to_dict("records"):
-        out.append({k: _plain(v) for k, v in sorted(row.items())})
-    return out
+    return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
 def _plain(v):
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+    """A JSON value: NaN/NaT as null, times as ISO text, numpy scalars as Python's."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
         return None
-    if isinstance(v, pd.Timestamp):
+    if isinstance(v, date):  # datetime and pd.Timestamp too
         return v.isoformat()
-    if hasattr(v, "item"):
-        return _plain(v.item())
-    if isinstance(v, date | datetime):
-        return v.isoformat()
-    return v
+    return _plain(v.item()) if hasattr(v, "item") else v
 
 
 def _outputs(spark, cfg) -> dict:
@@ -133,18 +127,13 @@ def _same(got, want, where: str) -> None:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
 
-# Both ways of finding the crossing readings (test_pipeline.CROSSING_PATHS) give the same.
-PATHS = {"in-pass": {"crossing_in_pass_max_readings": 1000},
-         "second-job": {"crossing_in_pass_max_readings": 0}}
-
-
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", CROSSING_PATHS)
 def test_final_windows_alerts_and_dead_letters_equal_the_committed_release(spark, job_cfg,
                                                                            path):
     cfg = job_cfg.replace(
         alerts={"high_consumption_kwh": 55.0, "peak_demand_kwh": 70.0, "gap_seconds": 900,
                 "buildings": {"g-1": {"high_consumption_kwh": 40.0}}},
-        job={"max_offsets_per_trigger": 400, **PATHS[path]})
+        job={**CROSSING_PATHS[path], "max_offsets_per_trigger": 400})
     metrics = None
     for msgs in _messages():
         produce(cfg, msgs)

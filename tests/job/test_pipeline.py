@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from jobkit import consume, produce, reading, run_available_now
+from jobkit import CROSSING_PATHS, consume, produce, reading, run_available_now
 from truth import crossings, windows
 
 from wattstream.job import sinks
@@ -35,13 +35,6 @@ def _phase(rng, start: datetime, minutes: int) -> list[dict]:
 def _read_windows(spark, cfg) -> pd.DataFrame:
     df = spark.read.parquet(sinks.storage(cfg, "windows")).toPandas()
     return df.sort_values(["building_id", "window_start"]).reset_index(drop=True)
-
-
-# The crossing readings come from a second job over the cached batch, or from the same pass as
-# the sums (every batch, as none may exceed the in-pass limit): both give the same alerts.
-CROSSING_PATHS = {"second-job": {"crossing_in_pass_max_readings": 0},
-                  "in-pass": {"crossing_in_pass_max_readings": 1000,
-                              "max_offsets_per_trigger": 1000}}
 
 
 @pytest.mark.parametrize("path", CROSSING_PATHS)

@@ -42,8 +42,8 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
             # Every query reads through this source, so each one honours the setting.
             .option("failOnDataLoss", str(cfg.job.fail_on_data_loss).lower())
             # Each task's consumer otherwise waits up to the client's 500 ms for more bytes at
-            # the end of its range: a micro-batch of a few readings over 6 partitions spent
-            # 1.9 s reading, 0.6 s with this (bench/pipeline.py --only latency).
+            # the end of its range: a live batch of 20 readings over 6 partitions took 1.9 s
+            # to read and sum, 0.6 s with this (job/README.md, step 2).
             .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
             .load())
 
