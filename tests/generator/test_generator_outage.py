@@ -7,6 +7,7 @@ kept. Every summary satisfies acknowledged + spooled = produced + drained."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -274,7 +275,9 @@ def test_backfill_waits_through_an_outage_and_loses_nothing(broker, tmp_path):
     finally:
         gen.stop()
     assert code == 0, gen.stderr()
-    assert "50 readings pending" in gen.stderr()  # the client's bound, nothing beyond it
+    # the client's bound, nothing beyond it (a loaded machine may log before the client is full)
+    pending = [int(n) for n in re.findall(r"(\d+) readings pending", gen.stderr())]
+    assert pending and max(pending) <= 50, pending
     assert accounted(summary) and summary["acknowledged"] == summary["produced"] == 6000
     assert summary["spooled_max"] == 0
     records = consume_all(cfg, timeout=60)
