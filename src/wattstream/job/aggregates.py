@@ -4,6 +4,7 @@ window, and how the column follows from them. The live view, the threshold alert
 abnormal-usage check and the final windows all read these columns.
 
     partial_columns()            # Spark aggregate expressions over a batch's readings
+    grouped_partials(rows, keys) # the same on the driver, over a small batch's rows (pandas)
     merge(prior, batch)          # running partials + a batch's partials (pandas)
     finish(partials, length_s)   # partials → WINDOW_COLUMNS (pandas)
 
@@ -24,12 +25,41 @@ from pyspark.sql import functions as F
 
 @dataclass(frozen=True)
 class Partial:
-    """A per-window sum, count or maximum over readings, mergeable across micro-batches."""
+    """A per-window count, sum, minimum or maximum over readings, mergeable across
+    micro-batches. The same definition runs in the JVM (`spark`, big batches) and on the
+    driver (`grouped`, over a small batch's collected rows)."""
 
     name: str
-    spark: Callable[[], Column]  # the aggregate over one batch's readings of a window
-    merge: str  # "sum", "min" or "max"
-    dtype: str
+    op: str  # "count", "sum", "min" or "max"
+    src: str | None = None  # the reading column; a count without one counts rows
+
+    @property
+    def merge(self) -> str:
+        """How a batch's partial combines with the running one: "sum", "min" or "max"."""
+        return "sum" if self.op == "count" else self.op
+
+    @property
+    def dtype(self) -> str:
+        return "int64" if self.op == "count" else "float64"
+
+    def spark(self) -> Column:
+        """The aggregate over one batch's readings of a window."""
+        if self.op == "count":
+            return F.count(F.lit(1) if self.src is None else F.col(self.src))
+        x = F.col(self.src).cast("double")
+        return {"sum": F.sum, "min": F.min, "max": F.max}[self.op](x)
+
+    def grouped(self, groups, size: pd.Series) -> pd.Series:
+        """The same over a pandas GroupBy of readings: nulls skipped, and like Spark's an
+        all-null sum, minimum or maximum is null (NaN)."""
+        if self.src is None:
+            return size
+        col = groups[self.src]
+        if self.op == "count":
+            return col.count()
+        if self.op == "sum":
+            return col.sum(min_count=1)
+        return getattr(col, self.op)()
 
 
 @dataclass(frozen=True)
@@ -41,20 +71,19 @@ class Aggregate:
 
 
 def _count(name: str, src: str | None = None) -> Partial:
-    return Partial(name, (lambda: F.count(F.lit(1))) if src is None else (lambda: F.count(src)),
-                   "sum", "int64")
+    return Partial(name, "count", src)
 
 
 def _sum(name: str, src: str) -> Partial:
-    return Partial(name, lambda: F.sum(F.col(src).cast("double")), "sum", "float64")
+    return Partial(name, "sum", src)
 
 
 def _max(name: str, src: str) -> Partial:
-    return Partial(name, lambda: F.max(F.col(src).cast("double")), "max", "float64")
+    return Partial(name, "max", src)
 
 
 def _min(name: str, src: str) -> Partial:
-    return Partial(name, lambda: F.min(F.col(src).cast("double")), "min", "float64")
+    return Partial(name, "min", src)
 
 
 PARTIALS: tuple[Partial, ...] = (
@@ -95,6 +124,15 @@ WINDOW_COLUMNS = ("building_id", "window_start", "window_end",
 
 def partial_columns() -> list[Column]:
     return [p.spark().alias(p.name) for p in PARTIALS]
+
+
+def grouped_partials(rows: pd.DataFrame, keys: list[str],
+                     partials: tuple[Partial, ...] = PARTIALS) -> pd.DataFrame:
+    """`partial_columns` on the driver: one row per group of `keys` (nulls a group of their
+    own), over readings whose numeric columns are float64 (NaN for null)."""
+    groups = rows.groupby(keys, dropna=False, sort=False)
+    size = groups.size()
+    return pd.DataFrame({p.name: p.grouped(groups, size) for p in partials}).reset_index()
 
 
 def empty() -> pd.DataFrame:

@@ -2,7 +2,8 @@
 building, from running sums kept over a sliding event-time horizon.
 
 Each micro-batch contributes sums (n, Σx, Σy, Σxy, Σx², Σy²) per building, factor and window
-(`partial_columns`, aggregated in the JVM with the window's other partials); the driver keeps
+(`partial_columns`, aggregated in the JVM with the window's other partials, or
+`grouped_partials` on the driver for a small batch); the driver keeps
 the buckets inside the horizon (`PearsonTracker`) and
 r = (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)(nΣy² − (Σy)²)).
 """
@@ -18,6 +19,12 @@ FACTORS = ("temperature", "humidity", "occupancy", "hour")
 SUMS = ("n", "sx", "sy", "sxy", "sxx", "syy")
 
 
+def _terms(x, y) -> dict:
+    """Per-reading terms of the sums past n, on Spark Columns and pandas Series alike: `0 * x`
+    is null (NaN) where the factor is absent, so y counts only where x does."""
+    return {"sx": x, "sy": y + 0 * x, "sxy": x * y, "sxx": x * x, "syy": y * y + 0 * x}
+
+
 def partial_columns() -> list[Column]:
     """Spark aggregates of the six sums per factor over a group of readings where the factor
     is present, named `<factor>_<sum>` (`PearsonTracker.COLUMNS`)."""
@@ -25,16 +32,23 @@ def partial_columns() -> list[Column]:
     out = []
     for f in FACTORS:
         x = F.col(f).cast("double")
-        present = x.isNotNull()
-        out += [
-            F.count(x).alias(f"{f}_n"),
-            F.sum(F.when(present, x)).alias(f"{f}_sx"),
-            F.sum(F.when(present, y)).alias(f"{f}_sy"),
-            F.sum(F.when(present, x * y)).alias(f"{f}_sxy"),
-            F.sum(F.when(present, x * x)).alias(f"{f}_sxx"),
-            F.sum(F.when(present, y * y)).alias(f"{f}_syy"),
-        ]
+        out.append(F.count(x).alias(f"{f}_n"))
+        out += [F.sum(t).alias(f"{f}_{k}") for k, t in _terms(x, y).items()]
     return out
+
+
+def grouped_partials(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`partial_columns` on the driver: one row per group of `keys` (nulls a group of their
+    own, groups in order of first appearance), over readings with float64 columns."""
+    y = rows["energy_kwh"].astype("float64")
+    terms = {}
+    for f in FACTORS:
+        x = rows[f].astype("float64")
+        terms[f"{f}_n"] = x
+        terms.update({f"{f}_{k}": t for k, t in _terms(x, y).items()})
+    groups = rows[keys].assign(**terms).groupby(keys, dropna=False, sort=False)
+    return pd.DataFrame({c: groups[c].count() if c.endswith("_n") else
+                         groups[c].sum(min_count=1) for c in terms}).reset_index()
 
 
 class PearsonTracker:

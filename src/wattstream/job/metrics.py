@@ -181,6 +181,13 @@ class JobMetrics:
         self.next_retry = Gauge("wattstream_job_next_retry_timestamp_seconds",
                                 "unix time the next restart attempt is due (0: none)",
                                 registry=r)
+        # The engine's driver-side state after each batch: what grows with the fleet.
+        self.open_windows = Gauge("wattstream_engine_open_windows",
+                                  "windows the engine holds open (not yet past the watermark)",
+                                  registry=r)
+        self.state_bytes = Gauge("wattstream_engine_state_bytes",
+                                 "size of the engine state saved with the last batch, bytes",
+                                 registry=r)
         self.current_state = "starting"
         self.progress_events = 0  # completed batches and idle checks: the source answered
         self._beat = time.monotonic()

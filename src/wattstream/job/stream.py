@@ -3,9 +3,11 @@ the window engine, micro-batch by micro-batch (`foreachBatch`).
 
 Per micro-batch, in the JVM: the parse (`parse.decode`), then one aggregation that sums the
 on-time valid readings per (building, window) (`aggregates.PARTIALS`, plus the correlation
-sums) and counts the late and the malformed messages. On the driver: the engine folds those
-partials into its open windows (`engine.Engine`); only the readings of windows that may cross
-a threshold in this batch are collected, to find the crossing reading. Then, in this order:
+sums) and counts the late and the malformed messages; a small batch is collected instead and
+summed on the driver by the same definitions. On the driver: the engine folds those partials
+into its open windows (`engine.Engine`); only the readings of windows that may cross a
+threshold in this batch are taken (a big batch collects them in a second job), to find the
+crossing reading. Then, in this order:
 
   1. alerts → Kafka `kafka.alerts_topic` (key = building; at least once, deterministic ids);
   2. malformed messages → the dead-letter topic, with their payload and reason;
@@ -145,8 +147,11 @@ class Batches:
         return f"{self.state_dir}/{batch_id:012d}.arrow"
 
     def _save(self, batch_id: int) -> None:
-        self.files.write(self._state_file(batch_id), self.engine.encode())
+        blob = self.engine.encode()
+        self.files.write(self._state_file(batch_id), blob)
         self.last_batch = batch_id
+        self.metrics.open_windows.set(len(self.engine.windows))
+        self.metrics.state_bytes.set(len(blob))
         # Batch ids follow one another, so one file falls out of the kept range per batch
         # (no listing of the folder on every batch).
         self.files.delete(self._state_file(batch_id - STATES_KEPT - 1))
@@ -177,18 +182,16 @@ class Batches:
         try:
             if self.weather_on:
                 df = self._take_weather(cached)
-            parts = self._partials(df, wm, in_pass)
+            parts, batch_readings = self._partials(df, wm, in_pass)
             clock.lap("partials")
             status = parts["status"]
             self._last_messages = int(parts["n"].sum())
-            ok = parts[status == "ok"].reset_index(drop=True)
-            per_window = ok[list(_IN_PASS)] if in_pass else None
-            ok = aggregates.typed(ok.drop(columns=list(_IN_PASS), errors="ignore"))
+            ok = aggregates.typed(parts[status == "ok"].reset_index(drop=True))
             late = int(parts.loc[status == "late", "n"].sum())
             bad = parts[status == "bad"]
             batch_max = parts.loc[status == "ok", "last_us"].max()
             cands = self.engine.candidates(ok)
-            readings = (_readings_in_pass(ok, per_window, cands) if in_pass
+            readings = (_of_windows(batch_readings, cands) if in_pass
                         else self._readings(df, cands, wm))
             clock.lap("crossing_search")
             now = pd.Timestamp.now(tz="UTC").tz_convert(None)
@@ -226,17 +229,21 @@ class Batches:
             self._delivered = {"batch": batch_id, "alerts": set()}
         return self._delivered
 
-    def _partials(self, df: DataFrame, wm: int | None, in_pass: bool = False) -> pd.DataFrame:
+    def _partials(self, df: DataFrame, wm: int | None,
+                  in_pass: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """One row per (status, reason, building, window): the partials of on-time valid
         readings per window (status ok), the count of late ones and of malformed ones by
-        reason. `in_pass`: each window also carries its readings' event time, partition,
-        offset and energy (`_IN_PASS` arrays, aligned).
+        reason. `in_pass`: the batch's rows are collected and summed on the driver, which also
+        returns its on-time readings (READING_COLUMNS); else None.
 
         The expressions are built once (`_Partials`): through py4j that took 0.1–0.3 s a
         batch, a good part of a small batch's time."""
         if in_pass not in self._plans:
             self._plans[in_pass] = _Partials(in_pass)
-        return self._plans[in_pass].run(self._with_watermark(df, wm))
+        plan = self._plans[in_pass]
+        if in_pass:
+            return plan.collect(df, wm)
+        return plan.run(self._with_watermark(df, wm)), None
 
     def _with_watermark(self, df: DataFrame, wm: int | None) -> DataFrame:
         """`df` with the watermark as column `_wm`, joined as a one-row table rather than a
@@ -345,60 +352,70 @@ class Batches:
             self.metrics.set_correlations(b, r.to_dict())
 
 
-_IN_PASS = ("r_ts_us", "r_partition", "r_offset", "r_energy_kwh")
 _NO_WATERMARK = -(2**63)  # before any watermark: every valid reading is on time
+_GROUP = ["status", "reason", "building_id", "ws"]
+_NUMERIC = ("ts_us", "energy_kwh", "temperature", "humidity", "occupancy", "hour")
 
 
 class _Partials:
-    """The columns of `Batches._partials`, built once per shape (with or without the in-pass
-    readings), over the batch's rows joined with its watermark `_wm`."""
+    """The columns of `Batches._partials`, built once per shape.
+
+    A big batch is aggregated in the JVM (`run`: one grouped aggregate over the rows joined
+    with the watermark `_wm`). A small one (`collect`) is collected as it is parsed and summed
+    on the driver by the same definitions (`aggregates.grouped_partials`,
+    `correlation.grouped_partials`): one stage without a shuffle, and the crossing readings
+    are in hand (a live 20-building batch's pass 0.83 → 0.55 s on this box's profile)."""
 
     def __init__(self, in_pass: bool):
+        if in_pass:
+            self.select = [F.col("error").isNotNull().alias("_bad"),
+                           F.col("error.reason").alias("reason"), "building_id", "ws",
+                           *_NUMERIC, "partition", "offset"]
+            return
         ok = F.col("error").isNull()
         status = F.when(~ok, "bad").when(F.col("ts_us") >= F.col("_wm"), "ok").otherwise("late")
         keep = status == "ok"
         self.select = [
             status.alias("status"), F.col("error.reason").alias("reason"),
             F.when(keep, F.col("building_id")).alias("building_id"),
-            F.when(keep, F.col("ws")).alias("ws"), "ts_us", "energy_kwh", "temperature",
-            "humidity", "occupancy", "hour", *(("partition", "offset") if in_pass else ())]
+            F.when(keep, F.col("ws")).alias("ws"), *_NUMERIC]
         self.aggregates = [*aggregates.partial_columns(), *correlation.partial_columns()]
-        self.split = None
-        if in_pass:
-            # One list of structs, so the four fields stay aligned; split after the aggregate.
-            fields = zip(_IN_PASS, ("ts_us", "partition", "offset", "energy_kwh"), strict=True)
-            reading = F.struct(*(F.col(c).alias(a) for a, c in fields))
-            self.aggregates.append(
-                F.collect_list(F.when(F.col("status") == "ok", reading)).alias("_readings"))
-            self.split = ["*", *(F.col("_readings").getField(a).alias(a) for a in _IN_PASS)]
 
     def run(self, df: DataFrame) -> pd.DataFrame:
-        out = (df.select(*self.select).groupBy("status", "reason", "building_id", "ws")
-               .agg(*self.aggregates))
-        if self.split:
-            out = out.select(*self.split).drop("_readings")
-        return out.toPandas()
+        return df.select(*self.select).groupBy(*_GROUP).agg(*self.aggregates).toPandas()
+
+    def collect(self, df: DataFrame, wm: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        rows = df.select(*self.select).toPandas()
+        for c in _NUMERIC:
+            rows[c] = rows[c].astype("float64")
+        cut = _NO_WATERMARK if wm is None else int(wm)
+        # As `run`'s status: a valid reading without a time compares false, hence late.
+        on_time = rows["ts_us"].to_numpy() >= cut
+        bad = rows["_bad"].to_numpy(dtype=bool)
+        keep = ~bad & on_time
+        rows["status"] = np.where(bad, "bad", np.where(on_time, "ok", "late"))
+        rows["building_id"] = rows["building_id"].where(keep, None)
+        rows["ws"] = rows["ws"].astype("float64").where(keep)
+        sums = aggregates.grouped_partials(rows, _GROUP)
+        corr = correlation.grouped_partials(rows, _GROUP)  # same groups, same order
+        parts = pd.concat([sums, corr.drop(columns=_GROUP)], axis=1)
+        ok = rows[keep]
+        readings = pd.DataFrame({
+            "building_id": ok["building_id"].to_numpy(),
+            "ws": ok["ws"].to_numpy(dtype="int64"),
+            "timestamp": pd.to_datetime(ok["ts_us"].to_numpy(dtype="int64"), unit="us"),
+            "partition": ok["partition"].to_numpy(dtype="int64"),
+            "offset": ok["offset"].to_numpy(dtype="int64"),
+            "energy_kwh": ok["energy_kwh"].to_numpy(dtype="float64")})
+        return parts, readings
 
 
-def _readings_in_pass(ok: pd.DataFrame, per_window: pd.DataFrame,
-                      cands: pd.DataFrame) -> pd.DataFrame:
-    """The readings of the candidate windows (READING_COLUMNS) from the arrays the one pass
-    returned per window (`ok` and `per_window` row-aligned)."""
+def _of_windows(readings: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
+    """The readings of the candidate windows (READING_COLUMNS)."""
     if cands.empty:
         return pd.DataFrame(columns=list(READING_COLUMNS))
-    rows = ok[list(aggregates.KEY)].assign(_row=np.arange(len(ok))).merge(
-        cands[list(aggregates.KEY)], on=list(aggregates.KEY))["_row"].to_numpy()
-    arrays = per_window.iloc[rows]
-    sizes = arrays["r_ts_us"].map(len).to_numpy()
-    flat = {a: np.concatenate(arrays[a].to_numpy()) if len(arrays) else np.array([])
-            for a in _IN_PASS}
-    return pd.DataFrame({
-        "building_id": np.repeat(ok["building_id"].to_numpy()[rows], sizes),
-        "ws": np.repeat(ok["ws"].to_numpy(dtype="int64")[rows], sizes),
-        "timestamp": pd.to_datetime(flat["r_ts_us"].astype("int64"), unit="us"),
-        "partition": flat["r_partition"].astype("int64"),
-        "offset": flat["r_offset"].astype("int64"),
-        "energy_kwh": flat["r_energy_kwh"].astype("float64")})[list(READING_COLUMNS)]
+    return readings.merge(cands[list(aggregates.KEY)].astype({"ws": "int64"}),
+                          on=list(aggregates.KEY))[list(READING_COLUMNS)]
 
 
 def _refuse_file_sink_folder(files: Files, cfg: Config) -> None:
