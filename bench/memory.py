@@ -3,6 +3,8 @@
     .venv/bin/python bench/memory.py                            # kind profile and 1 000 buildings
     .venv/bin/python bench/memory.py --scenarios kind,1k,10k    # also 10 000 buildings
     .venv/bin/python bench/memory.py --seconds 60               # shorter feeds
+    .venv/bin/python bench/memory.py --scenarios 100k --seconds 1800 --jvm-memory 4g \
+        --jvm-options '' --out bench/results/memory-soak.json    # the 30-minute soak
 
 Starts its own single-node broker (through `wattstream.local.kafka.start`) on free ports in a
 temporary folder. Per scenario, `wattstream job` runs as a subprocess (local mode, the default
@@ -32,6 +34,11 @@ Recommendation, with `--headroom` (30 %) over the measured peaks, rounded up to 
             outside the heap) = JVM off-heap + the Python driver (driver pod) or the Python
             workers' RSS sum (executor pod). JVM off-heap = the larger of NMT's non-heap
             committed at the end and the peak of (JVM RSS - heap committed).
+
+Once a minute the job's own figures are scraped next to the memory (open windows, the size of
+the saved engine state, Kafka lag, readings processed); a feed of ten minutes or more (a soak)
+prints that series and the growth of each figure over the feed's second half, which is about 0
+when memory is flat.
 
 Prints a table and writes bench/results/memory.json.
 """
@@ -69,7 +76,8 @@ from wattstream.local.procs import free_port, pid_alive  # noqa: E402
 
 MIB = 1 << 20
 # name → (buildings, seconds between a building's readings)
-SCENARIOS = {"kind": (10, 1.0), "1k": (1_000, 5.0), "10k": (10_000, 5.0)}
+SCENARIOS = {"kind": (10, 1.0), "1k": (1_000, 5.0), "10k": (10_000, 5.0),
+             "100k": (100_000, 5.0)}
 POD_JVM = "-XX:+UseSerialGC -XX:MaxRAM=1152m"
 WORKER_MARKS = ("pyspark.daemon", "pyspark.worker")
 
@@ -182,9 +190,10 @@ class Sampler(threading.Thread):
     """Every `every` seconds: the memory of the job's Python driver, its JVM and the JVM's
     PySpark processes."""
 
-    def __init__(self, driver_pid: int, every: float = 1.0):
+    def __init__(self, driver_pid: int, metrics_port: int, every: float = 1.0):
         super().__init__(daemon=True)
-        self.driver, self.every = driver_pid, every
+        self.driver, self.every, self.metrics_port = driver_pid, every, metrics_port
+        self.minutes: list[dict] = []  # once a minute: memory with the job's own figures
         self.jvm: int | None = None
         self.jstat: Jstat | None = None
         self.samples: list[dict] = []
@@ -194,9 +203,31 @@ class Sampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
+        next_minute = self.t0
         while not self.done.is_set():
             self.take()
+            if time.monotonic() >= next_minute:
+                self.minute()
+                next_minute += 60
             self.done.wait(self.every)
+
+    def minute(self) -> None:
+        """The last sample with the job's state size, lag and counts at this moment."""
+        try:
+            m = scrape(self.metrics_port)
+        except OSError:
+            m = {}
+        x = self.samples[-1]
+        self.minutes.append({
+            "t": x["t"],
+            "jvm": round(x["jvm"]["rss"] / MIB, 1) if x["jvm"] else None,
+            "heap_used": round(x["heap"]["used"] / MIB, 1) if x["heap"] else None,
+            "driver": round(x["driver"]["rss"] / MIB, 1) if x["driver"] else None,
+            "open_windows": m.get("wattstream_engine_open_windows"),
+            "state_mib": (round(m["wattstream_engine_state_bytes"] / MIB, 2)
+                          if "wattstream_engine_state_bytes" in m else None),
+            "lag": m.get("wattstream_kafka_lag_records"),
+            "processed": m.get("wattstream_readings_processed_total")})
 
     def take(self) -> None:
         kids = children()
@@ -326,7 +357,7 @@ def run_scenario(base: Config, work: Path, name: str, buildings: int, interval: 
         job = subprocess.Popen([*cli, "job"], stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True,
                                env=job_env(args.jvm_memory, args.jvm_options, ui_port))
-    sampler = Sampler(job.pid)
+    sampler = Sampler(job.pid, cfg.metrics.job_port)
     sampler.start()
     try:
         wait_for(lambda: b"[job] reading" in log_file.read_bytes(), 300, "job start",
@@ -368,7 +399,8 @@ def run_scenario(base: Config, work: Path, name: str, buildings: int, interval: 
             "lag_at_end": metrics.get("wattstream_kafka_lag_records"),
             "job_ready_after_s": started_s, "load_average_start": load_start,
             "load_average_end": os.getloadavg(),
-            **summarise(sampler, peaks, nmt)}
+            **summarise(sampler, peaks, nmt), "minutes": sampler.minutes,
+            "drift": drift(sampler.minutes, started_s)}
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -422,6 +454,40 @@ def summarise(s: Sampler, peaks: dict, nmt: dict[str, int]) -> dict:
                     "heap_used": mib(x["heap"]["used"]) if x["heap"] else None}
                    for x in s.samples],
     }
+
+
+def drift(minutes: list[dict], fed_from: float) -> dict:
+    """Growth over the second half of the feed, MiB per 10 minutes (least-squares slope of the
+    per-minute figures): near 0 once the open windows have filled, i.e. memory is flat."""
+    def slope(key: str) -> float | None:
+        pts = [(m["t"], m[key]) for m in minutes if m["t"] >= fed_from and m[key] is not None]
+        pts = pts[len(pts) // 2:]
+        if len(pts) < 3:
+            return None
+        n = len(pts)
+        mt, mv = sum(t for t, _ in pts) / n, sum(v for _, v in pts) / n
+        var = sum((t - mt) ** 2 for t, _ in pts)
+        return round(600 * sum((t - mt) * (v - mv) for t, v in pts) / var, 1) if var else None
+
+    return {k: slope(k) for k in ("jvm", "heap_used", "driver", "state_mib")}
+
+
+def minutes_table(r: dict) -> str:
+    lines = [f"{r['scenario']}, once a minute (MiB; state = the engine's saved state):",
+             "| min | JVM RSS | heap used | Py driver | open windows | state | lag | processed |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def f(x, fmt=",.0f"):
+        return "–" if x is None else format(x, fmt)
+
+    for m in r["minutes"]:
+        lines.append(f"| {m['t'] / 60:.0f} | {f(m['jvm'])} | {f(m['heap_used'])} | "
+                     f"{f(m['driver'])} | {f(m['open_windows'])} | {f(m['state_mib'], '.1f')} | "
+                     f"{f(m['lag'])} | {f(m['processed'])} |")
+    d = r["drift"]
+    lines.append("growth over the feed's second half, MiB per 10 min: " + ", ".join(
+        f"{k} {f(v, '+.1f')}" for k, v in d.items()))
+    return "\n".join(lines)
 
 
 def up64(mib: float) -> int:
@@ -480,6 +546,9 @@ def table(res: dict) -> str:
             f"(pod {c['executor_memory'] + c['executor_overhead']} MiB)")
     lines.append("today (values-kind.yaml): 768m + Spark's default overhead max(384 MiB, "
                  "0.4 × 768m) = 1152 MiB per pod")
+    for r in res["scenarios"]:
+        if r["feed_seconds"] >= 600:  # a soak: the series shows whether memory is flat
+            lines += ["", minutes_table(r)]
     return "\n".join(lines)
 
 
@@ -498,7 +567,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenarios", default="kind,1k",
                     help="comma list of kind (10 buildings, 1 s), 1k (1 000, 5 s), 10k "
-                         "(10 000, 5 s) or BUILDINGSxINTERVAL (default: %(default)s)")
+                         "(10 000, 5 s), 100k (100 000, 5 s) or BUILDINGSxINTERVAL "
+                         "(default: %(default)s)")
     ap.add_argument("--seconds", type=int, default=180, help="feed per scenario (wall time)")
     ap.add_argument("--drain", type=float, default=30,
                     help="at most this long for the job to catch up after the feed")
