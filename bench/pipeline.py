@@ -530,6 +530,7 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
     steps_per_s = max(rate / buildings, 0.2)
     n_steps = int(seconds * steps_per_s)
     steps = simulate(buildings, n_steps, start=T0 + timedelta(days=30))
+    feed_from = (T0 + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S")
     per_window = 300 / DT
     mean_e = float(np.mean(np.concatenate([e for _, _, e in steps])))
     # Crossings must happen inside the feed even when it spans less than a window.
@@ -560,6 +561,9 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
                 raise RuntimeError("warm-up did not finish")
             time.sleep(0.5)
         load = os.getloadavg()
+        # Batches from here on are the feed's (the warm-up's first batches compile and
+        # cache, and must not count).
+        first = {q.name: (q.lastProgress or {}).get("batchId", -1) + 1 for q in queries}
         ctx = multiprocessing.get_context("spawn")
         feeder = ctx.Process(target=feed, args=(lcfg.kafka.bootstrap_servers,
                                                 lcfg.kafka.readings_topic,
@@ -571,29 +575,54 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
         if feeder.exitcode != 0:
             raise RuntimeError(f"feed process failed ({feeder.exitcode})")
         alerts = collect_alerts(lcfg, quiet_s=8.0)
-        batch_s = [p["durationMs"].get("triggerExecution", 0) / 1000
-                   for q in queries for p in q.recentProgress if p["numInputRows"]]
-        timed = [t for q in queries for t in q.batches.timings if t["windows"]]
+        fed = [p for q in queries for p in q.recentProgress
+               if p["numInputRows"] and p["batchId"] >= first[q.name]]
+        batch_s = [p["durationMs"].get("triggerExecution", 0) / 1000 for p in fed]
+        timed = [t for q in queries for t in q.batches.timings
+                 if t["windows"] and t["batch"] >= first[q.name]]
+        # Each fed batch: its rows, the trigger's time and the engine's steps (the slow ones
+        # say where a long alert came from).
+        steps_by_batch = {t["batch"]: t for t in timed}
+        batches = [{"batch": p["batchId"], "rows": p["numInputRows"],
+                    "start_ms": datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00"))
+                    .timestamp() * 1000,
+                    "trigger_s": p["durationMs"].get("triggerExecution", 0) / 1000,
+                    "add_batch_s": p["durationMs"].get("addBatch", 0) / 1000,
+                    **{k: v for k, v in steps_by_batch.get(p["batchId"], {}).items()
+                       if k != "batch"}} for p in fed]
         step_means = {k: round(statistics.fmean(t[k] for t in timed), 3) for k in timed[0]
                       if k not in ("batch", "windows", "candidates", "crossing_readings")
                       } if timed else {}
     finally:
         main.stop_all(queries)
     sent = reading_times(lcfg)
-    lat = []
+    lat, by_type, slowest = [], {}, None
     for a in alerts:
-        if a["building_id"] == WARM:
-            continue
+        if a["building_id"] == WARM or a["event_time"][:19] < feed_from:
+            continue  # the warm-up's (its first batch compiles and caches)
         key = (a["building_id"], a["event_time"][:19])
         if key in sent:
             lat.append((a["_kafka_ms"] - sent[key]) / 1000)
+            by_type.setdefault(a["type"], []).append(lat[-1])
+            if lat[-1] >= max(lat):
+                # The batches that started after the crossing reading was sent: whether it
+                # waited for a batch or inside one.
+                slowest = {"latency_s": lat[-1], "type": a["type"], "after": [
+                    {k: round((b["start_ms"] - sent[key]) / 1000, 3) if k == "start_ms" else v
+                     for k, v in b.items() if k in ("batch", "start_ms", "rows", "trigger_s")}
+                    for b in batches if b["start_ms"] + 1000 * b["trigger_s"] >= sent[key]][:4]}
     return {"buildings": buildings, "feed_readings_per_s": sum(
         len(v) for _, v, _ in steps) / feed_s, "alerts": len(lat),
         "latency_p50_s": pct(lat, 0.5), "latency_p95_s": pct(lat, 0.95),
         "latency_max_s": max(lat, default=float("nan")),
         "latency_mean_s": statistics.fmean(lat) if lat else float("nan"),
         "alerts_batch_p50_s": pct(batch_s, 0.5), "alerts_batch_p95_s": pct(batch_s, 0.95),
-        "batch_step_means_s": step_means, "load_average_start": load,
+        "slowest_alert": slowest,
+        "latency_by_type_s": {t: {"n": len(v), "p50": pct(v, 0.5), "max": max(v)}
+                              for t, v in sorted(by_type.items())},
+        "batch_step_means_s": step_means,
+        "batch_step_p50_s": {k: pct([t[k] for t in timed], 0.5) for k in step_means},
+        "batches": batches, "load_average_start": load,
         "load_average_end": os.getloadavg()}
 
 
@@ -744,8 +773,18 @@ def table(res: dict) -> str:
         lines += ["", "the job's batches during the live feed, mean seconds by step:", ""]
         for la in res["latency"]:
             means = la.get("batch_step_means_s") or {}
+            p50 = la.get("batch_step_p50_s") or {}
             lines.append(f"- {la['buildings']:,} buildings at {la['feed_readings_per_s']:,.0f}/s: "
-                         + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+                         + ", ".join(f"{k} {v:.3f} (p50 {p50.get(k, float('nan')):.3f})"
+                                     for k, v in means.items()))
+            lines.append("  alert latency by type: " + ", ".join(
+                f"{t} n={v['n']} p50 {v['p50']:.2f} s max {v['max']:.2f} s"
+                for t, v in (la.get("latency_by_type_s") or {}).items()))
+            if la.get("slowest_alert"):
+                lines.append(f"  slowest alert: {la['slowest_alert']}")
+            slow = sorted(la.get("batches", []), key=lambda b: -b["trigger_s"])[:3]
+            lines += [f"  slow batch {b['batch']}: " + ", ".join(
+                f"{k} {v}" for k, v in b.items() if k != "batch") for b in slow]
     return "\n".join(lines)
 
 
