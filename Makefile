@@ -53,12 +53,13 @@ $(JARS)/.fetched: pom.xml
 	@touch $@
 
 .PHONY: prometheus
-prometheus: ## Prometheus and promtool (Debian package)
-	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+prometheus: ## Prometheus, promtool, Alertmanager and amtool (Debian packages)
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else \
-	    echo "Prometheus is missing: run 'sudo apt-get install prometheus' (or put prometheus and promtool on PATH)"; exit 1; \
+	    echo "Prometheus or Alertmanager is missing: run 'sudo apt-get install prometheus prometheus-alertmanager' (or put prometheus, promtool, prometheus-alertmanager and amtool on PATH)"; exit 1; \
 	  fi; \
 	fi
 
@@ -242,8 +243,9 @@ cluster-local-down: ## Stop the loopback control plane (by pid)
 	@if [ -x $(PY) ]; then $(PY) k8s-tests/loopback.py down; fi
 
 .PHONY: chart-docs
-chart-docs: venv ## Regenerate the values table of charts/wattstream/README.md
+chart-docs: venv ## Regenerate the chart's generated files: README.md's values table, files/alert-types.yaml
 	$(PY) charts/wattstream/gen_values_doc.py
+	$(PY) charts/wattstream/gen_alert_types.py
 
 .PHONY: chart-test
 chart-test: venv k8s-tools ## Lint, render, validate and security-check the chart; promtool rule tests

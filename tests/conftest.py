@@ -4,6 +4,7 @@ ports in a temporary folder, and stopped by pid afterwards.
     def test_x(kafka_cfg):            # a Config whose kafka.bootstrap_servers is a live broker
     def test_y(hdfs_cfg):             # ... whose storage URIs point at a live hdfs://
     def test_z(prometheus_service):   # a running Prometheus (see PrometheusHandle)
+    def test_a(alertmanager_service): # a running Alertmanager and its webhook receiver
     def test_s(spark):                # the session's SparkSession
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from wattstream.config import Config
-from wattstream.local import hdfs, kafka, prometheus
+from wattstream.local import alertmanager, hdfs, kafka, prometheus
 from wattstream.local.procs import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +45,10 @@ def local_cfg(stack_dir) -> Config:
     """A config whose local ports are all free, with data under a temporary folder."""
     names = ["kafka_port", "kafka_controller_port", "hdfs_port", "hdfs_http_port",
              "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port",
-             "job_port", "generator_port"]
+             "alertmanager_port", "receiver_port", "job_port", "generator_port"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     return Config().replace(
-        local={"run_dir": str(stack_dir), **{k: ports[k] for k in names[:8]}},
+        local={"run_dir": str(stack_dir), **{k: ports[k] for k in names[:-2]}},
         storage={
             "uri": (stack_dir / "warehouse").as_uri(),
             "checkpoint_uri": (stack_dir / "checkpoints").as_uri(),
@@ -107,3 +108,13 @@ def prometheus_service(local_cfg, stack_dir):
     svc = prometheus.start(local_cfg, stack_dir)
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def alertmanager_service(local_cfg, stack_dir):
+    """A live Alertmanager routing to the local webhook receiver (`local/alertmanager.py`);
+    what reached the receiver: `alertmanager.received(stack_dir)`."""
+    alertmanager.start(local_cfg, stack_dir)
+    yield local_cfg
+    for svc in alertmanager.services(stack_dir):
+        svc.stop()

@@ -18,7 +18,8 @@ from wattstream.local.procs import free_ports
 def private_cfg(run_dir: Path, base: Config | None = None) -> Config:
     """A config whose local services use free ports and live under `run_dir`."""
     names = ["kafka_port", "kafka_controller_port", "hdfs_port", "hdfs_http_port",
-             "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port"]
+             "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port",
+             "alertmanager_port", "receiver_port"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     cfg = (base or Config()).replace(local={"run_dir": str(run_dir), **ports})
     return cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})

@@ -128,6 +128,31 @@ class AlertConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    alertmanager_urls: str = _f("", "comma-separated Alertmanager base URLs the job posts each "
+                                "alert to (every member of an HA set: each gets every alert); "
+                                "empty: no notifications (alerts still go to Kafka and "
+                                "Parquet)", pattern=r"^$|^https?://[^,\s]+(\s*,\s*https?://[^,\s]+)*$")
+    consumer_group: str = _f("wattstream-notify", "Kafka consumer group whose committed "
+                             "offsets on the alerts topic mark what Alertmanager accepted",
+                             pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    timeout_seconds: float = _f(5.0, "one POST to one Alertmanager", minimum=0.1, maximum=300)
+    retry_initial_seconds: float = _f(0.5, "first delay after every Alertmanager refused or "
+                                      "did not answer, doubling per failed attempt",
+                                      minimum=0.01, maximum=3600)
+    retry_max_seconds: float = _f(30.0, "cap of that delay (the alerts wait on Kafka, none is "
+                                  "dropped)", minimum=0.01, maximum=3600)
+    batch_max: int = _f(500, "alerts per POST", minimum=1, maximum=100_000)
+    max_event_age_seconds: int = _f(3600, "alerts the job raised this long after their event "
+                                    "(a replay or backfill of history) are not notified, only "
+                                    "counted (wattstream_notify_skipped_total); an "
+                                    "Alertmanager outage does not age an alert; 0: notify "
+                                    "all", minimum=0, maximum=365 * 86_400)
+    link_url: str = _f("", "link in each notification, {building} filled in (e.g. a Grafana "
+                       "dashboard URL with ?var-building={building}); empty: none")
+
+
+@dataclass(frozen=True)
 class WeatherConfig:
     sites: dict[str, str] = _f({}, "building id → weather site, for readings that carry no "
                                "temperature (or humidity) of their own")
@@ -395,8 +420,15 @@ class LocalConfig:
     datanode_http_port: int = _f(9864, "local DataNode web port", minimum=1, maximum=65535)
     datanode_ipc_port: int = _f(9867, "local DataNode IPC port", minimum=1, maximum=65535)
     prometheus_port: int = _f(9090, "local Prometheus port", minimum=1, maximum=65535)
+    alertmanager_port: int = _f(9095, "local Alertmanager port (not its usual 9093: the "
+                                "local KRaft controller's)", minimum=1, maximum=65535)
+    receiver_port: int = _f(9096, "local webhook receiver the local Alertmanager notifies",
+                            minimum=1, maximum=65535)
     hdfs: bool = _f(True, "start HDFS with `local up`")
     prometheus: bool = _f(True, "start Prometheus with `local up`")
+    alertmanager: bool = _f(True, "start Alertmanager and its webhook receiver with `local "
+                            "up`; `local run` then points notify.alertmanager_urls at it "
+                            "unless that is set")
     start_timeout_seconds: float = _f(120.0, "how long `local up` waits for each service",
                                       minimum=1, maximum=3600)
     demo: bool = _f(True, "`local run` runs the generator in demo mode (generator.demo: large "
@@ -415,6 +447,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     windows: WindowConfig = field(default_factory=WindowConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     tariff: TariffConfig = field(default_factory=TariffConfig)
     weather: WeatherConfig = field(default_factory=WeatherConfig)
@@ -535,6 +568,14 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"alerts.gap_seconds: {a.gap_seconds} is shorter than a window "
                           f"(windows.length_seconds: {cfg.windows.length_seconds}); a meter "
                           "that reports once a window would be silent between every reading")
+    if cfg.notify.retry_max_seconds < cfg.notify.retry_initial_seconds:
+        raise ConfigError("notify.retry_max_seconds: must be >= notify.retry_initial_seconds")
+    if cfg.notify.link_url:
+        try:
+            cfg.notify.link_url.format(building="b")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"notify.link_url: only {{building}} may be filled in ({exc})"
+                              ) from None
     if cfg.job.restart_max_seconds < cfg.job.restart_initial_seconds:
         raise ConfigError("job.restart_max_seconds: must be >= job.restart_initial_seconds")
     interval_s = cfg.tariff.demand_interval_minutes * 60

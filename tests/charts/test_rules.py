@@ -167,3 +167,16 @@ def test_rules_follow_the_components_that_run(render):
     assert "WattstreamGeneratorDown" in alerts(**{"job.enabled": False})
     assert "WattstreamGeneratorDown" not in alerts(**{"generator.enabled": False})
     assert alerts(**{"job.enabled": False, "generator.enabled": False}) == set()
+
+
+def test_the_energy_rules_step_aside_when_the_job_notifies_alertmanager(render):
+    """With notify.alertmanager_urls set the job posts each alert itself; the energy group would
+    send it a second time."""
+    from wattstream import alert_types
+
+    energy = {t.prometheus_alert for t in alert_types.TABLE}
+    default = {name for name, _ in rule_expressions(render("values.yaml"))}
+    notifying = {name for name, _ in rule_expressions(render(
+        "values.yaml", set={"config.notify.alertmanager_urls": "http://alertmanager:9093"}))}
+    assert energy <= default
+    assert notifying == default - energy

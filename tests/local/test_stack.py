@@ -27,7 +27,8 @@ def _status(cfg_file):
 
 def test_up_status_down(tmp_path):
     ports = ["kafka_port", "kafka_controller_port", "hdfs_port", "hdfs_http_port",
-             "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port"]
+             "datanode_port", "datanode_http_port", "datanode_ipc_port", "prometheus_port",
+             "alertmanager_port", "receiver_port"]
     cfg_file = tmp_path / "ws.yaml"
     cfg_file.write_text(yaml.safe_dump(
         {"local": {"run_dir": str(tmp_path / "run"),
@@ -37,7 +38,7 @@ def test_up_status_down(tmp_path):
         first = _status(cfg_file)
         assert {name: state for name, (state, _) in first.items()} == {
             "kafka": "healthy", "hdfs-namenode": "healthy", "hdfs-datanode": "healthy",
-            "prometheus": "healthy"}
+            "prometheus": "healthy", "alertmanager": "healthy", "receiver": "healthy"}
         pids = [int(pid) for _, pid in first.values()]
 
         again = _cli(cfg_file, "local", "up")
@@ -45,7 +46,8 @@ def test_up_status_down(tmp_path):
         assert _status(cfg_file) == first
     finally:
         down = _cli(cfg_file, "local", "down")
-    assert "stopped: prometheus, hdfs-datanode, hdfs-namenode, kafka" in down.stdout
+    assert ("stopped: prometheus, alertmanager, receiver, hdfs-datanode, hdfs-namenode, "
+            "kafka") in down.stdout
     assert not any(pid_alive(p) for p in pids)
     assert {state for state, _ in _status(cfg_file).values()} == {"stopped"}
     assert "nothing was running" in _cli(cfg_file, "local", "down").stdout

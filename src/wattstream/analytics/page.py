@@ -19,15 +19,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..alert_types import TYPES  # noqa: E402
+from ..alert_types import TABLE, TYPES  # noqa: E402
 from .report import Report  # noqa: E402
 
 SUMMARY_ROWS = 2000  # buildings listed in the portfolio table (all are in the totals)
 PLOT_BUILDINGS = 25  # buildings in the portfolio's cost chart
 DPI = 96
 COLORS = {"energy": "#3b7dd8", "demand": "#e8871e", "fixed": "#9aa5b1"}
-ALERT_COLORS = dict(zip(TYPES, ("#f2c14e", "#d1495b", "#8d5fd3", "#00798c", "#6c757d",
-                                "#edae49"), strict=True))
+ALERT_COLORS = {t.name: t.colour for t in TABLE}
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2733;

@@ -22,7 +22,7 @@ from .. import kafka_client
 from .. import spark as session
 from ..config import Config
 from ..files import Files
-from . import probes, sinks, stream
+from . import notify, probes, sinks, stream
 from .metrics import JobMetrics, ProgressListener
 from .supervise import Supervisor
 
@@ -116,6 +116,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     if stop.is_set():
         return 0
     files = Files(spark)
+    notifier = notify.Notifier(cfg, metrics).start() if notify.urls(cfg) else None
     batches: list = []  # one Batches for every start: its state and producer outlive a restart
 
     def start():
@@ -125,7 +126,8 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
         return q
 
     print(f"[job] reading {cfg.kafka.readings_topic} from {cfg.kafka.bootstrap_servers}; "
-          f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}",
+          f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}"
+          + (f"; alerts → Alertmanager {', '.join(notify.urls(cfg))}" if notifier else ""),
           flush=True)
     sup = Supervisor(cfg, metrics, start, probes.all_of(cfg, files),
                      lambda: metrics.progress_events, stop,
@@ -136,5 +138,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
         stop_all([sup.query] if sup.query is not None else [], spark)
         for b in batches:
             b.close()
+        if notifier is not None:
+            notifier.stop()
         print("[job] stopped", flush=True)
     return 0

@@ -188,6 +188,26 @@ class JobMetrics:
         self.state_bytes = Gauge("wattstream_engine_state_bytes",
                                  "size of the engine state saved with the last batch, bytes",
                                  registry=r)
+        # The notifier (job/notify.py): alerts to Alertmanager.
+        self.notify_sent = Counter("wattstream_notify_sent", "alerts an Alertmanager accepted",
+                                   registry=r)
+        self.notify_failed = Counter("wattstream_notify_failed", "failed posts to an "
+                                     "Alertmanager (down, slow, 5xx); the alerts are retried",
+                                     ["url"], registry=r)
+        for url in cfg.notify.alertmanager_urls.split(","):
+            if url.strip():
+                self.notify_failed.labels(url.strip().rstrip("/"))
+        self.notify_refused = Counter("wattstream_notify_refused", "alerts Alertmanager "
+                                      "refused (4xx) or unreadable records: not retried, still "
+                                      "on Kafka and in Parquet", registry=r)
+        self.notify_skipped = Counter("wattstream_notify_skipped", "alerts not notified as "
+                                      "raised long after their event (a replay of history: "
+                                      "notify.max_event_age_seconds)", registry=r)
+        self.notify_pending = Gauge("wattstream_notify_pending", "alerts on the alerts topic "
+                                    "not yet accepted by an Alertmanager", registry=r)
+        self.notify_last_success = Gauge("wattstream_notify_last_success_timestamp_seconds",
+                                         "unix time an Alertmanager last accepted alerts "
+                                         "(0: never)", registry=r)
         self.current_state = "starting"
         self.progress_events = 0  # completed batches and idle checks: the source answered
         self._beat = time.monotonic()

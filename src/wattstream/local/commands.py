@@ -10,10 +10,12 @@ from . import stack
 
 
 def register(sub) -> None:
-    local = sub.add_parser("local", help="the single-machine stack (Kafka, HDFS, Prometheus)")
+    local = sub.add_parser("local", help="the single-machine stack (Kafka, HDFS, Prometheus, "
+                                         "Alertmanager)")
     lsub = local.add_subparsers(dest="local_command", metavar="ACTION", required=True)
 
-    up = lsub.add_parser("up", help="start Kafka (KRaft), HDFS and Prometheus on loopback")
+    up = lsub.add_parser("up", help="start Kafka (KRaft), HDFS, Prometheus and Alertmanager "
+                                     "on loopback")
     _service_flags(up)
     up.set_defaults(func=_up)
 
@@ -41,10 +43,13 @@ def _service_flags(p) -> None:
                    help="skip HDFS (local.hdfs)")
     p.add_argument("--no-prometheus", dest="prometheus", action="store_false", default=None,
                    help="skip Prometheus (local.prometheus)")
+    p.add_argument("--no-alertmanager", dest="alertmanager", action="store_false",
+                   default=None, help="skip Alertmanager and its receiver (local.alertmanager)")
 
 
 def _up(args, cfg: Config) -> int:
-    started = stack.up(cfg, with_hdfs=args.hdfs, with_prometheus=args.prometheus)
+    started = stack.up(cfg, with_hdfs=args.hdfs, with_prometheus=args.prometheus,
+                       with_alertmanager=args.alertmanager)
     print(f"started: {', '.join(started) or 'nothing (already running)'}")
     return _status(args, cfg)
 
@@ -71,7 +76,9 @@ def _run(args, cfg: Config) -> int:
                if importlib.util.find_spec(f"wattstream.{w}.commands") is None]
     # The effective choices, so the view shows the services that were asked for.
     cfg = cfg.replace(local={k: v for k, v in (("hdfs", args.hdfs),
-                                               ("prometheus", args.prometheus)) if v is not None})
+                                               ("prometheus", args.prometheus),
+                                               ("alertmanager", args.alertmanager))
+                             if v is not None})
     before = stack.alive(cfg)
     # Only what the generator and the job need comes up before them; the rest starts while
     # they do, so the first readings (and alerts) are not kept waiting.
@@ -79,7 +86,7 @@ def _run(args, cfg: Config) -> int:
     wanted = ", ".join(n for n, on in (("Kafka", True), ("HDFS", first_hdfs)) if on)
     print(f"starting {wanted} (logs in {stack.run_dir(cfg) / 'logs'}) …", flush=True)
     try:
-        stack.up(cfg, with_hdfs=first_hdfs, with_prometheus=False)
+        stack.up(cfg, with_hdfs=first_hdfs, with_prometheus=False, with_alertmanager=False)
         if missing:
             print(f"stack is up; not yet part of wattstream: {', '.join(missing)} — nothing to "
                   "run. `make down` stops the stack.", file=sys.stderr)

@@ -27,7 +27,7 @@ from ..errors import WattstreamError
 from ..view import render
 from ..view.collect import Collector
 from ..view.live import data_paths, links, shown_path
-from . import history, kafka, stack
+from . import alertmanager, history, kafka, stack
 
 # Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
 _NOTICE = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
@@ -60,6 +60,9 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
            "WATTSTREAM_JOB__JVM_LOG": str(logs / "job.log"), "PYTHONUNBUFFERED": "1"}
     if demo is not None:
         env["WATTSTREAM_GENERATOR__DEMO"] = str(demo).lower()
+    if cfg.local.alertmanager and not cfg.notify.alertmanager_urls:
+        # The job notifies the stack's Alertmanager (its retries ride out its start).
+        env["WATTSTREAM_NOTIFY__ALERTMANAGER_URLS"] = alertmanager.url(cfg)
     demo_on = cfg.generator.demo if demo is None else demo
     if demo_on and cfg.kafka.weather_topic and not (
             cfg.generator.weather_site or cfg.weather.sites or cfg.weather.default_site):

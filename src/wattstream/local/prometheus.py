@@ -55,7 +55,7 @@ def _config(cfg: Config, run_dir: Path, rule_files: list[Path]) -> dict:
     if m.generator_port:
         static.append({"targets": [f"{LOOPBACK}:{m.generator_port}"],
                        "labels": {"component": "generator"}})
-    return {
+    out = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [
@@ -64,6 +64,11 @@ def _config(cfg: Config, run_dir: Path, rule_files: list[Path]) -> dict:
                 {"files": [str(targets_dir(run_dir) / "*.json")], "refresh_interval": "1s"}]},
         ],
     }
+    if cfg.local.alertmanager:
+        # The platform alerts of the rules (job down, stalled, lagging) reach people too.
+        out["alerting"] = {"alertmanagers": [{"static_configs": [
+            {"targets": [f"{LOOPBACK}:{cfg.local.alertmanager_port}"]}]}]}
+    return out
 
 
 def ready(cfg: Config) -> bool:

@@ -1,4 +1,5 @@
-"""The embedded stack as a whole: bring up, tear down and report Kafka, HDFS and Prometheus."""
+"""The embedded stack as a whole: bring up, tear down and report Kafka, HDFS, Prometheus and
+Alertmanager (with its webhook receiver)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
-from . import hdfs, kafka, prometheus
+from . import alertmanager, hdfs, kafka, prometheus
 from .procs import Service
 
 
@@ -33,16 +34,20 @@ def run_dir(cfg: Config) -> Path:
 def _services(cfg: Config) -> list[tuple[Service, str, Callable[[Config], bool]]]:
     rd = run_dir(cfg)
     nn, dn = hdfs.services(rd)
+    am, rcv = alertmanager.services(rd)
     return [
         (kafka.service(rd), kafka.bootstrap(cfg), kafka.healthy),
         (nn, hdfs.uri(cfg), hdfs.healthy),
         (dn, f"127.0.0.1:{cfg.local.datanode_port}", hdfs.healthy),
+        (rcv, alertmanager.receiver_url(cfg), alertmanager.receiver_healthy),
+        (am, alertmanager.url(cfg), alertmanager.healthy),
         (prometheus.service(rd), prometheus.url(cfg), prometheus.healthy),
     ]
 
 
 def up(cfg: Config, *, with_hdfs: bool | None = None, with_prometheus: bool | None = None,
-       rule_files: list[Path] | None = None) -> list[str]:
+       with_alertmanager: bool | None = None, rule_files: list[Path] | None = None
+       ) -> list[str]:
     """Start what is configured and not yet running; returns the names of services started.
     Safe to call twice: running services are only checked for health."""
     rd = run_dir(cfg)
@@ -50,6 +55,8 @@ def up(cfg: Config, *, with_hdfs: bool | None = None, with_prometheus: bool | No
     kafka.start(cfg, rd)
     if cfg.local.hdfs if with_hdfs is None else with_hdfs:
         hdfs.start(cfg, rd)
+    if cfg.local.alertmanager if with_alertmanager is None else with_alertmanager:
+        alertmanager.start(cfg, rd)
     if cfg.local.prometheus if with_prometheus is None else with_prometheus:
         prometheus.start(cfg, rd, rule_files)
     return [s.name for s, _, _ in _services(cfg) if s.running() and s.name not in before]
@@ -77,9 +84,12 @@ def running(cfg: Config) -> list[tuple[str, bool]]:
     rd = run_dir(cfg)
     nn, dn = hdfs.services(rd)
     k, p = kafka.service(rd), prometheus.service(rd)
+    am, rcv = alertmanager.services(rd)
     out = [("kafka", k.running())]
     if cfg.local.hdfs or nn.running() or dn.running():
         out.append(("hdfs", nn.running() and dn.running()))
+    if cfg.local.alertmanager or am.running():
+        out.append(("alertmanager", am.running() and rcv.running()))
     if cfg.local.prometheus or p.running():
         out.append(("prometheus", p.running()))
     return out

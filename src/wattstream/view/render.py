@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..alert_types import UNITS
+from ..alert_types import TABLE, UNITS
 from .snapshot import Alert, Building, JobStatus, Snapshot
 
 BAR = 10  # cells of the threshold bar
@@ -24,10 +24,10 @@ WIDE = 96  # from this width on every column shows
 MEDIUM = 80  # below it no threshold bar (the percentage stays) and no alert event time
 NARROW = 64  # below it only building, energy and share of the threshold; short alert types
 _DOTS = {True: ("●", "green"), False: ("○", "red"), None: ("◌", "yellow")}  # None: starting
-SHORT_TYPES = {"HIGH_CONSUMPTION": "HIGH", "PEAK_DEMAND": "PEAK", "ABNORMAL_USAGE": "ABNORMAL",
-               "STUCK_METER": "STUCK", "METER_GAP": "GAP", "PEAK_AT_RISK": "AT RISK"}
+SHORT_TYPES = {t.name: t.short for t in TABLE}
 # Limits passed in red; what the baseline finds in magenta; data-quality events in yellow.
-STYLES = {"ABNORMAL_USAGE": "magenta", "STUCK_METER": "yellow", "METER_GAP": "yellow"}
+_CATEGORY_STYLES = {"baseline": "magenta", "data_quality": "yellow"}
+STYLES = {t.name: _CATEGORY_STYLES[t.category] for t in TABLE if t.category in _CATEGORY_STYLES}
 
 
 def render(s: Snapshot, width: int = 100, height: int | None = None) -> RenderableType:
