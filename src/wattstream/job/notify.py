@@ -23,6 +23,7 @@ not retried forever (it stays on Kafka and in Parquet).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -137,10 +138,8 @@ class Notifier:
 
     def _close(self) -> None:
         if self._consumer is not None:
-            try:
+            with contextlib.suppress(Exception):  # a consumer whose broker is gone
                 self._consumer.close(autocommit=False)
-            except Exception:  # noqa: BLE001 - a consumer whose broker is gone
-                pass
             self._consumer = None
 
     def _run(self) -> None:

@@ -23,7 +23,7 @@ import yaml
 
 from ..config import Config
 from . import receiver
-from .procs import LOOPBACK, Service, StackError, require_free, wait_until
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
 
 NAME = "alertmanager"
 RECEIVER = "receiver"
@@ -81,24 +81,12 @@ def config(cfg: Config) -> dict:
     }
 
 
-def ready(cfg: Config) -> bool:
-    with urllib.request.urlopen(f"{url(cfg)}/-/ready", timeout=3) as resp:
-        return resp.status == 200
-
-
 def healthy(cfg: Config) -> bool:
-    try:
-        return ready(cfg)
-    except Exception:  # noqa: BLE001
-        return False
+    return http_ok(f"{url(cfg)}/-/ready")
 
 
 def receiver_healthy(cfg: Config) -> bool:
-    try:
-        with urllib.request.urlopen(receiver_url(cfg), timeout=3) as resp:
-            return resp.status == 200
-    except Exception:  # noqa: BLE001
-        return False
+    return http_ok(receiver_url(cfg))
 
 
 def alerts(cfg: Config) -> list[dict]:
@@ -123,7 +111,7 @@ def start(cfg: Config, run_dir: Path) -> None:
     wait_until(lambda: receiver_healthy(cfg), timeout, "notification receiver",
                alive=rcv.running)
     if am.running():
-        wait_until(lambda: ready(cfg), timeout, "alertmanager")
+        wait_until(lambda: healthy(cfg), timeout, "alertmanager")
         return
     am.stop()
     exe = binary()
@@ -136,7 +124,7 @@ def start(cfg: Config, run_dir: Path) -> None:
               f"--web.listen-address={LOOPBACK}:{cfg.local.alertmanager_port}",
               "--cluster.listen-address=", "--log.level=warn"])
     try:
-        wait_until(lambda: ready(cfg), timeout, "alertmanager", alive=am.running)
+        wait_until(lambda: healthy(cfg), timeout, "alertmanager", alive=am.running)
     except StackError as exc:
         tail = am.log_tail()
         am.stop()

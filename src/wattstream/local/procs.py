@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         if time.monotonic() > deadline:
             raise StackError(f"{what}: not ready after {timeout:.0f} s")
         time.sleep(interval)
+
+
+def http_ok(url: str, timeout: float = 3.0) -> bool:
+    """A GET of `url` answers 200 (a readiness endpoint); False when it fails in any way."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except Exception:  # noqa: BLE001 - not up yet, refused, timed out
+        return False
 
 
 def port_in_use(port: int, host: str = LOOPBACK) -> bool:

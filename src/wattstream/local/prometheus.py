@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from .procs import LOOPBACK, Service, StackError, require_free, wait_until
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
 
 NAME = "prometheus"
 
@@ -77,10 +77,7 @@ def ready(cfg: Config) -> bool:
 
 
 def healthy(cfg: Config) -> bool:
-    try:
-        return ready(cfg)
-    except Exception:  # noqa: BLE001
-        return False
+    return http_ok(f"{url(cfg)}/-/ready")
 
 
 def query(cfg: Config, promql: str) -> list[dict]:

@@ -11,6 +11,7 @@ In a real deployment the receivers are e-mail, chat and paging services
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -81,9 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     server = serve(args.port, args.out)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
     finally:
         server.shutdown()
     return 0
