@@ -150,6 +150,9 @@ class NotifyConfig:
                                     "all", minimum=0, maximum=365 * 86_400)
     link_url: str = _f("", "link in each notification, {building} filled in (e.g. a Grafana "
                        "dashboard URL with ?var-building={building}); empty: none")
+    labels: dict[str, str] = _f({}, "labels added to every notification (e.g. namespace: an "
+                                "AlertmanagerConfig of the Prometheus Operator routes only "
+                                "the alerts that carry its namespace)")
 
 
 @dataclass(frozen=True)
@@ -576,6 +579,11 @@ def _check_consistency(cfg: Config) -> None:
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"notify.link_url: only {{building}} may be filled in ({exc})"
                               ) from None
+    own = {"alertname", "building", "site", "severity", "category"}
+    for name in cfg.notify.labels:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in own:
+            raise ConfigError(f"notify.labels.{name}: not a label name wattstream leaves free "
+                              f"(a Prometheus label name other than {', '.join(sorted(own))})")
     if cfg.job.restart_max_seconds < cfg.job.restart_initial_seconds:
         raise ConfigError("job.restart_max_seconds: must be >= job.restart_initial_seconds")
     interval_s = cfg.tariff.demand_interval_minutes * 60

@@ -8,10 +8,9 @@ import hashlib
 import re
 
 import pytest
-import yaml
 
 from .conftest import CHART, CRDS, ROOT, SCENARIOS
-from .validation import crd_schemas, is_custom
+from .validation import crd_schemas, is_custom, load_crds
 
 # Vendored folder -> the Makefile variable pinning that operator's version.
 MAKEFILE_VERSIONS = {
@@ -63,7 +62,7 @@ def test_each_operator_is_pinned_to_the_version_the_makefile_installs():
 def test_prometheus_operator_crds_say_the_same_version():
     pinned = makefile_var("PROMETHEUS_OPERATOR_VERSION").removeprefix("v")
     for path in (CRDS / "prometheus-operator").glob("*.yaml"):
-        crd = yaml.safe_load(path.read_text())
+        crd = load_crds(path)[0]
         assert crd["metadata"]["annotations"]["operator.prometheus.io/version"] == pinned
 
 

@@ -27,6 +27,24 @@ def is_custom(api_version: str) -> bool:
     return "." in group and group not in _CORE_GROUPS
 
 
+def python_regex(pattern: str) -> str:
+    """A Go (RE2) pattern in Python's syntax: RE2's `((?i)a|b)` sets the flag up to the end of
+    its group, which Python writes `((?i:a|b))`."""
+    while (at := pattern.find("((?i)")) >= 0:
+        depth, i = 0, at
+        while i < len(pattern):
+            c = pattern[i]
+            if c == "\\":
+                i += 2
+                continue
+            depth += (c == "(") - (c == ")")
+            if depth == 0:
+                break
+            i += 1
+        pattern = pattern[:at] + "((?i:" + pattern[at + 5:i] + ")" + pattern[i:]
+    return pattern
+
+
 def strict(schema: dict) -> dict:
     """A copy of an OpenAPI v3 schema where every object with declared properties rejects
     unknown ones (unless the CRD says x-kubernetes-preserve-unknown-fields)."""
@@ -34,6 +52,8 @@ def strict(schema: dict) -> dict:
 
     def walk(node):
         if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                node["pattern"] = python_regex(node["pattern"])
             if ("properties" in node and "additionalProperties" not in node
                     and not node.get("x-kubernetes-preserve-unknown-fields")):
                 node["additionalProperties"] = False
@@ -47,12 +67,24 @@ def strict(schema: dict) -> dict:
     return schema
 
 
+class CrdLoader(yaml.SafeLoader):
+    """PyYAML reads a bare `=` (AlertmanagerConfig's matchType enum) as YAML 1.1's value tag;
+    Kubernetes reads it as the string it is."""
+
+
+CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
+def load_crds(path: Path) -> list:
+    return list(yaml.load_all(path.read_text(), Loader=CrdLoader))  # noqa: S506 - a SafeLoader
+
+
 @functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> strict schema, for every CRD file in k8s-tests/crds."""
     out = {}
     for path in sorted(Path(CRDS).rglob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in load_crds(path):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]

@@ -72,6 +72,7 @@ def payload(alert: dict, cfg: Config, now: datetime) -> dict:
               "category": t.category if t else "consumption"}
     if site:
         labels["site"] = site
+    labels = {**cfg.notify.labels, **labels}  # its own labels win: routing depends on them
     unit = t.unit if t else "kWh"
     annotations = {
         "summary": t.text(t.summary, fields, site) if t else f"{alert['type']} {building}",
