@@ -116,3 +116,16 @@ def test_reference_documents_every_key():
     assert {"kafka.bootstrap_servers", "storage.uri", "alerts.peak_demand_kwh"} <= keys
     assert all(doc for _, _, _, doc in rows), [r[0] for r in rows if not r[3]]
     assert Config() == from_dict({})
+
+
+def test_wattstream_config_prints_the_config_then_where_the_local_services_answer(capsys):
+    import yaml
+
+    from wattstream import cli
+    from wattstream.config import to_dict
+
+    assert cli.main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out) == to_dict(Config())  # the endpoints are comments
+    assert "#   alertmanager  http://127.0.0.1:9095" in out
+    assert "#   notifies      http://127.0.0.1:9095 under `wattstream local run`" in out

@@ -53,7 +53,25 @@ def _config_command(args, cfg) -> int:
             print(f"{key:40} {tp:8} {default!r:24} {doc}")
     else:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        print(_endpoints(cfg))
     return 0
+
+
+def _endpoints(cfg) -> str:
+    """Where the local stack's services answer, as YAML comments after the configuration."""
+    from .local import alertmanager, kafka, prometheus
+
+    notify = cfg.notify.alertmanager_urls or (
+        f"{alertmanager.url(cfg)} under `wattstream local run`" if cfg.local.alertmanager
+        else "none")
+    rows = [("kafka", kafka.bootstrap(cfg)), ("prometheus", prometheus.url(cfg))]
+    if cfg.local.alertmanager:
+        rows += [("alertmanager", alertmanager.url(cfg)),
+                 ("receiver", alertmanager.receiver_url(cfg))]
+    rows += [("job metrics", f"http://127.0.0.1:{cfg.metrics.job_port}/metrics"),
+             ("notifies", notify)]
+    return "# local stack (`wattstream local up`):\n" + "\n".join(
+        f"#   {k:<13} {v}" for k, v in rows)
 
 
 def main(argv: list[str] | None = None) -> int:

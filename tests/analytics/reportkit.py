@@ -63,7 +63,12 @@ def alerts() -> pd.DataFrame:
             ("b-3", "METER_GAP", 1800.0, "2026-06-10 11:00"),
             ("b-6", "PEAK_AT_RISK", 190.0, "2026-06-10 14:10"),
             ("b-7", "ABNORMAL_USAGE", 9.0, "2026-06-09 20:00"),
-            ("b-1", "HIGH_CONSUMPTION", 151.0, "2026-05-01 12:00")]  # before the period
+            ("b-1", "HIGH_CONSUMPTION", 151.0, "2026-05-01 12:00"),  # before the period
+            # b-5: an episode of three windows in a row, then one more alone.
+            ("b-5", "HIGH_CONSUMPTION", 152.0, "2026-06-11 12:01"),
+            ("b-5", "HIGH_CONSUMPTION", 171.0, "2026-06-11 12:06"),
+            ("b-5", "HIGH_CONSUMPTION", 160.0, "2026-06-11 12:11"),
+            ("b-5", "HIGH_CONSUMPTION", 155.0, "2026-06-11 13:01")]
     a = pd.DataFrame(rows, columns=["building_id", "type", "value", "event_time"])
     a["event_time"] = pd.to_datetime(a["event_time"])
     a["window_start"] = a["event_time"].dt.floor("5min")

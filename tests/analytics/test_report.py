@@ -59,6 +59,17 @@ def test_the_figures_equal_the_parquet_worked_out_apart(stored):
     assert fig.cards["total-co2"] == pytest.approx(want["co2_kg"].sum() / 1000, rel=1e-9)
 
 
+def test_alerts_in_back_to_back_windows_are_one_episode(stored):
+    _, _, _, _, page = stored
+    fig = Figures(page.read_text())
+    # building (text), episodes, alert windows, longest, hours under alert
+    rows = fig.rows["episode-buildings"]
+    assert rows["b-5"] == [None, 2, 4, 3, pytest.approx(20 / 60, abs=0.05)]
+    assert rows["b-6"] == [None, 1, 1, 1, pytest.approx(5 / 60, abs=0.05)]
+    assert "b-1" not in rows  # its alert is before the period
+    assert list(rows)[0] == "b-5"  # most windows first
+
+
 def test_the_recommendations_name_the_faults_of_the_fleet(stored):
     _, _, _, _, page = stored
     text = page.read_text()

@@ -25,7 +25,8 @@ def snapshot(**changes) -> Snapshot:
         readings_in_per_s=4.0, processed_per_s=4.1, readings_sent=780, readings_processed=760,
         kafka_lag=0, quarantined=3, late=1, batch_s=0.42, buildings=buildings,
         window_start=1772532000.0, alerts=alerts,
-        alert_counts={"HIGH_CONSUMPTION": 1, "PEAK_DEMAND": 1}, baseline=False, demo=DEMO,
+        alert_counts={"HIGH_CONSUMPTION": 1, "PEAK_DEMAND": 1}, episodes=2, baseline=False,
+        demo=DEMO,
         notices=("job: no baseline yet",),
         links=(("Prometheus", "http://127.0.0.1:9090"), ("Parquet", ".run/warehouse/windows")))
     return replace(base, **changes)
@@ -43,7 +44,7 @@ def test_the_header_says_what_runs_and_how_fast():
     assert "wattstream live · 01:42" in head[0]
     assert "● kafka" in head[0] and "○ prometheus" in head[0]
     assert "4.0/s in · 4.1/s processed · lag 0 · batch 0.42 s · quarantined 3 · late 1" in head[1]
-    assert "alerts 2 · HIGH_CONSUMPTION 1 · PEAK_DEMAND 1" in head[2]
+    assert "alerts 2 in 2 episodes · HIGH_CONSUMPTION 1 · PEAK_DEMAND 1" in head[2]
 
 
 def test_a_service_still_starting_is_neither_up_nor_down():
@@ -71,6 +72,25 @@ def test_alerts_come_newest_first_with_value_threshold_and_delay():
     assert "160.5 > 150.0" in high
 
 
+def test_an_episode_is_one_row_with_its_windows_and_where_it_was_notified():
+    at = 1772532125.0  # 10:02:05 UTC
+    alerts = (Alert("HIGH_CONSUMPTION", "r0-b00000", 171.2, 150.0, "2026-03-03T10:01:40.000Z",
+                    1.2, windows=12, notified_at=at, receiver="facilities"),)
+    s = snapshot(alerts=alerts, alert_counts={"HIGH_CONSUMPTION": 12}, episodes=1,
+                 notifications={"facilities": 1})
+    text = to_text(s, 120)
+    (row,) = lines_with(text, "HIGH_CONSUMPTION")
+    assert "171.2 > 150.0" in row and " 12 " in row
+    from datetime import datetime
+    assert f"{datetime.fromtimestamp(at):%H:%M:%S} → facilities" in row
+    assert "notified (webhook)" in text
+    assert "alerts 12 in 1 episodes" in text and "notified 1" in text
+    assert "notified   1 notifications (facilities 1)" in summary(s, "")
+    # Without Alertmanager the column and the count stay away.
+    plain = to_text(snapshot(), 120)
+    assert "notified" not in plain and "notified" not in summary(snapshot(), "")
+
+
 def test_demo_notices_and_where_to_look_next_are_on_screen():
     text = to_text(snapshot(), 120)
     assert "demo: r0-b00000 a 36,000 m² hospital" in text
@@ -86,7 +106,7 @@ def test_a_narrow_terminal_keeps_building_energy_share_and_alerts(width):
     assert "● job" in text and "quarantined 3" in text  # wrapped between items, not inside
     first = lines_with(text, "r0-b00000")[0]
     assert "367.7" in first and "245%" in first
-    assert "peak" not in text.split("alerts, newest first")[0]  # columns dropped, not squeezed
+    assert "peak" not in text.split("alerts, latest first")[0]  # columns dropped, not squeezed
     assert lines_with(text, "PEAK ") and lines_with(text, "186.6 > 180.0")
 
 
@@ -122,7 +142,7 @@ def test_the_closing_summary_counts_everything_in_plain_text():
     assert text.splitlines()[0] == "wattstream ran 01:42"
     assert "780 sent, 760 processed" in text
     assert "3 final windows written" in text
-    assert "alerts     2 (HIGH_CONSUMPTION 1, PEAK_DEMAND 1)" in text
+    assert "alerts     2 (HIGH_CONSUMPTION 1, PEAK_DEMAND 1) in 2 episodes" in text
     assert "quarantined 3, late 1" in text
     assert ".run/logs/" in text
     assert "\x1b" not in text

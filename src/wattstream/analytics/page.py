@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .. import episodes  # noqa: E402
 from ..alert_types import TABLE, TYPES  # noqa: E402
 from .report import Report  # noqa: E402
 
@@ -311,14 +312,28 @@ def _recommendations(r: Report) -> str:
 
 
 def _alerts(r: Report) -> str:
+    """Counts by type, then the buildings by episodes: a building past its threshold all
+    afternoon is one episode of many windows, not many alerts."""
     plot = plot_alerts(r)
     counts = r.alerts.groupby("type").size()
-    cells = "".join(f"<tr>{_text(t)}{_num(int(counts.get(t, 0)))}</tr>" for t in TYPES)
+    spells = r.episodes.groupby("type").size()
+    cells = "".join(f"<tr>{_text(t)}{_num(int(counts.get(t, 0)))}{_num(int(spells.get(t, 0)))}"
+                    "</tr>" for t in TYPES)
+    totals = episodes.per_building(r.episodes)
+    rows = [f'<tr data-building="{html.escape(x.building_id)}">{_text(x.building_id)}'
+            f"{_num(x.episodes)}{_num(x.windows)}{_num(x.longest)}{_num(x.hours, 1)}</tr>"
+            for x in totals.head(SUMMARY_ROWS).itertuples()]
     return ('<section id="alerts"><h2>Alerts</h2>'
             + (f'<div class="plots">{_img(plot, "alerts by type")}</div>' if plot else
                "<p>No alert in the period.</p>")
-            + _table([("type", False), ("alerts", True)], [cells], ident="alert-counts")
-            + "</section>")
+            + _table([("type", False), ("alerts", True), ("episodes", True)], [cells],
+                     ident="alert-counts")
+            + (_table([("building", False), ("episodes", True), ("alert windows", True),
+                       ("longest (windows)", True), ("hours under alert", True)], rows,
+                      ident="episode-buildings") if rows else "")
+            + '<p class="note">An episode: one building\'s alerts of one type in back-to-back '
+            "windows (one notification). Every window's alert is in the alerts Parquet and "
+            "the JSON.</p></section>")
 
 
 def _quality(r: Report) -> str:
@@ -345,14 +360,16 @@ def _building(r: Report, building: str) -> str:
     s = r.summary.set_index("building_id").loc[building]
     cur = r.currency
     recs = r.findings.table[r.findings.table["building_id"] == building]
-    alerts = r.alerts[r.alerts["building_id"] == building].sort_values("event_time")
+    alerts = r.alerts[r.alerts["building_id"] == building]
+    spells = r.episodes[r.episodes["building_id"] == building].sort_values("start")
     bills = r.bills[r.bills["building_id"] == building]
     bill_rows = [f"<tr>{_text(f'{b.period_start:%Y-%m-%d}')}{_num(b.energy_kwh)}"
                  f"{_num(b.energy_cost)}{_num(b.peak_kw, 1)}{_num(b.billed_kw, 1)}"
                  f"{_num(b.demand_charge)}{_num(b.fixed_charge)}{_num(b.total)}"
                  f"{_num(100 * b.coverage, 0, ' %')}</tr>" for b in bills.itertuples()]
-    alert_rows = [f"<tr>{_text(f'{a.event_time:%Y-%m-%d %H:%M}')}{_text(a.type)}"
-                  f"{_num(a.value, 1)}</tr>" for a in alerts.tail(200).itertuples()]
+    alert_rows = [f"<tr>{_text(f'{e.start:%Y-%m-%d %H:%M}')}{_text(f'{e.end:%H:%M}')}"
+                  f"{_text(e.type)}{_num(e.windows)}{_num(e.worst, 1)}</tr>"
+                  for e in spells.tail(200).itertuples()]
     plots = [p for p in (plot_heatmap(r, i), plot_temperature(r, i), plot_peaks(r, building))
              if p]
     b = html.escape(building)
@@ -378,8 +395,9 @@ def _building(r: Report, building: str) -> str:
                       ("peak kW", True), ("billed kW", True), (f"demand {cur}", True),
                       (f"fixed {cur}", True), (f"total {cur}", True), ("in period", True)],
                      bill_rows)
-            + f"<h3>Alerts ({len(alerts)})</h3>"
-            + (_table([("time (UTC)", False), ("type", False), ("value", True)], alert_rows)
+            + f"<h3>Alerts ({len(alerts)} in {len(spells)} episodes)</h3>"
+            + (_table([("from (UTC)", False), ("to", False), ("type", False),
+                       ("windows", True), ("worst", True)], alert_rows)
                if alert_rows else "<p>No alert in the period.</p>")
             + "</section>")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import episodes
 from ..alert_types import TYPES
 from ..config import Config
 from ..tariff import Tariff
@@ -23,7 +24,7 @@ from .usage import Usage
 SUMMARY_COLUMNS = ("building_id", "type", "floor_area_m2", "energy_kwh", "energy_cost",
                    "demand_charge", "fixed_charge", "total_cost", "co2_kg", "peak_kw",
                    "peak_at", "load_factor", "saving_kwh", "saving_cost", "saving_co2_kg",
-                   "recommendations", "alerts")
+                   "recommendations", "alerts", "episodes")
 
 
 @dataclass
@@ -35,7 +36,9 @@ class Report:
     summary: pd.DataFrame        # SUMMARY_COLUMNS, highest total_cost first
     bills: pd.DataFrame          # billing.BILL_COLUMNS plus `coverage` (share in the period)
     findings: rules.Findings
-    alerts: pd.DataFrame         # building_id, type, event_time, window_start, value (period)
+    alerts: pd.DataFrame         # building_id, type, event_time, window_start, window_end,
+    #                              value (in the period): one per alert and window
+    episodes: pd.DataFrame       # episodes.COLUMNS: back-to-back windows' alerts as one
     usage: Usage
     pages: list[str]             # buildings that get a page, most to save first
 
@@ -99,6 +102,9 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     per["recommendations"] = per["recommendations"].astype(int)
     per["alerts"] = alerts.groupby("building_id").size().reindex(per.index).fillna(0).astype(
         int)
+    spells = episodes.frame(alerts, cfg.windows.length_seconds)
+    per["episodes"] = spells.groupby("building_id").size().reindex(per.index).fillna(0).astype(
+        int)
     if meta is not None:
         m = meta.drop_duplicates("building_id").set_index("building_id")
         per["type"] = m["type"].reindex(per.index).fillna("")
@@ -111,15 +117,16 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     if pages is None:
         ranked = summary.sort_values(["saving_cost", "total_cost"], ascending=False)
         pages = ranked["building_id"].head(cfg.report.building_pages).tolist()
-    return Report(since, until, cfg, tariff, summary, bills, findings, alerts, usage, pages)
+    return Report(since, until, cfg, tariff, summary, bills, findings, alerts, spells, usage,
+                  pages)
 
 
 def _in_period(alerts: pd.DataFrame | None, since: pd.Timestamp, until: pd.Timestamp
                ) -> pd.DataFrame:
-    cols = ["building_id", "type", "event_time", "window_start", "value"]
+    cols = ["building_id", "type", "event_time", "window_start", "window_end", "value"]
     if alerts is None or alerts.empty:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in (
-            "event_time", "window_start") else object) for c in cols})
+            "event_time", "window_start", "window_end") else object) for c in cols})
     a = alerts.copy()
     for c in cols:
         if c not in a:
@@ -140,4 +147,5 @@ def to_json(r: Report, **extra) -> str:
                        "currency": r.currency, "buildings": len(r.summary), **extra,
                        "totals": r.totals(), "summary": records(r.summary),
                        "recommendations": records(r.findings.table),
-                       "quality": records(r.findings.quality)}, indent=1)
+                       "quality": records(r.findings.quality),
+                       "episodes": records(r.episodes)}, indent=1)

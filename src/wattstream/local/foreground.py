@@ -27,7 +27,7 @@ from ..errors import WattstreamError
 from ..view import render
 from ..view.collect import Collector
 from ..view.live import data_paths, links, shown_path
-from . import alertmanager, history, kafka, stack
+from . import alertmanager, history, kafka, receiver, stack
 
 # Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
 _NOTICE = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
@@ -78,9 +78,14 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
         return [(n, up or (None if starting.is_set() else False))
                 for n, up in stack.running(cfg)]
 
+    notified = (receiver.Tail(alertmanager.notifications_file(stack.run_dir(cfg)))
+                if "WATTSTREAM_NOTIFY__ALERTMANAGER_URLS" in env else None)
+    if notified is not None:
+        notified()  # what an earlier run's alerts got is not this run's
     collector = Collector(cfg, time.time() - 5, services=services,
                           links=links(cfg, dict(stack.running(cfg)).get("prometheus", False),
-                                      shown_path(logs.as_uri()) + "/"))
+                                      shown_path(logs.as_uri()) + "/"),
+                          notifications=notified)
     collector.demo = "" if demo_on else DEMO_OFF
     if env.get("WATTSTREAM_WEATHER__DEFAULT_SITE") == DEMO_SITE:
         collector.notices.append(f"demo: the meters send no weather; {DEMO_SITE}'s comes on "

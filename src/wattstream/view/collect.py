@@ -21,9 +21,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-from .. import kafka_client
+from .. import episodes, kafka_client
 from ..config import Config
 from . import scrape
 from .snapshot import Alert, Building, JobStatus, Snapshot
@@ -122,6 +123,13 @@ def _mean(total: scrape.Rate, count: scrape.Rate) -> float | None:
     return total.points[-1][1] / count.points[-1][1]
 
 
+def _parse_dt(iso) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso) if iso else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _parse_time(iso: str) -> float | None:
     try:
         return datetime.fromisoformat(iso).timestamp()
@@ -169,14 +177,51 @@ def job_status(samples: scrape.Samples | None, now: float,
         last_batch=_when(samples, "wattstream_job_last_batch_timestamp_seconds"))
 
 
+def _receiver_of(record: dict) -> str:
+    body = record.get("body") or {}
+    return str(body.get("receiver") or record.get("path", "").strip("/") or "?")
+
+
+class Notifications:
+    """What Alertmanager's receivers got, matched to the view's episodes: a notification
+    names an episode (its alertname and building) when it arrived after the episode's first
+    alert reached Kafka (the job posts from Kafka)."""
+
+    SLACK_S = 1.0  # clocks of one machine; the receiver stamps on arrival
+
+    def __init__(self, source: Callable[[], Sequence[dict]]):
+        self.source = source
+        self.by_key: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        self.counts: dict[str, int] = {}
+
+    def take(self) -> None:
+        for rec in self.source():
+            receiver, at = _receiver_of(rec), float(rec.get("received_at") or 0.0)
+            self.counts[receiver] = self.counts.get(receiver, 0) + 1
+            for a in (rec.get("body") or {}).get("alerts") or []:
+                labels = a.get("labels") or {}
+                key = (str(labels.get("alertname")), str(labels.get("building")))
+                self.by_key.setdefault(key, []).append((at, receiver))
+
+    def of(self, a: Alert) -> Alert:
+        if a.notified_at is not None:
+            return a
+        for at, receiver in self.by_key.get((a.type, a.building), ()):
+            if at >= a.arrived - self.SLACK_S:
+                return replace(a, notified_at=at, receiver=receiver)
+        return a
+
+
 class Collector:
     """Snapshots of one pipeline. `services` says which stack services are up (the generator
     and the job count as up while their /metrics answer); `demo`, `notices` and `links` are
-    filled in by whoever started the pipeline."""
+    filled in by whoever started the pipeline; `notifications`, when given, returns the
+    notifications Alertmanager's receiver got since the last call (its JSON records)."""
 
     def __init__(self, cfg: Config, since: float,
                  services: Callable[[], Sequence[tuple[str, bool | None]]] = lambda: (),
-                 links: Sequence[tuple[str, str]] = ()):
+                 links: Sequence[tuple[str, str]] = (),
+                 notifications: Callable[[], Sequence[dict]] | None = None):
         self.cfg = cfg
         self.started = time.monotonic()
         self.services = services
@@ -191,6 +236,9 @@ class Collector:
         self.alerts_seen = 0
         self.alert_ids: set[str] = set()
         self.alert_counts: dict[str, int] = {}
+        self.open: dict[tuple[str, str], episodes.Episode] = {}  # the newest episode of each key
+        self.episodes = 0
+        self.notifications = Notifications(notifications) if notifications else None
         self.sent, self.processed = scrape.Rate(), scrape.Rate()
         self.batch_sum, self.batch_count = scrape.Rate(), scrape.Rate()
         self.offset: float | None = None  # the generator's event clock, once seen
@@ -213,6 +261,10 @@ class Collector:
         if offsets:
             self.offset = max(offsets)
         self._take_alerts()
+        if self.notifications is not None:
+            self.notifications.take()
+            self.alerts = deque((self.notifications.of(a) for a in self.alerts),
+                                maxlen=KEEP_ALERTS)
         loaded = scrape.total(job, "wattstream_baseline_loaded")
         prev = self.last
         self.last = Snapshot(
@@ -238,6 +290,8 @@ class Collector:
             window_s=self.cfg.windows.length_seconds,
             alerts=tuple(self.alerts),
             alert_counts=dict(self.alert_counts),
+            episodes=self.episodes,
+            notifications=dict(self.notifications.counts) if self.notifications else None,
             baseline=bool(loaded) if loaded is not None else prev.baseline,
             job=job_status(job, time.time(), prev.job),
             demo=self.demo,
@@ -279,14 +333,39 @@ class Collector:
             event = _parse_time(value.get("event_time", ""))
             delay = (arrived - (event + self.offset)
                      if event is not None and self.offset is not None else None)
-            new.append((arrived, Alert(str(value.get("type")), str(value.get("building_id")),
-                                       float(value.get("value") or 0.0),
-                                       float(value.get("threshold") or 0.0),
-                                       str(value.get("event_time", "")), delay)))
-        for _, a in sorted(new, key=lambda x: (x[0], x[1].event_time)):
-            self.alerts.appendleft(a)
+            new.append((arrived, value, Alert(
+                str(value.get("type")), str(value.get("building_id")),
+                float(value.get("value") or 0.0), float(value.get("threshold") or 0.0),
+                str(value.get("event_time", "")), delay, arrived=arrived)))
+        for _, value, a in sorted(new, key=lambda x: (x[0], x[2].event_time)):
             self.alert_counts[a.type] = self.alert_counts.get(a.type, 0) + 1
+            self._episode(value, a)
         self.alerts_seen += len(new)
+
+    def _episode(self, value: dict, a: Alert) -> None:
+        """The alert as a new episode row, or folded into its open episode's row."""
+        start, end = _parse_dt(value.get("window_start")), _parse_dt(value.get("window_end"))
+        if start is None:
+            self.alerts.appendleft(a)
+            self.episodes += 1
+            return
+        end = end or start + timedelta(seconds=self.cfg.windows.length_seconds)
+        key = (a.type, a.building)
+        ep = self.open.get(key)
+        if ep is not None and episodes.continues(ep.end, start):
+            self.open[key] = ep.extend(start, end, a.value, a.threshold)
+            row = next((r for r in self.alerts if (r.type, r.building) == key), None)
+            if row is not None:
+                self.alerts.remove(row)
+                a = row
+            self.alerts.appendleft(replace(a, value=self.open[key].worst,
+                                           threshold=self.open[key].threshold,
+                                           windows=self.open[key].windows))
+            return
+        self.open[key] = episodes.Episode(a.type, a.building, start, end, 1, a.value,
+                                          a.threshold, _parse_dt(value.get("event_time")))
+        self.episodes += 1
+        self.alerts.appendleft(a)
 
     def close(self) -> None:
         self.feed.close()

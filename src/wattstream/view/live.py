@@ -60,12 +60,16 @@ def data_paths(cfg: Config) -> dict[str, str]:
 
 def links(cfg: Config, prometheus: bool, logs: str | None = None) -> list[tuple[str, str]]:
     """What to open next, as (what, where)."""
+    from ..local import alertmanager
     from ..local.prometheus import url
 
     paths = data_paths(cfg)
     out = []
     if prometheus:
         out.append(("Prometheus", f"{url(cfg)}/graph?g0.expr=wattstream_window_energy_kwh"))
+    if cfg.local.alertmanager and not cfg.notify.alertmanager_urls:
+        out.append(("Alertmanager", f"{alertmanager.url(cfg)} (silences: amtool --alertmanager"
+                                    f".url={alertmanager.url(cfg)} silence add building=…)"))
     out += [("job metrics", f"http://127.0.0.1:{cfg.metrics.job_port}/metrics"),
             ("Parquet", f"{paths['windows']} (final windows, by date), {paths['alerts']}"),
             ("baseline", "wattstream baseline (refits the models from the stored windows; "

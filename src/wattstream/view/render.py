@@ -70,7 +70,11 @@ def _header(s: Snapshot, width: int) -> Text:
     ]
     total = sum(s.alert_counts.values())
     alerts = [[("alerts ", ""), (f"{total:,}", "bold red" if total else "")]]
+    if total:
+        alerts[0].append((f" in {s.episodes:,} episodes", ""))
     alerts += [[(f"{k} {v:,}", "")] for k, v in sorted(s.alert_counts.items())]
+    if s.notifications is not None:
+        alerts.append([(f"notified {sum(s.notifications.values()):,}", "")])
     t = _flow([clock, *services], width, "   ")
     t.append("\n")
     t.append_text(_flow(stats, width, " · "))
@@ -205,17 +209,22 @@ def _share(energy: float, threshold: float, bar: bool) -> Text:
 
 
 def _alerts(rows: Sequence[Alert], total: int, width: int) -> Table:
-    title = "alerts, newest first" + (f" ({len(rows)} of {total})" if len(rows) < total else "")
+    """One row per episode (back-to-back windows of one building and type), latest first."""
+    title = "alerts, latest first" + (f" ({len(rows)} of {total})" if len(rows) < total else "")
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
               pad_edge=False, caption_justify="left", caption=None if rows else "none yet")
     timed, narrow = width >= MEDIUM, width < NARROW
+    notified = any(a.notified_at is not None for a in rows) and width >= WIDE
     if timed:
-        t.add_column("event time", no_wrap=True)
+        t.add_column("since", no_wrap=True)
     t.add_column("type", no_wrap=True, style="bold")
     t.add_column("building", no_wrap=True, overflow="ellipsis", max_width=24)
-    t.add_column("value vs threshold", no_wrap=True)
+    t.add_column("worst vs threshold", no_wrap=True)
     if not narrow:
+        t.add_column("windows", justify="right", no_wrap=True)
         t.add_column("after reading", justify="right", no_wrap=True)
+    if notified:
+        t.add_column("notified (webhook)", no_wrap=True, overflow="ellipsis", max_width=32)
     for a in rows:
         cells = [SHORT_TYPES.get(a.type, a.type) if narrow else a.type, a.building,
                  f"{a.value:,.1f} {'>' if a.value > a.threshold else '<'} {a.threshold:,.1f} "
@@ -223,9 +232,18 @@ def _alerts(rows: Sequence[Alert], total: int, width: int) -> Table:
         if timed:
             cells.insert(0, _event_clock(a.event_time))
         if not narrow:
-            cells.append(_num(a.delay_s, " s", 1))
+            cells += [f"{a.windows:,}", _num(a.delay_s, " s", 1)]
+        if notified:
+            cells.append(notified_text(a))
         t.add_row(*cells, style=STYLES.get(a.type, "red"))
     return t
+
+
+def notified_text(a: Alert) -> str:
+    """'10:01:05 → facilities': when, and to which receiver, Alertmanager's notification went."""
+    if a.notified_at is None:
+        return ""
+    return f"{datetime.fromtimestamp(a.notified_at):%H:%M:%S} → {a.receiver}"
 
 
 def _links(links: Sequence[tuple[str, str]]) -> Text:
@@ -245,7 +263,11 @@ def summary(s: Snapshot, windows: str, extra: Sequence[tuple[str, str]] = ()) ->
         f"  readings   {_int(s.readings_sent)} sent, {_int(s.readings_processed)} processed "
         f"by the job",
         f"  windows    {windows}",
-        f"  alerts     {sum(s.alert_counts.values()):,} ({counts})",
+        f"  alerts     {sum(s.alert_counts.values()):,} ({counts})"
+        + (f" in {s.episodes:,} episodes" if s.alert_counts else ""),
+        *([f"  notified   {sum(s.notifications.values()):,} notifications ("
+           + (", ".join(f"{k} {v:,}" for k, v in sorted(s.notifications.items())) or "none")
+           + ")"] if s.notifications is not None else []),
         f"  quarantined {s.quarantined:,}, late {s.late:,}",
         *([_restarts(s.job, "  job        ")] if s.job and s.job.restarts else []),
         *(f"  {what:<10} {where}" for what, where in extra),

@@ -19,14 +19,20 @@ class Building:
 
 @dataclass(frozen=True)
 class Alert:
+    """One episode (`wattstream.episodes`): a building's alerts of one type in back-to-back
+    windows, shown as one row."""
     type: str
     building: str
-    value: float
+    value: float  # the worst of its windows
     threshold: float
-    event_time: str  # of the crossing reading (ISO, as in the alert)
-    # Kafka timestamp of the alert minus the time the crossing reading was sent; None when the
-    # generator's event clock is unknown.
+    event_time: str  # of the first crossing reading (ISO, as in the alert)
+    # Kafka timestamp of the first alert minus the time its crossing reading was sent; None
+    # when the generator's event clock is unknown.
     delay_s: float | None = None
+    windows: int = 1  # windows in the episode so far
+    arrived: float = 0.0  # unix time the first alert reached Kafka
+    notified_at: float | None = None  # unix time Alertmanager's notification was received
+    receiver: str = ""  # the Alertmanager receiver that got it
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class Snapshot:
     window_s: int = 300
     alerts: tuple[Alert, ...] = ()  # newest first
     alert_counts: dict[str, int] = field(default_factory=dict)  # by type, as received
+    episodes: int = 0  # episodes the alerts make
+    notifications: dict[str, int] | None = None  # by receiver; None: no Alertmanager watched
     baseline: bool | None = None  # an ABNORMAL_USAGE baseline is loaded
     job: JobStatus | None = None  # None: the job's /metrics did not answer (or has no state)
     demo: str = ""  # what the demo does, when it runs
