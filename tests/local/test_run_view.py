@@ -1,7 +1,8 @@
 """`wattstream local run` in a real pseudo-terminal, as `make run` in a terminal: the live view
 comes up with the header and the fleet table, an alert is on screen within two minutes of the
-start with the default fleet and thresholds (the demo), nothing of the JVM's start-up reaches
-the screen, and Ctrl-C ends with the summary and everything stopped."""
+start with the default fleet and thresholds (the demo), the real Alertmanager's notification of
+it reaches the local receiver and the view, nothing of the JVM's start-up reaches the screen,
+and Ctrl-C ends with the summary and everything stopped."""
 
 import contextlib
 import os
@@ -26,7 +27,7 @@ FIRST_ALERT_S = float(os.environ.get("WATTSTREAM_FIRST_ALERT_S", "120"))
 
 
 def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_path):
-    cfg = run_config(tmp_path)  # the default fleet, interval and thresholds
+    cfg = run_config(tmp_path, alertmanager=True)  # the default fleet, interval, thresholds
     env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
     t0 = time.monotonic()
     child = pexpect.spawn(sys.executable, ["-m", "wattstream", "--config", cfg, "local", "run"],
@@ -43,6 +44,10 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
         first_alert = time.monotonic() - t0
         print(f"first alert on screen {first_alert:.0f} s after the start")
         assert first_alert <= FIRST_ALERT_S, f"first alert after {first_alert:.0f} s"
+        # Alertmanager routed it (critical or warning receiver) and the view says so.
+        wait_for(child, seen, r"(HIGH_CONSUMPTION|PEAK_DEMAND) +r0-b00000 .* \d\d:\d\d:\d\d → "
+                 r"facilities", 60)
+        print(f"notification on screen {time.monotonic() - t0:.0f} s after the start")
         # The demo's history gives baselines: fitted beside the pipeline after the first
         # alert, then taken up by the running job, whose expected energy the fleet shows.
         wait_for(child, seen, r"baseline v1 fitted from the demo's history", 240)
@@ -56,7 +61,7 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
     screen = ANSI.sub("", "".join(seen))
     assert child.exitstatus == 0, screen[-3000:]
     for line in ("wattstream live", "demo: r0-b00000 a 36,000 m² hospital", "after reading",
-                 "alerts, newest first", "Ctrl-C stops everything"):
+                 "alerts, latest first", "notified (webhook)", "Ctrl-C stops everything"):
         assert line in screen
     assert re.search(r"baseline v1 fitted from the demo's history: \d+ of 20 buildings pass",
                      screen)
@@ -64,6 +69,7 @@ def test_run_in_a_terminal_shows_the_view_and_an_alert_within_two_minutes(tmp_pa
     assert "days of history sent first" in screen
     summary = screen[screen.index("wattstream ran"):]
     assert re.search(r"alerts +[1-9]\d* \(.*HIGH_CONSUMPTION", summary), summary
+    assert re.search(r"notified +[1-9]\d* notifications \(.*facilities", summary), summary
     assert "stopped: kafka" in summary
     assert not any(w in screen for w in JVM_LINES), [w for w in JVM_LINES if w in screen]
     logs = tmp_path / "run" / "logs"

@@ -99,7 +99,8 @@ def services(run_dir: Path) -> tuple[Service, Service]:
     return Service(NAME, run_dir), Service(RECEIVER, run_dir)
 
 
-def start(cfg: Config, run_dir: Path) -> None:
+def start(cfg: Config, run_dir: Path, conf: dict | None = None) -> None:
+    """Start the receiver and Alertmanager (with `conf`, else `config(cfg)`) unless running."""
     am, rcv = services(run_dir)
     timeout = cfg.local.start_timeout_seconds
     if not rcv.running():
@@ -118,9 +119,9 @@ def start(cfg: Config, run_dir: Path) -> None:
     require_free({"alertmanager": cfg.local.alertmanager_port})
     h = home(run_dir)
     (h / "data").mkdir(parents=True, exist_ok=True)
-    conf = h / "alertmanager.yml"
-    conf.write_text(yaml.safe_dump(config(cfg), sort_keys=False))
-    am.start([exe, f"--config.file={conf}", f"--storage.path={h / 'data'}",
+    path = h / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(conf or config(cfg), sort_keys=False))
+    am.start([exe, f"--config.file={path}", f"--storage.path={h / 'data'}",
               f"--web.listen-address={LOOPBACK}:{cfg.local.alertmanager_port}",
               "--cluster.listen-address=", "--log.level=warn"])
     try:
