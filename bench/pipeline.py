@@ -76,7 +76,7 @@ from memory import WORKER_MARKS, children, cmdline, descendants, is_jvm, status 
 from wattstream.config import Config, load_config, to_dict  # noqa: E402
 from wattstream.generator.fleet import building_ids  # noqa: E402
 from wattstream.generator.simulate import Simulator  # noqa: E402
-from wattstream.local import kafka  # noqa: E402
+from wattstream.local import alertmanager, kafka  # noqa: E402
 from wattstream.local.procs import free_port  # noqa: E402
 
 MIB = 1 << 20
@@ -519,12 +519,16 @@ def fresh(cfg: Config, work: Path, name: str) -> Config:
     return c
 
 
-def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float) -> dict:
+def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float,
+            notifications: str | None = None) -> dict:
     """Paced live feed from a separate process (as the generator is); thresholds at about half
     a window's typical energy so most buildings cross once per window. Latency of an alert =
     its Kafka timestamp minus the Kafka timestamp of the reading that crossed (both set when
-    the producer was handed the record)."""
-    from wattstream.job import main
+    the producer was handed the record). With `notifications` (the local receiver's file;
+    `cfg.notify` names the Alertmanager) the job's notifier runs as in `wattstream job`, and
+    each notification's latency is its arrival at the receiver minus the crossing reading's
+    Kafka timestamp."""
+    from wattstream.job import main, notify
     from wattstream.job.metrics import JobMetrics
 
     steps_per_s = max(rate / buildings, 0.2)
@@ -539,7 +543,9 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
     lcfg = fresh(cfg, work, f"live-{buildings}").replace(
         alerts={"high_consumption_kwh": high, "peak_demand_kwh": peak},
         job={"trigger_seconds": 0.25}, metrics={"max_buildings": 1000})
-    queries = main.start_queries(spark, lcfg, JobMetrics(lcfg))
+    metrics = JobMetrics(lcfg)
+    queries = main.start_queries(spark, lcfg, metrics)
+    notifier = notify.Notifier(lcfg, metrics).start() if notifications else None
     try:
         # Warm up every path a measured alert takes (Python workers, compiled code, the
         # Kafka and Parquet writers): one step of the fleet plus a reading over both
@@ -575,6 +581,7 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
         if feeder.exitcode != 0:
             raise RuntimeError(f"feed process failed ({feeder.exitcode})")
         alerts = collect_alerts(lcfg, quiet_s=8.0)
+        received = quiet_notifications(Path(notifications)) if notifications else []
         fed = [p for q in queries for p in q.recentProgress
                if p["numInputRows"] and p["batchId"] >= first[q.name]]
         batch_s = [p["durationMs"].get("triggerExecution", 0) / 1000 for p in fed]
@@ -595,6 +602,8 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
                       } if timed else {}
     finally:
         main.stop_all(queries)
+        if notifier is not None:
+            notifier.stop()
     sent = reading_times(lcfg)
     lat, by_type, slowest = [], {}, None
     for a in alerts:
@@ -611,7 +620,8 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
                     {k: round((b["start_ms"] - sent[key]) / 1000, 3) if k == "start_ms" else v
                      for k, v in b.items() if k in ("batch", "start_ms", "rows", "trigger_s")}
                     for b in batches if b["start_ms"] + 1000 * b["trigger_s"] >= sent[key]][:4]}
-    return {"buildings": buildings, "feed_readings_per_s": sum(
+    notified = notification_latency(received, alerts, sent, feed_from) if notifications else None
+    return {"buildings": buildings, "notified": notified, "feed_readings_per_s": sum(
         len(v) for _, v, _ in steps) / feed_s, "alerts": len(lat),
         "latency_p50_s": pct(lat, 0.5), "latency_p95_s": pct(lat, 0.95),
         "latency_max_s": max(lat, default=float("nan")),
@@ -624,6 +634,56 @@ def latency(spark, cfg, work: Path, buildings: int, rate: float, seconds: float)
         "batch_step_p50_s": {k: pct([t[k] for t in timed], 0.5) for k in step_means},
         "batches": batches, "load_average_start": load,
         "load_average_end": os.getloadavg()}
+
+
+def quiet_notifications(path: Path, quiet_s: float = 8.0, limit_s: float = 120.0) -> list:
+    """The receiver's notifications once none arrived for `quiet_s` (Alertmanager's group
+    waits have passed)."""
+    from wattstream.local import receiver
+
+    deadline, seen, last = time.time() + limit_s, -1, time.time()
+    while time.time() < deadline:
+        got = receiver.read(path)
+        if len(got) != seen:
+            seen, last = len(got), time.time()
+        elif time.time() - last >= quiet_s:
+            return got
+        time.sleep(0.5)
+    return receiver.read(path)
+
+
+def notification_latency(received: list, alerts: list, sent: dict, feed_from: str) -> dict:
+    """Per alert in a notification (an episode's first): arrival at the receiver minus the
+    Kafka timestamp of the crossing reading of its alert (matched by building, type and
+    window); plus how many of the feed's alert episodes got none."""
+    crossing = {(a["building_id"], a["type"], a["window_start"][:19]): a["event_time"][:19]
+                for a in alerts}
+    lat, by_receiver, unmatched = [], {}, 0
+    notified = set()
+    for rec in received:
+        for a in (rec["body"] or {}).get("alerts") or []:
+            lab, ann = a["labels"], a["annotations"]
+            key = (lab.get("building"), lab.get("alertname"), ann.get("window_start", "")[:19])
+            event = crossing.get(key)
+            if lab.get("building") == WARM or event is None or event < feed_from:
+                unmatched += event is None and lab.get("building") != WARM
+                continue
+            if (key[0], key[1]) in notified:
+                continue  # a repeat of the same Alertmanager alert
+            notified.add((key[0], key[1]))
+            sent_ms = sent.get((key[0], event))
+            if sent_ms is not None:
+                lat.append(rec["received_at"] - sent_ms / 1000)
+                by_receiver.setdefault(rec["body"]["receiver"], []).append(lat[-1])
+    fed = {(a["building_id"], a["type"]) for a in alerts
+           if a["building_id"] != WARM and a["event_time"][:19] >= feed_from}
+    return {"notifications": len(received), "alerts_notified": len(lat),
+            "p50_s": pct(lat, 0.5), "p95_s": pct(lat, 0.95),
+            "max_s": max(lat, default=float("nan")), "unmatched": unmatched,
+            # Inhibited (HIGH under PEAK of the same building) or never routed.
+            "alert_keys_without_notification": len(fed - notified),
+            "by_receiver": {r: {"n": len(v), "p50": pct(v, 0.5), "p95": pct(v, 0.95)}
+                            for r, v in sorted(by_receiver.items())}}
 
 
 def feed(bootstrap: str, topic: str, steps: list[list[bytes]], steps_per_s: float) -> None:
@@ -782,6 +842,15 @@ def table(res: dict) -> str:
                 for t, v in (la.get("latency_by_type_s") or {}).items()))
             if la.get("slowest_alert"):
                 lines.append(f"  slowest alert: {la['slowest_alert']}")
+            if n := la.get("notified"):
+                lines.append(
+                    f"  crossing reading → webhook receiver (Alertmanager, local routing): "
+                    f"{n['alerts_notified']} alerts in {n['notifications']} notifications, "
+                    f"p50 {n['p50_s']:.2f} s, p95 {n['p95_s']:.2f} s, max {n['max_s']:.2f} s; "
+                    f"alert keys without a notification {n['alert_keys_without_notification']}"
+                    " (inhibited or repeats); " + ", ".join(
+                        f"{r} n={v['n']} p95 {v['p95']:.2f} s"
+                        for r, v in n["by_receiver"].items()))
             slow = sorted(la.get("batches", []), key=lambda b: -b["trigger_s"])[:3]
             lines += [f"  slow batch {b['batch']}: " + ", ".join(
                 f"{k} {v}" for k, v in b.items() if k != "batch") for b in slow]
@@ -801,6 +870,9 @@ def main_(argv=None) -> int:
                     help="readings/s of the paced feed of the latency runs (well below the "
                          "job's throughput, or the latency measures queueing)")
     ap.add_argument("--live-seconds", type=float, default=60, help="length of the live feed")
+    ap.add_argument("--notify", action="store_true",
+                    help="latency: the job also notifies a local Alertmanager (the local "
+                         "routing) and its webhook receiver; adds reading → receiver latency")
     ap.add_argument("--only", choices=("throughput", "latency"),
                     help="run one half (the JSON then holds only that half)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline.json"))
@@ -830,6 +902,13 @@ def main_(argv=None) -> int:
                "live_rate": args.live_rate, "throughput": [], "latency": []}
     broker = kafka.start(base, work / "stack")
     base = base.replace(kafka={"bootstrap_servers": kafka.bootstrap(base)})
+    if args.notify:
+        base = base.replace(local={"alertmanager_port": free_port(),
+                                   "receiver_port": free_port()})
+        alertmanager.start(base, work / "stack")
+        # The feed's event time is simulated (weeks back): every alert is news here.
+        base = base.replace(notify={"alertmanager_urls": alertmanager.url(base),
+                                    "retry_initial_seconds": 0.2, "max_event_age_seconds": 0})
     try:
         for b in sizes if args.only != "latency" else ():
             results["throughput"].append(throughput(base, work, b, args.readings, phases,
@@ -839,12 +918,17 @@ def main_(argv=None) -> int:
             folder.mkdir(parents=True)
             extra = {"work": str(folder), "args": {"buildings": b, "rate": args.live_rate,
                                                    "seconds": args.live_seconds}}
+            if args.notify:
+                extra["args"]["notifications"] = str(
+                    alertmanager.notifications_file(work / "stack"))
             r = run_child("latency", scale_config(base, folder, f"bench.live{b}", "latency"),
                           folder, broker.pid, extra)["latency"]
             results["latency"].append(r)
             print(f"latency {b}: {r}", flush=True)
     finally:
         broker.stop()
+        for svc in alertmanager.services(work / "stack"):
+            svc.stop()
         shutil.rmtree(work, ignore_errors=True)
     return common.finish(results, args.out, table)
 
