@@ -60,10 +60,15 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
            "WATTSTREAM_JOB__JVM_LOG": str(logs / "job.log"), "PYTHONUNBUFFERED": "1"}
     if demo is not None:
         env["WATTSTREAM_GENERATOR__DEMO"] = str(demo).lower()
+    demo_on = cfg.generator.demo if demo is None else demo
     if cfg.local.alertmanager and not cfg.notify.alertmanager_urls:
         # The job notifies the stack's Alertmanager (its retries ride out its start).
         env["WATTSTREAM_NOTIFY__ALERTMANAGER_URLS"] = alertmanager.url(cfg)
-    demo_on = cfg.generator.demo if demo is None else demo
+        if demo_on:
+            # The demo's event time runs behind the wall clock (from the last weekday 10:00),
+            # so every live alert would look like a replay; its history's alerts never reach
+            # the alerts topic (alerts.quiet_before), so nothing old is sent.
+            env["WATTSTREAM_NOTIFY__MAX_EVENT_AGE_SECONDS"] = "0"
     if demo_on and cfg.kafka.weather_topic and not (
             cfg.generator.weather_site or cfg.weather.sites or cfg.weather.default_site):
         # The demo's meters send no weather: their site's comes on the weather topic and the
