@@ -12,7 +12,7 @@ are written to the alerts topic first, as the job writes them; then the notifier
 posts them (`notify.batch_max` per POST). Measured: the notifier's time to have every alert
 accepted (alerts/s), the time until Alertmanager holds them all (its
 `alertmanager_alerts{state="active"}`), and until the receiver has quieted: the buildings that
-reached it, by receiver, and those that did not (dropped). Alertmanager's peak RSS is sampled.
+reached it, by receiver, and those that did not (dropped); Alertmanager's peak RSS (VmHWM).
 
 Prints a table and writes bench/results/notify.json.
 """
@@ -24,7 +24,6 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
+from memory import status  # noqa: E402
 
 from wattstream import kafka_client  # noqa: E402
 from wattstream.config import Config  # noqa: E402
@@ -83,16 +83,6 @@ def active(cfg: Config) -> int:
     return 0
 
 
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def run(n: int, batch_max: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="wattstream-notify-"))
     cfg = Config().replace(
@@ -112,13 +102,6 @@ def run(n: int, batch_max: int) -> dict:
         now = datetime.now(UTC)
         items = alerts(n, now)
         produce_s = produce(cfg, items)
-        peak_rss, sampling = [0.0], threading.Event()
-
-        def sample():
-            while not sampling.wait(0.5):
-                peak_rss[0] = max(peak_rss[0], rss_mib(am_pid))
-
-        threading.Thread(target=sample, daemon=True).start()
         t0 = time.time()
         notifier = Notifier(cfg, JobMetrics(cfg), started_ms=int(t0 * 1000) - 600_000).start()
         try:
@@ -137,7 +120,7 @@ def run(n: int, batch_max: int) -> dict:
             if size != seen:
                 seen, quiet_since = size, time.time()
             time.sleep(1.0)
-        sampling.set()
+        peak = (status(am_pid) or {}).get("hwm", float("nan")) / (1 << 20)  # VmHWM: its peak
         got = receiver.read(path)
         buildings, by_receiver = set(), {}
         for rec in got:
@@ -152,7 +135,7 @@ def run(n: int, batch_max: int) -> dict:
                 "alertmanager_holds_all_s": held_s, "receiver_last_s": last - t0,
                 "notifications": len(got), "buildings_notified": len(buildings & want),
                 "dropped": len(want - buildings), "by_receiver": by_receiver,
-                "alertmanager_peak_rss_mib": peak_rss[0]}
+                "alertmanager_peak_rss_mib": peak}
     finally:
         for svc in alertmanager.services(work):
             svc.stop()

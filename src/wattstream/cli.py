@@ -60,6 +60,7 @@ def _config_command(args, cfg) -> int:
 def _endpoints(cfg) -> str:
     """Where the local stack's services answer, as YAML comments after the configuration."""
     from .local import alertmanager, kafka, prometheus
+    from .view.collect import metrics_url
 
     notify = cfg.notify.alertmanager_urls or (
         f"{alertmanager.url(cfg)} under `wattstream local run`" if cfg.local.alertmanager
@@ -68,7 +69,7 @@ def _endpoints(cfg) -> str:
     if cfg.local.alertmanager:
         rows += [("alertmanager", alertmanager.url(cfg)),
                  ("receiver", alertmanager.receiver_url(cfg))]
-    rows += [("job metrics", f"http://127.0.0.1:{cfg.metrics.job_port}/metrics"),
+    rows += [("job metrics", metrics_url(cfg, cfg.metrics.job_port)),
              ("notifies", notify)]
     return "# local stack (`wattstream local up`):\n" + "\n".join(
         f"#   {k:<13} {v}" for k, v in rows)
