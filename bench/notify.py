@@ -5,6 +5,8 @@ receiver. Does every alert reach a receiver, and how fast?
 
     .venv/bin/python bench/notify.py                       # 100 000 buildings
     .venv/bin/python bench/notify.py --buildings 10000 --out /tmp/notify.json
+    .venv/bin/python bench/notify.py --buildings 10000 --outage-seconds 60 \
+        --out bench/results/notify-outage.json      # Alertmanager away for a minute mid-flood
 
 Starts its own broker, Alertmanager and receiver on free ports in a temporary folder. The
 alerts (HIGH_CONSUMPTION, PEAK_DEMAND, ABNORMAL_USAGE, STUCK_METER in turn, one per building)
@@ -83,7 +85,7 @@ def active(cfg: Config) -> int:
     return 0
 
 
-def run(n: int, batch_max: int) -> dict:
+def run(n: int, batch_max: int, outage: float = 0.0) -> dict:
     work = Path(tempfile.mkdtemp(prefix="wattstream-notify-"))
     cfg = Config().replace(
         local={"run_dir": str(work), "kafka_port": free_port(),
@@ -103,8 +105,19 @@ def run(n: int, batch_max: int) -> dict:
         items = alerts(n, now)
         produce_s = produce(cfg, items)
         t0 = time.time()
-        notifier = Notifier(cfg, JobMetrics(cfg), started_ms=int(t0 * 1000) - 600_000).start()
+        metrics = JobMetrics(cfg)
+        notifier = Notifier(cfg, metrics, started_ms=int(t0 * 1000) - 600_000).start()
         try:
+            if outage:
+                # Alertmanager stopped half-way through the flood, holding what it accepted
+                # and had not yet notified, and started again after `outage` seconds.
+                wait_until(lambda: notifier.delivered >= n // 2, 1800, "half the alerts "
+                           "accepted", interval=0.05)
+                alertmanager.services(work)[0].stop()
+                stopped_at, held_when_stopped = time.time() - t0, notifier.delivered
+                time.sleep(outage)  # the outage under test
+                alertmanager.start(cfg, work)
+                am_pid = int((work / "pids" / "alertmanager.pid").read_text())
             wait_until(lambda: notifier.delivered >= n, 1800, "every alert accepted",
                        interval=0.2)
             posted_s = time.time() - t0
@@ -135,7 +148,9 @@ def run(n: int, batch_max: int) -> dict:
                 "alertmanager_holds_all_s": held_s, "receiver_last_s": last - t0,
                 "notifications": len(got), "buildings_notified": len(buildings & want),
                 "dropped": len(want - buildings), "by_receiver": by_receiver,
-                "alertmanager_peak_rss_mib": peak}
+                "alertmanager_peak_rss_mib": peak, "outage_s": outage,
+                **({"outage_at_s": stopped_at, "accepted_before_outage": held_when_stopped,
+                    "resent": metrics.notify_resent._value.get()} if outage else {})}
     finally:
         for svc in alertmanager.services(work):
             svc.stop()
@@ -154,6 +169,10 @@ def table(res: dict) -> str:
         f"{r['alerts_per_s']:,.0f} | {r['alertmanager_holds_all_s']:.1f} | "
         f"{r['receiver_last_s']:.1f} | {r['notifications']:,} | {r['buildings_notified']:,} | "
         f"{r['dropped']:,} | {r['alertmanager_peak_rss_mib']:,.0f} |", "",
+        *([f"Alertmanager stopped at {r['outage_at_s']:.1f} s with "
+           f"{r['accepted_before_outage']:,} alerts accepted, started {r['outage_s']:.0f} s "
+           f"later; active alerts posted again: {r['resent']:,.0f}", ""]
+          if r.get("outage_s") else []),
         "by receiver: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["by_receiver"].items())),
         f"load average {res['load_average_start']} → {res['load_average_end']}"])
 
@@ -164,11 +183,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--buildings", type=int, default=100_000)
     ap.add_argument("--batch-max", type=int, default=Config().notify.batch_max)
+    ap.add_argument("--outage-seconds", type=float, default=0.0,
+                    help="stop Alertmanager half-way through the flood for this long")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "notify.json"))
     args = ap.parse_args(argv)
     res = {"machine": common.machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
            "load_average_start": os.getloadavg()}
-    res["flood"] = run(args.buildings, args.batch_max)
+    res["flood"] = run(args.buildings, args.batch_max, args.outage_seconds)
     return common.finish(res, args.out, table)
 
 

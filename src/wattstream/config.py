@@ -143,6 +143,10 @@ class NotifyConfig:
     retry_max_seconds: float = _f(30.0, "cap of that delay (the alerts wait on Kafka, none is "
                                   "dropped)", minimum=0.01, maximum=3600)
     batch_max: int = _f(500, "alerts per POST", minimum=1, maximum=100_000)
+    resend_seconds: int = _f(60, "how often the notifier asks each Alertmanager when it "
+                             "started (/api/v2/status); to one that restarted it posts again "
+                             "every alert still active, since Alertmanager holds alerts in "
+                             "memory only; 0: never", minimum=0, maximum=86_400)
     max_event_age_seconds: int = _f(3600, "alerts the job raised this long after their event "
                                     "(a replay or backfill of history) are not notified, only "
                                     "counted (wattstream_notify_skipped_total); an "

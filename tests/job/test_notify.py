@@ -5,6 +5,7 @@ Alertmanager; each test uses its own topics, consumer group and buildings."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from wattstream.job import notify
 from wattstream.job.metrics import JobMetrics
 from wattstream.job.sinks import alert_json
 from wattstream.local import alertmanager
-from wattstream.local.procs import wait_until
+from wattstream.local.procs import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 WAIT = 60
@@ -167,6 +168,46 @@ def test_an_alertmanager_outage_delays_notifications_and_loses_none(notify_cfg, 
     assert value(n.metrics.notify_sent) == 3
     assert [len(notified(stack_dir, b)) for b in names] == [1, 1, 1]
     wait_until(lambda: value(n.metrics.notify_pending) == 0, WAIT, "nothing pending")
+
+
+def test_alerts_an_alertmanager_held_when_it_stopped_for_60_s_are_notified_after(
+        notify_cfg, notifier, tmp_path, request):
+    """Alertmanager keeps alerts in memory only: one accepted and still waiting out its group's
+    wait when Alertmanager stops is gone when it starts again, unless posted again."""
+    held_one, during = (f"{request.node.name[:20]}-{s}" for s in "KL")
+    cfg = notify_cfg.replace(local={"alertmanager_port": free_port(),
+                                    "receiver_port": free_port()})
+    cfg = cfg.replace(notify={"alertmanager_urls": alertmanager.url(cfg), "resend_seconds": 1})
+    slow = alertmanager.config(cfg)
+    slow["route"]["routes"] = []  # every alert to facilities, after a 20 s group wait
+    slow["route"]["group_wait"] = "20s"
+    alertmanager.start(cfg, tmp_path, slow)
+    am, rcv = alertmanager.services(tmp_path)
+    try:
+        n = notifier(cfg)
+        send(cfg, alert(held_one, job_alerts.HIGH, value=160.0, threshold=150.0))
+        wait_until(lambda: held(cfg, held_one), WAIT, "Alertmanager holding the first alert")
+        assert value(n.metrics.notify_sent) == 1
+        stopped = time.monotonic()
+        assert am.stop()
+        # Raised while Alertmanager is down:
+        send(cfg, alert(during, job_alerts.HIGH, value=160.0, threshold=150.0))
+        wait_until(lambda: value(n.metrics.notify_failed, url=alertmanager.url(cfg)) >= 1,
+                   WAIT, "a failed post while Alertmanager is down")
+        assert alertmanager.received(tmp_path) == []  # the first one was still waiting
+        outage = 60 - (time.monotonic() - stopped)
+        if outage > 0:
+            time.sleep(outage)  # the outage under test, not a wait for a condition
+        alertmanager.start(cfg, tmp_path, slow)
+        both = lambda: {a["labels"]["building"] for n in alertmanager.received(tmp_path)  # noqa: E731
+                        for a in n["body"]["alerts"]}
+        wait_until(lambda: {held_one, during} <= both(), WAIT + 20,
+                   "both alerts notified after Alertmanager came back")
+        assert value(n.metrics.notify_resent) >= 1
+        assert value(n.metrics.notify_sent) == 2
+    finally:
+        am.stop()
+        rcv.stop()
 
 
 def test_a_restarted_notifier_resumes_where_alertmanager_last_accepted(notify_cfg, notifier,

@@ -203,6 +203,9 @@ class JobMetrics:
         self.notify_skipped = Counter("wattstream_notify_skipped", "alerts not notified as "
                                       "raised long after their event (a replay of history: "
                                       "notify.max_event_age_seconds)", registry=r)
+        self.notify_resent = Counter("wattstream_notify_resent", "active alerts posted again "
+                                     "to an Alertmanager that had restarted (it holds alerts "
+                                     "in memory only)", registry=r)
         self.notify_pending = Gauge("wattstream_notify_pending", "alerts on the alerts topic "
                                     "not yet accepted by an Alertmanager", registry=r)
         self.notify_last_success = Gauge("wattstream_notify_last_success_timestamp_seconds",

@@ -16,6 +16,15 @@ that is later). The first start of a group reads from the job's start on, not th
 history; an alert the job raised long after its event (a replay of history,
 `notify.max_event_age_seconds`) is counted, not notified.
 
+Alertmanager keeps the alerts it holds in memory only, so one that restarts before a group's
+wait has passed would never notify what it had accepted. The notifier therefore keeps the alerts
+it posted that are still active (their `endsAt` ahead) and every `notify.resend_seconds` asks
+each Alertmanager when it started (`GET /api/v2/status`); to one that restarted since it last
+asked it posts them again, as they were first posted (Alertmanager drops what it already notified:
+same labels, its notification log is on disk). A restarted notifier recalls the alerts of the
+last two windows from the topic before its committed offsets, and posts them once to every
+Alertmanager.
+
 Every member of an HA set gets every alert; one that accepted is enough (the members share
 what they receive). A 4xx answer refuses the alert itself: it is logged, counted and skipped,
 not retried forever (it stays on Kafka and in Parquet).
@@ -124,6 +133,11 @@ class Notifier:
         self.ready = threading.Event()  # set once its start position is fixed
         self.delivered = 0
         self._pending_at = 0.0
+        # Posted and still active: (type, building) -> (alert JSON, time first posted, endsAt).
+        self._active: dict[tuple[str, str], tuple[bytes, datetime, float]] = {}
+        self._started: dict[str, str | None] = {u: None for u in self.urls}  # Alertmanager's
+        self._resend_at = 0.0
+        self._first: dict = {}  # partition -> the group's first offset (commit metadata)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Notifier:
@@ -151,6 +165,7 @@ class Notifier:
                     self._consumer = self._connect()
                     self.ready.set()
                 self._cycle()
+                self._resend()
                 delay = self.cfg.notify.retry_initial_seconds
             except Exception as exc:  # noqa: BLE001 - Kafka away: try again, lose nothing
                 log.warning("notify: %s; again in %.1f s", exc, delay)
@@ -173,24 +188,27 @@ class Notifier:
             raise ConnectionError(f"topic {k.alerts_topic} has no partitions yet")
         tps = [TopicPartition(k.alerts_topic, p) for p in sorted(parts)]
         c.assign(tps)
-        fresh = {}
+        fresh, resumed = {}, {}
         for tp in tps:
-            committed = c.committed(tp)
+            committed = c.committed(tp, metadata=True)
             if committed is not None:
-                c.seek(tp, committed)
+                resumed[tp] = committed.offset
+                self._first[tp] = _first_of(committed.metadata)
             else:
                 fresh[tp] = None
+        if resumed:
+            self._recall(c, resumed)
         if fresh:
             # A new group starts at the job's start: the end offsets first, then the first
             # offset at or after the start time, so an alert sent in between is not skipped.
             ends = c.end_offsets(list(fresh))
             at = c.offsets_for_times({tp: self.started_ms for tp in fresh})
-            from kafka.structs import OffsetAndMetadata
 
             start = {tp: (at[tp].offset if at.get(tp) is not None else ends[tp]) for tp in fresh}
             for tp, off in start.items():
                 c.seek(tp, off)
-            c.commit({tp: _meta(OffsetAndMetadata, off) for tp, off in start.items()})
+                self._first[tp] = off
+            c.commit({tp: _meta(off, _note(self._first.get(tp))) for tp, off in start.items()})
         return c
 
     def _cycle(self) -> None:
@@ -211,18 +229,17 @@ class Notifier:
                 self.metrics.notify_refused.inc()
                 continue
             if live:
-                alerts.append(a)
+                alerts.append((a, r))
             else:
                 self.metrics.notify_skipped.inc()
         if alerts:
-            self._deliver(alerts)
+            self._deliver([(a, r.value) for a, r in alerts])
         from kafka import TopicPartition
-        from kafka.structs import OffsetAndMetadata
 
         last: dict = {}
         for r in records:
             last[TopicPartition(r.topic, r.partition)] = r.offset + 1
-        c.commit({tp: _meta(OffsetAndMetadata, off) for tp, off in last.items()})
+        c.commit({tp: _meta(off, _note(self._first.get(tp))) for tp, off in last.items()})
         self._pending(0, force=True)
 
     def _live(self, alert: dict) -> bool:
@@ -247,8 +264,9 @@ class Notifier:
         self.metrics.notify_pending.set(behind + in_hand)
 
     # --- Alertmanager ----------------------------------------------------------------------
-    def _deliver(self, alerts: list[dict]) -> None:
+    def _deliver(self, items: list[tuple[dict, bytes]]) -> None:
         """Post until one Alertmanager accepts (or refuses: 4xx), or the notifier stops."""
+        alerts = [a for a, _ in items]
         delay = self.cfg.notify.retry_initial_seconds
         while True:
             now = datetime.now(UTC)
@@ -267,6 +285,10 @@ class Notifier:
                 self.metrics.notify_sent.inc(len(alerts))
                 self.metrics.notify_last_success.set(time.time())
                 self.delivered += len(alerts)
+                if delay > self.cfg.notify.retry_initial_seconds:
+                    self._resend_at = 0.0  # it was away: did it restart?
+                for (a, raw), b in zip(items, body, strict=True):
+                    self._remember(a, raw, now, b["endsAt"])
                 return
             if refused is not None:
                 log.error("notify: %d alert(s) refused: %s", len(alerts), refused)
@@ -277,10 +299,105 @@ class Notifier:
                 raise InterruptedError("notify stopped with alerts not yet accepted")
             delay = min(delay * 2, self.cfg.notify.retry_max_seconds)
 
+    # --- Alertmanager restarts ------------------------------------------------------------
+    def _remember(self, alert: dict, raw: bytes, posted: datetime, ends: str) -> None:
+        ends_at = _time(ends).timestamp()
+        if ends_at > time.time():
+            self._active[(alert["type"], alert["building_id"])] = (raw, posted, ends_at)
 
-def _meta(cls, offset: int):
+    def _recall(self, c, committed: dict) -> None:
+        """Refill the alerts still active from the topic's last two windows before the
+        committed offsets (posted before this notifier started), then seek to those offsets."""
+        horizon = 2 * self.cfg.windows.length_seconds + 60
+        since = int((time.time() - horizon) * 1000)
+        at = c.offsets_for_times({tp: since for tp in committed})
+        todo = {}
+        for tp, end in committed.items():
+            back = at.get(tp)
+            # Not before the group's first offset: what came before was never posted.
+            begin = max(back.offset, self._first.get(tp) or 0) if back is not None else end
+            if begin < end:
+                c.seek(tp, begin)
+                todo[tp] = end
+        deadline = time.monotonic() + self.cfg.notify.timeout_seconds * 6
+        while todo and time.monotonic() < deadline and not self._stop.is_set():
+            for tp, rs in c.poll(timeout_ms=POLL_MS, max_records=5000).items():
+                for r in rs:
+                    if r.offset >= committed[tp]:
+                        continue
+                    try:
+                        a = json.loads(r.value)
+                        if not self._live(a):
+                            continue
+                        raised = _time(a.get("raised_at")) or datetime.now(UTC)
+                        self._remember(a, r.value, raised,
+                                       payload(a, self.cfg, raised)["endsAt"])
+                    except (ValueError, TypeError, KeyError):
+                        continue  # counted as refused when it was first read
+            todo = {tp: end for tp, end in todo.items() if c.position(tp) < end}
+        for tp, end in committed.items():
+            c.seek(tp, end)
+        self._resend_at = 0.0  # ask soon: an Alertmanager not asked before gets them once
+
+    def _resend(self) -> None:
+        """Post the active alerts again to each Alertmanager that started since last asked."""
+        every = self.cfg.notify.resend_seconds
+        now = time.monotonic()
+        if not every or now < self._resend_at:
+            return
+        self._resend_at = now + every
+        wall = time.time()
+        self._active = {k: v for k, v in self._active.items() if v[2] > wall}
+        for url in self.urls:
+            try:
+                started = started_at(url, self.cfg.notify.timeout_seconds)
+            except Exception as exc:  # noqa: BLE001 - down: asked again next time
+                log.info("notify: %s status: %s", url, exc)
+                continue
+            before, self._started[url] = self._started[url], started
+            if before == started or not self._active:
+                continue
+            body = [payload(json.loads(raw), self.cfg, posted)
+                    for raw, posted, _ in self._active.values()]
+            try:
+                for i in range(0, len(body), self.cfg.notify.batch_max):
+                    try:
+                        post(url, body[i:i + self.cfg.notify.batch_max],
+                             self.cfg.notify.timeout_seconds)
+                    except Refused as exc:  # refused the first time too: not retried
+                        log.error("notify: active alerts refused again: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - try again at the next check
+                self._started[url] = before
+                log.warning("notify: posting %d active alerts again to %s: %s", len(body),
+                            url, exc)
+                continue
+            self.metrics.notify_resent.inc(len(body))
+            log.info("notify: %s restarted: %d active alerts posted again", url, len(body))
+
+
+def started_at(url: str, timeout: float) -> str:
+    """When the Alertmanager at `url` started (`uptime` of `GET /api/v2/status`)."""
+    with urllib.request.urlopen(f"{url}/api/v2/status", timeout=timeout) as resp:
+        return json.load(resp)["uptime"]
+
+
+def _note(first: int | None) -> str:
+    """A commit's metadata: the group's first offset of the partition."""
+    return "" if first is None else f"first={first}"
+
+
+def _first_of(metadata: str | None) -> int | None:
+    if metadata and metadata.startswith("first="):
+        with contextlib.suppress(ValueError):
+            return int(metadata[6:])
+    return None
+
+
+def _meta(offset: int, metadata: str = ""):
     """OffsetAndMetadata across kafka-python versions (2.1 added leader_epoch)."""
+    from kafka.structs import OffsetAndMetadata
+
     try:
-        return cls(offset, "", -1)
+        return OffsetAndMetadata(offset, metadata, -1)
     except TypeError:
-        return cls(offset, "")
+        return OffsetAndMetadata(offset, metadata)
