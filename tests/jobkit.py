@@ -198,10 +198,13 @@ def partials_of(r):
     return aggregates.typed(out)
 
 
-def engine_step(e, batch, now):
+def engine_step(e, batch, now, idle_until_us=None):
     """One micro-batch through `engine.Engine` as `stream` drives it: late readings dropped
-    against the watermark, partials, the candidate windows' readings, `apply`. Returns the
-    step and the number of late readings."""
+    against the watermark, partials, the candidate windows' readings, `apply` (with an
+    idle-close record up to `idle_until_us`, if given). Returns the step and the number of
+    late readings."""
+    import numpy as np
+
     from wattstream.job import engine
 
     wm = e.watermark_us()
@@ -209,8 +212,8 @@ def engine_step(e, batch, now):
     parts = partials_of(on_time)
     cands = e.candidates(parts)
     keys = set(zip(cands["building_id"], cands["ws"], strict=True))
-    readings = on_time[[k in keys for k in zip(on_time["building_id"], on_time["ws"],
-                                               strict=True)]]
+    readings = on_time[np.array([k in keys for k in zip(on_time["building_id"], on_time["ws"],
+                                                        strict=True)], dtype=bool)]
     step = e.apply(parts, int(us(on_time["timestamp"]).max()) if len(on_time) else None,
-                   readings[list(engine.READING_COLUMNS)], now)
+                   readings[list(engine.READING_COLUMNS)], now, idle_until_us)
     return step, len(batch) - len(on_time)

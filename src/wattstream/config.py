@@ -76,6 +76,10 @@ class WindowConfig:
     length_seconds: int = _f(300, "tumbling event-time window length", minimum=1, maximum=86_400)
     watermark_seconds: int = _f(120, "how late a reading may arrive and still count",
                                 minimum=0, maximum=7 * 86_400)
+    idle_close_seconds: int = _f(300, "close the open windows as if the watermark had passed "
+                                 "them once no reading has arrived for this long of "
+                                 "processing time (a replay's last windows); 0: only event "
+                                 "time closes windows", minimum=0, maximum=7 * 86_400)
 
 
 @dataclass(frozen=True)

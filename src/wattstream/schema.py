@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "FIELDS",
     "FIELD_NAMES",
+    "IDLE_CLOSE_KEY",
     "Field",
     "InvalidReading",
     "Reason",
@@ -33,6 +34,7 @@ __all__ = [
     "WEATHER_FIELDS",
     "Weather",
     "format_timestamp",
+    "idle_close_record",
     "parse_payload",
     "parse_weather",
     "parse_timestamp",
@@ -88,6 +90,18 @@ FIELDS: tuple[Field, ...] = (
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 BUILDING_ID_MAX_LENGTH = 64
+
+# The one message on the readings topic that is not a reading: the job writes it after the
+# input has been idle for `windows.idle_close_seconds`, and closes the open windows when it reads
+# it back (so the close happens inside a replayable micro-batch: exactly once). Its key cannot
+# be a building's (a reading's key is its building id, which has no NUL); its value is the
+# newest event time the job had seen, µs since the epoch, as ASCII digits.
+IDLE_CLOSE_KEY = b"\x00wattstream/idle-close"
+
+
+def idle_close_record(until_us: int) -> tuple[bytes, bytes]:
+    """(key, value) of the control record closing the windows up to event time `until_us`."""
+    return IDLE_CLOSE_KEY, str(int(until_us)).encode()
 
 # A weather observation of one site, on its own topic (`kafka.weather_topic`): the job joins it
 # to the readings of the buildings at that site (`weather.sites`) that carry no weather.

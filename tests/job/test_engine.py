@@ -186,3 +186,45 @@ def test_windows_without_temperature_have_no_average_temperature():
     got = closed.set_index("building_id")
     assert np.isnan(got.loc["b-1", "avg_temperature"]) and got.loc["b-1", "readings"] == 4
     assert got.loc["b-2", "avg_temperature"] == 10.0
+
+
+def _rows(building: str, times: list[pd.Timestamp], kwh: float = 1.0) -> pd.DataFrame:
+    df = pd.DataFrame({"building_id": building, "timestamp": pd.DatetimeIndex(times),
+                       "energy_kwh": kwh,
+                       "temperature": 10.0, "humidity": 50.0, "occupancy": 1.0,
+                       "partition": 0, "offset": range(len(times))})
+    df["ws"] = (df["timestamp"] - pd.Timestamp(0)) // pd.Timedelta(seconds=LENGTH) * LENGTH
+    return df
+
+
+def test_an_idle_close_closes_every_open_window_and_later_readings_for_them_are_late():
+    now = pd.Timestamp("2026-01-05 12:00")
+    e = engine.Engine(CFG)
+    # The last readings of a replay: windows 09:00 and 09:05 (newest 09:06) stay open, as the
+    # watermark (09:04) has passed neither's end.
+    times = [T0 + pd.Timedelta(minutes=m) for m in (1, 4, 6)]
+    step, _ = engine_step(e, _rows("b-1", times), now)
+    assert step.closed.empty and len(e.windows) == 2
+    newest = int(_us(pd.Series([times[-1]]))[0])
+
+    # The batch holding the idle-close record (nothing else): both close, final.
+    step, _ = engine_step(e, _rows("b-1", []), now, idle_until_us=newest)
+    assert list(step.closed["window_start"]) == [T0, T0 + pd.Timedelta(minutes=5)]
+    assert list(step.closed["readings"]) == [2, 1] and e.windows.empty
+    # The watermark is past the end of the newest reading's window (09:10), no further.
+    assert e.watermark_us() == int(_us(pd.Series([T0 + pd.Timedelta(minutes=10)]))[0])
+
+    # A reading for a closed window is late; one of the next window is on time.
+    step, late = engine_step(e, _rows("b-1", [T0 + pd.Timedelta(minutes=9),
+                                              T0 + pd.Timedelta(minutes=10)]), now)
+    assert late == 1 and list(e.windows["ws"]) == [int(
+        (T0 + pd.Timedelta(minutes=10) - pd.Timestamp(0)).total_seconds())]
+
+
+def test_an_idle_close_never_moves_the_watermark_back():
+    e = engine.Engine(CFG)
+    late_time = T0 + pd.Timedelta(hours=1)
+    engine_step(e, _rows("b-1", [late_time]), pd.Timestamp("2026-01-05 12:00"))
+    before = e.watermark_us()
+    e.idle_close(int(_us(pd.Series([T0]))[0]))  # a record older than what was since read
+    assert e.watermark_us() == before

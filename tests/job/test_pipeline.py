@@ -95,3 +95,34 @@ def test_windows_and_alerts_match_pandas_with_out_of_order_and_late_readings(spa
     records = consume(cfg, cfg.kafka.alerts_topic, expected=len(truth))
     ids = [json.loads(r.value)["alert_id"] for r in records]
     assert sorted(ids) == sorted(alerts["alert_id"])
+
+
+@pytest.mark.parametrize("path", CROSSING_PATHS)
+def test_an_idle_close_record_closes_the_open_windows_in_its_batch(spark, job_cfg, path):
+    from kafka import KafkaProducer
+
+    from wattstream.schema import idle_close_record
+
+    cfg = job_cfg.replace(job=CROSSING_PATHS[path])
+    rows = _phase(random.Random(3), T0, 12)  # windows 09:00 … 09:10, the last ones open
+    produce(cfg, rows)
+    metrics = run_available_now(spark, cfg)
+    want = windows(rows, 300)
+    open_before = len(want) - len(_read_windows(spark, cfg))
+    assert open_before >= len(BUILDINGS)
+
+    newest = max(pd.Timestamp(r["timestamp"]) for r in rows)
+    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers)
+    key, value = idle_close_record(int(newest.value // 1000))
+    producer.send(cfg.kafka.readings_topic, key=key, value=value).get(30)
+    producer.close()
+    run_available_now(spark, cfg, metrics)
+
+    got = _read_windows(spark, cfg)
+    assert list(zip(got["building_id"], got["window_start"], strict=True)) == list(
+        zip(want["building_id"], want["window_start"], strict=True))
+    assert (got["readings"].to_numpy() == want["readings"].to_numpy()).all()
+    assert metrics.idle_closes._value.get() == 1
+    assert sum(s.value for s in metrics.quarantined.collect()[0].samples
+               if s.name.endswith("_total")) == 0
+    assert consume(cfg, cfg.kafka.dead_letter_topic, timeout=3) == []

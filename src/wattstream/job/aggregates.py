@@ -152,6 +152,9 @@ def typed(partials: pd.DataFrame) -> pd.DataFrame:
             col = col.fillna(0.0)
         out[p.name] = col.astype(p.dtype)
     out["ws"] = out["ws"].astype("int64")
+    # A batch without an on-time reading (all late, or an idle-close record) has no building
+    # to infer the type from.
+    out["building_id"] = out["building_id"].astype(object)
     return out
 
 

@@ -86,9 +86,11 @@ class Engine:
                              "prior_kwh": before[maybe]})
 
     def apply(self, batch: pd.DataFrame, batch_max_us: int | None, readings: pd.DataFrame,
-              now: pd.Timestamp) -> Step:
+              now: pd.Timestamp, idle_until_us: int | None = None) -> Step:
         """Fold a batch's partials (KEY + PARTIALS of its on-time readings, one row per
-        window) in; `readings` are those of the `candidates` windows (READING_COLUMNS)."""
+        window) in; `readings` are those of the `candidates` windows (READING_COLUMNS).
+        `idle_until_us`: the batch holds an idle-close record (`schema.IDLE_CLOSE_KEY`) up to
+        that event time, so the watermark moves past the end of its window (`idle_close`)."""
         prior = self._prior(batch)
         merged = aggregates.merge(prior, batch)
         out = [empty()]
@@ -106,6 +108,8 @@ class Engine:
         if batch_max_us is not None:
             self.max_event_us = (batch_max_us if self.max_event_us is None
                                  else max(self.max_event_us, int(batch_max_us)))
+        if idle_until_us is not None:
+            self.idle_close(idle_until_us)
         done = self._close()
         closed = aggregates.finish(done, self.length_s)
         scores = None
@@ -131,6 +135,16 @@ class Engine:
         alerts = pd.concat([a for a in out if len(a)], ignore_index=True) if any(
             len(a) for a in out) else empty()
         return Step(touched, alerts, closed)
+
+    def idle_close(self, until_us: int) -> None:
+        """Move the watermark to the end of the window holding event time `until_us`, as if
+        readings `windows.watermark_seconds` later had arrived: every window up to it closes,
+        and a reading for one of them that comes afterwards is late. Never moves it back."""
+        length_us = self.length_s * 1_000_000
+        end_us = (int(until_us) // length_us + 1) * length_us
+        target = end_us + self.delay_us
+        self.max_event_us = target if self.max_event_us is None else max(self.max_event_us,
+                                                                          target)
 
     def _prior(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The state's rows aligned to the batch's windows (NaN/None where new)."""

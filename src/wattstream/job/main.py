@@ -22,7 +22,7 @@ from .. import kafka_client
 from .. import spark as session
 from ..config import Config
 from ..files import Files
-from . import notify, probes, sinks, stream
+from . import idle, notify, probes, sinks, stream
 from .metrics import JobMetrics, ProgressListener
 from .supervise import Supervisor
 
@@ -97,6 +97,14 @@ def _between_batches(query, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def _status(query) -> dict | None:
+    """The running query's status (None when there is none, or it is not active)."""
+    try:
+        return query.status if query is not None and query.isActive else None
+    except Exception:  # noqa: BLE001 - a query stopping under the caller
+        return None
+
+
 def run(cfg: Config, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set). Transient faults (Kafka, HDFS or the storage
     path away) restart the query in this process (`supervise`); a permanent one ends the job
@@ -132,9 +140,12 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     sup = Supervisor(cfg, metrics, start, probes.all_of(cfg, files),
                      lambda: metrics.progress_events, stop,
                      stop_query=lambda q: stop_all([q], close=False))
+    closer = idle.IdleCloser(cfg, lambda: batches[0] if batches else None,
+                             lambda: _status(sup.query)).start()
     try:
         sup.run()
     finally:
+        closer.stop()
         stop_all([sup.query] if sup.query is not None else [], spark)
         for b in batches:
             b.close()

@@ -188,6 +188,9 @@ class JobMetrics:
         self.state_bytes = Gauge("wattstream_engine_state_bytes",
                                  "size of the engine state saved with the last batch, bytes",
                                  registry=r)
+        self.idle_closes = Counter("wattstream_engine_idle_closes", "times the engine closed "
+                                   "its open windows because the input had been idle for "
+                                   "windows.idle_close_seconds (job/idle.py)", registry=r)
         # The notifier (job/notify.py): alerts to Alertmanager.
         self.notify_sent = Counter("wattstream_notify_sent", "alerts an Alertmanager accepted",
                                    registry=r)

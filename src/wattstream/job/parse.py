@@ -71,26 +71,28 @@ _SIGNED_ZERO = r"-0(?:\.0*)?[eE]|-0\.0{30}"
 
 
 def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
-    """Kafka rows (`value` binary, plus `topic`, `partition`, `offset`) → one row per message
-    with the reading columns and an `error` struct (reason, field, message; null when valid)."""
+    """Kafka rows (`value` binary, plus `topic`, `partition`, `offset`, and `key` if there is
+    one) → one row per message with the reading columns and an `error` struct (reason, field,
+    message; null when valid), and the `key`."""
     return _routes(raw, default_tz).drop("_fast")
 
 
 def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True) -> DataFrame:
     """`decode` plus `_fast` (the message took the fast route); without `fast_route` every
     message takes the exact one (for tests)."""
-    df = raw.select(F.col("value").alias("payload"), "topic", "partition", "offset")
+    kept = ["topic", "partition", "offset", *(["key"] if "key" in raw.columns else [])]
+    df = raw.select(F.col("value").alias("payload"), *kept)
     payload = F.col("payload")
     # One projection, in which Spark computes `j`, `ts` and `fast` once each (common
     # subexpressions) and the exact route only for the rows the fast one refused.
     j = F.from_json(payload.cast("string"), _FAST_SCHEMA, _FAST_OPTIONS)
     ts = F.when(j["timestamp"].rlike(_TS_FAST), j["timestamp"].try_cast("timestamp"))
     fast = _fast_ok(payload, j, ts) if fast_route else F.lit(False)
-    df = df.select("payload", "topic", "partition", "offset", fast.alias("_fast"),
+    df = df.select("payload", *kept, fast.alias("_fast"),
                    *[_fast_value(f, j, ts).alias(f"_f_{f.name}") for f in FIELDS],
                    F.when(~fast, _exact(payload, default_tz)).alias("_x"))
     return df.select(
-        "payload", "topic", "partition", "offset",
+        "payload", *kept,
         *[F.when(F.col("_fast"), _c(f"_f_{f.name}")).otherwise(F.col("_x")[f.name]).alias(f.name)
           for f in FIELDS],
         F.col("_x.error").alias("error"), "_fast")

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from ..config import Config
 from ..errors import WattstreamError
 from ..files import Files
+from ..schema import IDLE_CLOSE_KEY
 from . import aggregates, baseline, correlation, parse, sinks, weather
 from .engine import READING_COLUMNS, Engine
 from .metrics import JobMetrics
@@ -51,20 +52,27 @@ STATES_KEPT = 3  # saved states kept behind the newest (a replay needs only the 
 
 def prepare(parsed: DataFrame, length_s: int, weather_topic: str = "") -> DataFrame:
     """The columns a batch needs, from `parse.decode` rows: the payload only where malformed,
-    or where the message is a weather observation (`weather_topic`; parsed on the driver)."""
+    or where the message is a weather observation (`weather_topic`; parsed on the driver).
+    An idle-close record (`schema.IDLE_CLOSE_KEY`) is `control`, not malformed: its `ts_us` is
+    the event time up to which it closes the windows."""
+    control = (F.col("key") == F.lit(IDLE_CLOSE_KEY)) if "key" in parsed.columns else F.lit(False)
+    control = F.coalesce(control, F.lit(False))
     ok = F.col("error").isNull()
     keep_payload = ~ok if not weather_topic else (~ok | (F.col("topic") == weather_topic))
     ts = F.when(ok, F.col("timestamp"))
+    until = F.col("payload").cast("string").try_cast("long")
     return parsed.select(
         F.when(ok, F.col("building_id")).alias("building_id"),
         F.when(ok, F.floor(F.unix_micros(ts) / (length_s * 1_000_000)) * length_s)
         .cast("long").alias("ws"),
-        ts.alias("timestamp"), F.unix_micros(ts).alias("ts_us"),
+        ts.alias("timestamp"),
+        F.when(control, until).otherwise(F.unix_micros(ts)).alias("ts_us"),
         "energy_kwh", "temperature", "humidity",
         F.col("occupancy").cast("double").alias("occupancy"),
         F.col("hour").cast("double").alias("hour"),
         "topic", "partition", "offset",
-        F.when(keep_payload, F.col("payload")).alias("payload"), "error")
+        F.when(keep_payload & ~control, F.col("payload")).alias("payload"),
+        F.when(~control, F.col("error")).alias("error"), control.alias("control"))
 
 
 class Batches:
@@ -95,6 +103,9 @@ class Batches:
         # Messages in the last batch: a small one lets the next find its crossings in one pass.
         self._last_messages: int | None = None
         self._plans: dict[bool, _Partials] = {}
+        # For the idle close (`idle.IdleCloser`): a batch runs; when readings last came in.
+        self.busy = False
+        self.input_at = time.monotonic()
 
     def close(self) -> None:
         self.alert_sink.close()
@@ -158,11 +169,14 @@ class Batches:
 
     # --- one batch ----------------------------------------------------------------------
     def __call__(self, df: DataFrame, batch_id: int) -> None:
+        self.busy = True
         try:
             self._batch(df, batch_id)
         except BaseException:
             self.last_batch = None  # the engine's memory may hold half of this batch
             raise
+        finally:
+            self.busy = False
 
     def _batch(self, df: DataFrame, batch_id: int) -> None:
         clock = _Clock()
@@ -190,13 +204,15 @@ class Batches:
             late = int(parts.loc[status == "late", "n"].sum())
             bad = parts[status == "bad"]
             batch_max = parts.loc[status == "ok", "last_us"].max()
+            until = parts.loc[status == "control", "last_us"].max()
             cands = self.engine.candidates(ok)
             readings = (_of_windows(batch_readings, cands) if in_pass
                         else self._readings(df, cands, wm))
             clock.lap("crossing_search")
             now = pd.Timestamp.now(tz="UTC").tz_convert(None)
             step = self.engine.apply(ok, None if pd.isna(batch_max) else int(batch_max),
-                                     readings, now)
+                                     readings, now,
+                                     idle_until_us=None if pd.isna(until) else int(until))
             clock.lap("engine")
             self._deliver(batch_id, self._loud(step.alerts), df if len(bad) else None)
             clock.lap("kafka")
@@ -208,6 +224,12 @@ class Batches:
         self._save(batch_id)
         clock.lap("files")
         self._account(batch_id, ok, late, bad, step)
+        if len(ok) or late:
+            self.input_at = time.monotonic()
+        if not pd.isna(until):
+            self.metrics.idle_closes.inc()
+            sinks.say(f"[idle] batch {batch_id}: input idle, {len(step.closed)} window(s) "
+                      "closed")
         clock.lap("accounting")
         self.timings.append({"batch": batch_id, "windows": len(ok), "candidates": len(cands),
                              "crossing_readings": len(readings), "in_pass": in_pass,
@@ -368,12 +390,13 @@ class _Partials:
 
     def __init__(self, in_pass: bool):
         if in_pass:
-            self.select = [F.col("error").isNotNull().alias("_bad"),
+            self.select = [F.col("error").isNotNull().alias("_bad"), "control",
                            F.col("error.reason").alias("reason"), "building_id", "ws",
                            *_NUMERIC, "partition", "offset"]
             return
         ok = F.col("error").isNull()
-        status = F.when(~ok, "bad").when(F.col("ts_us") >= F.col("_wm"), "ok").otherwise("late")
+        status = (F.when(F.col("control"), "control").when(~ok, "bad")
+                  .when(F.col("ts_us") >= F.col("_wm"), "ok").otherwise("late"))
         keep = status == "ok"
         self.select = [
             status.alias("status"), F.col("error.reason").alias("reason"),
@@ -392,8 +415,10 @@ class _Partials:
         # As `run`'s status: a valid reading without a time compares false, hence late.
         on_time = rows["ts_us"].to_numpy() >= cut
         bad = rows["_bad"].to_numpy(dtype=bool)
-        keep = ~bad & on_time
-        rows["status"] = np.where(bad, "bad", np.where(on_time, "ok", "late"))
+        control = rows["control"].to_numpy(dtype=bool)
+        keep = ~bad & ~control & on_time
+        rows["status"] = np.where(control, "control",
+                                  np.where(bad, "bad", np.where(on_time, "ok", "late")))
         rows["building_id"] = rows["building_id"].where(keep, None)
         rows["ws"] = rows["ws"].astype("float64").where(keep)
         sums = aggregates.grouped_partials(rows, _GROUP)
