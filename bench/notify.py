@@ -1,7 +1,14 @@
 """A flood of alerts to Alertmanager: every building of a large fleet alerting once within one
 window, taken from the alerts topic by the job's notifier (`job/notify.py`) to a real
-Alertmanager (Debian's, the local routing: grouped by site and building) and its webhook
-receiver. Does every alert reach a receiver, and how fast?
+Alertmanager (Debian's) and its webhook receiver. Does every alert reach a receiver, and how
+fast?
+
+The routing is the shipped example's (`charts/wattstream/examples/alertmanager.yaml`: grouped
+by site and building, PEAK_DEMAND inhibiting HIGH_CONSUMPTION, warnings waiting 30 s, critical
+alerts 0 s) with each receiver a webhook to the local receiver and no quiet hours (a time-of-day
+policy, not a capacity one); `--routing local` takes the local demo's instead
+(`local/alertmanager.py`: waits of seconds, for a demo, and no match for a fleet-wide flood,
+as the README's alerting section measures).
 
     .venv/bin/python bench/notify.py                       # 100 000 buildings
     .venv/bin/python bench/notify.py --buildings 10000 --out /tmp/notify.json
@@ -50,7 +57,9 @@ TYPES = (("HIGH_CONSUMPTION", 150.0), ("PEAK_DEMAND", 180.0), ("ABNORMAL_USAGE",
 
 
 def alerts(n: int, now: datetime) -> list[dict]:
-    start = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5)
+    # The window holding the event time starts with it (not on the 5-minute grid), so the
+    # alerts stay active (endsAt: the window's end) for the whole measurement.
+    start = (now - timedelta(seconds=3)).replace(microsecond=0)
     iso = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
     out = []
     for i in range(n):
@@ -85,20 +94,42 @@ def active(cfg: Config) -> int:
     return 0
 
 
-def run(n: int, batch_max: int, outage: float = 0.0) -> dict:
+EXAMPLE = ROOT / "charts" / "wattstream" / "examples" / "alertmanager.yaml"
+
+
+def example_routing(cfg: Config) -> dict:
+    """The shipped routing with every receiver a webhook to the local receiver
+    (`<receiver>/<name>`, as the local routing's) and its quiet hours left out."""
+    import yaml
+
+    conf = yaml.safe_load(EXAMPLE.read_text())
+    conf["global"] = {"resolve_timeout": conf["global"]["resolve_timeout"]}
+    for r in conf["route"]["routes"]:
+        r.pop("mute_time_intervals", None)
+    conf.pop("time_intervals", None)
+    hook = alertmanager.receiver_url(cfg)
+    conf["receivers"] = [{"name": r["name"], "webhook_configs": [
+        {"url": f"{hook}/{r['name']}", "send_resolved": False}]} for r in conf["receivers"]]
+    return conf
+
+
+def run(n: int, batch_max: int, outage: float = 0.0, routing: str = "example") -> dict:
     work = Path(tempfile.mkdtemp(prefix="wattstream-notify-"))
     cfg = Config().replace(
         local={"run_dir": str(work), "kafka_port": free_port(),
                "kafka_controller_port": free_port(), "alertmanager_port": free_port(),
                "receiver_port": free_port()},
-        kafka={"alerts_topic": "bench.flood.alerts"})
+        kafka={"alerts_topic": "bench.flood.alerts"},
+        # A site per 100 buildings (the site-grouped data-quality route gets groups of 25).
+        weather={"sites": {f"f{i:07d}": f"site-{i // 100:04d}" for i in range(n)}})
     broker = kafka.start(cfg, work)
     cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)},
                       notify={"batch_max": batch_max, "retry_initial_seconds": 0.2,
                               "timeout_seconds": 30.0})
     try:
         kafka.create_topics(cfg, cfg.kafka.bootstrap_servers)
-        alertmanager.start(cfg, work)
+        conf = example_routing(cfg) if routing == "example" else alertmanager.config(cfg)
+        alertmanager.start(cfg, work, conf)
         am_pid = int((work / "pids" / "alertmanager.pid").read_text())
         cfg = cfg.replace(notify={"alertmanager_urls": alertmanager.url(cfg)})
         now = datetime.now(UTC)
@@ -116,7 +147,7 @@ def run(n: int, batch_max: int, outage: float = 0.0) -> dict:
                 alertmanager.services(work)[0].stop()
                 stopped_at, held_when_stopped = time.time() - t0, notifier.delivered
                 time.sleep(outage)  # the outage under test
-                alertmanager.start(cfg, work)
+                alertmanager.start(cfg, work, conf)
                 am_pid = int((work / "pids" / "alertmanager.pid").read_text())
             wait_until(lambda: notifier.delivered >= n, 1800, "every alert accepted",
                        interval=0.2)
@@ -128,7 +159,8 @@ def run(n: int, batch_max: int, outage: float = 0.0) -> dict:
             notifier.stop()
         path = alertmanager.notifications_file(work)
         last, seen, quiet_since = 0.0, -1, time.time()
-        while time.time() - quiet_since < 15 and time.time() - t0 < 1800:
+        # Quiet for a minute: a webhook Alertmanager failed to deliver is retried with backoff.
+        while time.time() - quiet_since < 60 and time.time() - t0 < 1800:
             size = path.stat().st_size if path.exists() else 0
             if size != seen:
                 seen, quiet_since = size, time.time()
@@ -161,7 +193,8 @@ def run(n: int, batch_max: int, outage: float = 0.0) -> dict:
 def table(res: dict) -> str:
     r = res["flood"]
     return "\n".join([
-        f"alert flood to Alertmanager, {common.describe(res['machine'])}:", "",
+        f"alert flood to Alertmanager ({r.get('routing', 'example')} routing), "
+        f"{common.describe(res['machine'])}:", "",
         "| buildings | POST batch | notifier s | alerts/s | AM holds all s | receiver done s "
         "| notifications | notified | dropped | AM RSS MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -185,11 +218,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-max", type=int, default=Config().notify.batch_max)
     ap.add_argument("--outage-seconds", type=float, default=0.0,
                     help="stop Alertmanager half-way through the flood for this long")
+    ap.add_argument("--routing", choices=("example", "local"), default="example")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "notify.json"))
     args = ap.parse_args(argv)
     res = {"machine": common.machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
            "load_average_start": os.getloadavg()}
-    res["flood"] = run(args.buildings, args.batch_max, args.outage_seconds)
+    res["flood"] = run(args.buildings, args.batch_max, args.outage_seconds, args.routing)
+    res["flood"]["routing"] = args.routing
     return common.finish(res, args.out, table)
 
 

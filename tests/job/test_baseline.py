@@ -50,7 +50,44 @@ def _readings(start: datetime, end: datetime, factor=lambda b, ts: 1.0) -> list[
     return out
 
 
-def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg):
+def _cli_prints_every_building(cfg, tmp_path) -> None:
+    """`wattstream baseline --show`: the stored version's table, per building; --json and
+    --building for scripts; an unknown building named."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from wattstream.config import to_dict
+
+    conf = tmp_path / "wattstream.yaml"
+    conf.write_text(yaml.safe_dump(to_dict(cfg)))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "wattstream", "--config", str(conf),
+                               "baseline", "--show", *args], capture_output=True, text=True,
+                              timeout=180)
+
+    text = cli()
+    assert text.returncode == 0, text.stderr[-2000:]
+    lines = text.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("building "))
+    assert [line.split()[:2] for line in lines[head + 1:]] == [["b-1", "passes"],
+                                                               ["b-2", "fails_g14"]]
+    assert "CV(RMSE)" in lines[head + 2] and lines[head + 2].count("%") >= 3  # why not: b-2
+    got = cli("--json", "--building", "b-2")
+    assert got.returncode == 0, got.stderr[-2000:]
+    doc = json.loads(got.stdout)
+    assert doc["version"] == 1 and [b["building_id"] for b in doc["buildings"]] == ["b-2"]
+    b2 = doc["buildings"][0]
+    assert b2["status"] == "fails_g14" and b2["cv_rmse"] > cfg.baseline.max_cv_rmse
+    assert b2["holdout_hours"] == 7 * 24 and b2["train_days"] >= 14
+    unknown = cli("--building", "b-9")
+    assert unknown.returncode != 0 and "--building" in unknown.stderr and "b-9" in unknown.stderr
+
+
+def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg, tmp_path):
     cfg = job_cfg.replace(alerts={"abnormal_sigma": 4.0, "abnormal_consecutive": 2},
                           baseline={"holdout_days": 7, "min_train_days": 14,
                                     "poll_seconds": 1})
@@ -67,6 +104,7 @@ def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg):
     assert rows.loc["b-1", "holdout_hours"] == 7 * 24
     assert not rows.loc["b-2", "passes"] and "CV(RMSE)" in rows.loc["b-2", "reason"]
     assert "1 of 2 pass" in baseline.summary(table, cfg)
+    _cli_prints_every_building(cfg, tmp_path)
 
     # A day later both buildings run at twice their load for 40 minutes from 14:00.
     day = history_end

@@ -42,6 +42,16 @@ MODEL_COLUMNS = ("version", "train_start", "train_end", "holdout_start",
                  *(c.split()[0] for c in FIT_SCHEMA.split(", ")))
 
 
+# A building's model status, as `wattstream baseline` and the job's metrics give it.
+STATUSES = ("passes", "fails_g14", "too_little_history")
+TOO_LITTLE = "too little history"
+
+
+def status(passes: bool, reason: str) -> str:
+    return "passes" if passes else ("too_little_history" if str(reason).startswith(TOO_LITTLE)
+                                    else "fails_g14")
+
+
 def location(cfg: Config) -> str:
     return resolve_uri(cfg.baseline.uri) if cfg.baseline.uri else storage(cfg, "baseline")
 
@@ -76,7 +86,7 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
            "sigma": None}
     if days < bc.min_train_days or train.all():
         model = towt.fit(how, t, y, bc.occupied_share)
-        reason = (f"too little history: {days} days before the held-back ones, needs "
+        reason = (f"{TOO_LITTLE}: {days} days before the held-back ones, needs "
                   f"{bc.min_train_days}" if days < bc.min_train_days
                   else "no held-back days to score the model on")
         return {**out, **_arrays(model), "passes": False, "reason": reason}
@@ -192,6 +202,53 @@ def summary(table: pd.DataFrame, cfg: Config, shown: int = 10) -> str:
         lines.append(f"  … and {len(failing) - shown} more (see the model table)")
     lines.append(f"  stored at {model_file(cfg, v)}")
     return "\n".join(lines)
+
+
+BUILDING_FIELDS = ("building_id", "status", "cv_rmse", "nmbe", "train_start", "train_end",
+                   "train_days", "holdout_hours", "reason")
+
+
+def buildings(table: pd.DataFrame, wanted: list[str] | None = None) -> list[dict]:
+    """One record per building of a model table (`BUILDING_FIELDS`; ISO times, None where
+    not scored), of the `wanted` buildings only if given (an unknown one is an error)."""
+    if wanted:
+        missing = sorted(set(wanted) - set(table["building_id"]))
+        if missing:
+            raise WattstreamError(f"--building: not in baseline v{int(table['version'].iloc[0])}"
+                                  f": {', '.join(missing)}")
+        table = table[table["building_id"].isin(wanted)]
+    out = []
+    for r in table.to_dict("records"):
+        rec = {k: r.get(k) for k in BUILDING_FIELDS if k != "status"}
+        rec["status"] = status(bool(r["passes"]), r["reason"])
+        for k in ("train_start", "train_end"):
+            rec[k] = pd.Timestamp(rec[k]).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for k in ("cv_rmse", "nmbe"):
+            rec[k] = None if rec[k] is None or not np.isfinite(rec[k]) else float(rec[k])
+        for k in ("train_days", "holdout_hours"):
+            rec[k] = int(rec[k])
+        out.append({k: rec[k] for k in BUILDING_FIELDS})
+    return out
+
+
+def building_table(records: list[dict]) -> str:
+    """`buildings` as an aligned text table, one line per building."""
+    def pct(x, sign=""):
+        return "—" if x is None else f"{x:{sign}.1%}"
+
+    head = ("building", "status", "CV(RMSE)", "NMBE", "trained on", "days", "scored h",
+            "why not")
+    rows = [(r["building_id"], r["status"], pct(r["cv_rmse"]), pct(r["nmbe"], "+"),
+             f"{r['train_start'][:10]} … {r['train_end'][:10]}", str(r["train_days"]),
+             str(r["holdout_hours"]), r["reason"] or "") for r in records]
+    width = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    right = {2, 3, 5, 6}
+
+    def line(cells) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, width, strict=True))).rstrip()
+
+    return "\n".join([line(head), *(line(r) for r in rows)])
 
 
 def _naive(value) -> pd.Timestamp:

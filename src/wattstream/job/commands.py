@@ -18,7 +18,14 @@ def register(subparsers) -> None:
                     "(ASHRAE Guideline 14: hourly CV(RMSE) and NMBE) and store the models as "
                     "the next version under baseline.uri; a running job takes it up within "
                     "baseline.poll_seconds. ABNORMAL_USAGE fires only for buildings whose "
-                    "model passes.")
+                    "model passes. Prints a table of every building (status, CV(RMSE), "
+                    "NMBE, training period, why not).")
+    base.add_argument("--show", action="store_true",
+                      help="print the newest stored version instead of fitting a new one")
+    base.add_argument("--json", action="store_true",
+                      help="print {version, file, buildings: [...]} as JSON, for scripts")
+    base.add_argument("--building", action="append", metavar="ID",
+                      help="only this building (repeatable)")
     base.set_defaults(func=_baseline)
 
 
@@ -29,13 +36,33 @@ def _job(args, cfg) -> int:
 
 
 def _baseline(args, cfg) -> int:
+    import json
+
     from .. import spark as session
+    from ..errors import WattstreamError
+    from ..files import Files
     from . import baseline
 
     spark = session.build(cfg, app_name="wattstream-baseline", ui=False)
     try:
-        table = baseline.build(spark, cfg)
+        if args.show:
+            files = Files(spark)
+            found = baseline.versions(files, cfg)
+            if not found:
+                raise WattstreamError(f"baseline.uri: no model version under "
+                                      f"{baseline.location(cfg)} yet; run `wattstream "
+                                      "baseline` to fit one")
+            table = baseline.read(files, cfg, found[-1]).table
+        else:
+            table = baseline.build(spark, cfg)
     finally:
         spark.stop()
+    records = baseline.buildings(table, args.building)
+    version = int(table["version"].iloc[0])
+    if args.json:
+        print(json.dumps({"version": version, "file": baseline.model_file(cfg, version),
+                          "buildings": records}, indent=1))
+        return 0
     print(baseline.summary(table, cfg))
+    print(baseline.building_table(records))
     return 0

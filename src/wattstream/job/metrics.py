@@ -27,6 +27,8 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from ..config import Config
 from ..schema import Reason
+from .baseline import STATUSES
+from .baseline import status as model_status
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ COST_COUNTERS = {
     "co2_kg": ("wattstream_co2_kg", "emissions of the closed windows, kg CO2e"),
 }
 # Why a building has (or has not) ABNORMAL_USAGE: its model's state.
-MODEL_STATUSES = ("passes", "fails_g14", "too_little_history")
+MODEL_STATUSES = STATUSES
 QUERIES = ("engine",)  # the job's query names (stream.QUERY)
 LOSS_KINDS = ("gap", "reset")
 JOB_STATES = ("starting", "running", "waiting_kafka", "waiting_hdfs", "waiting_storage",
@@ -290,8 +292,7 @@ class JobMetrics:
         self.baseline_version.set(int(table["version"].iloc[0]) if len(table) else 0)
         shown = set(self.with_series(list(table["building_id"])))
         for r in table[table["building_id"].isin(shown)].itertuples():
-            status = ("passes" if r.passes else "too_little_history"
-                      if r.reason.startswith("too little") else "fails_g14")
+            status = model_status(r.passes, r.reason)
             for s in MODEL_STATUSES:
                 self.model_status.labels(r.building_id, s).set(1 if s == status else 0)
             self.model_cv_rmse.labels(r.building_id).set(_nan(r.cv_rmse))

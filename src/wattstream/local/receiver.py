@@ -55,7 +55,12 @@ def serve(port: int, out: Path, host: str = LOOPBACK) -> ThreadingHTTPServer:
         def log_message(self, *args) -> None:
             """Quiet: the file is the record."""
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        # Alertmanager opens a connection per group it flushes: a flood of groups overflows
+        # the default listen backlog of 5 (refused, then retried by Alertmanager with backoff).
+        request_queue_size = 1024
+
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
