@@ -185,8 +185,13 @@ def us(ts):
 def partials_of(r):
     """What the JVM's aggregate returns for on-time readings (`aggregates.PARTIALS`)."""
 
+    import pandas as pd
+
     from wattstream.job import aggregates
 
+    if "local_how" not in r:  # readings whose local fields are their UTC ones
+        t = pd.DatetimeIndex(r["timestamp"])
+        r = r.assign(local_how=(t.dayofweek * 24 + t.hour).astype("float64"))
     g = r.assign(ts_us=us(r["timestamp"]).astype("float64")).groupby(["building_id", "ws"])
     out = g.agg(n=("energy_kwh", "size"), energy_sum=("energy_kwh", "sum"),
                 energy_max=("energy_kwh", "max"), energy_min=("energy_kwh", "min"),
@@ -194,7 +199,10 @@ def partials_of(r):
                 temperature_sum=("temperature", "sum"),
                 temperature_count=("temperature", "count"), humidity_sum=("humidity", "sum"),
                 humidity_count=("humidity", "count"), occupancy_sum=("occupancy", "sum"),
-                occupancy_count=("occupancy", "count")).reset_index()
+                occupancy_count=("occupancy", "count"),
+                local_how_count=("local_how", "count"), local_how_sum=("local_how", "sum"),
+                local_how_min=("local_how", "min"), local_how_max=("local_how", "max"),
+                ).reset_index()
     return aggregates.typed(out)
 
 

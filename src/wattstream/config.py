@@ -174,6 +174,18 @@ class WeatherConfig:
 
 
 @dataclass(frozen=True)
+class CalendarConfig:
+    timezone: str = _f("UTC", "local time zone (IANA name) of the buildings that timezones "
+                       "does not name: their hour of the week (baselines, schedules, the "
+                       "report's rules and heat maps) and the check of their readings' "
+                       "day_of_week and hour")
+    timezones: dict[str, str] = _f({}, "building id, weather site (weather.sites) or "
+                                   "building-id pattern (shell glob, e.g. 'east-*') → IANA "
+                                   "zone; a building's own entry first, then its site's, "
+                                   "then the first matching pattern in file order")
+
+
+@dataclass(frozen=True)
 class TouPeriod:
     price_per_kwh: float | None = _f(None, "energy price in this period (currency per kWh); "
                                      "required", minimum=0)
@@ -462,6 +474,7 @@ class Config:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     tariff: TariffConfig = field(default_factory=TariffConfig)
     weather: WeatherConfig = field(default_factory=WeatherConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -608,12 +621,21 @@ def _check_consistency(cfg: Config) -> None:
     check_tariff(cfg.tariff)
     check_hours("recommend.night_hours", cfg.recommend.night_hours)
     if cfg.schema.timezone:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        check_zone("schema.timezone", cfg.schema.timezone)
+    check_zone("calendar.timezone", cfg.calendar.timezone)
+    for name, zone in cfg.calendar.timezones.items():
+        check_zone(f"calendar.timezones.{name}", zone)
 
-        try:
-            ZoneInfo(cfg.schema.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"schema.timezone: unknown zone {cfg.schema.timezone!r}") from None
+
+def check_zone(key: str, name: str) -> None:
+    """Fail with the key's name unless `name` is an IANA zone this machine knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key}: unknown zone {name!r} (an IANA name such as "
+                          "America/New_York)") from None
 
 
 def _check_demo_start(text: str) -> None:

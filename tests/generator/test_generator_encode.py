@@ -29,3 +29,38 @@ def test_encoder_matches_reading_to_json():
                                int(batch.occupancy[i]), ts.weekday(), ts.hour).to_json()
             assert payload == expected
             assert parse_payload(payload).building_id == ids[i]
+
+
+def test_each_reading_carries_its_building_s_local_fields():
+    """Two buildings in zones either side of UTC, across New York's autumn DST change."""
+    import json
+
+    from wattstream.generator.simulate import Simulator
+
+    ids = ["ny", "tokyo", "utc"]
+    sim = Simulator(ids, 7, "r0", zones=["America/New_York", "Asia/Tokyo", "UTC"])
+    for ts, want in (
+        # 2026-11-01 05:30Z: 01:30 EDT (Sunday) would be 00:30 EST an hour later.
+        (datetime(2026, 11, 1, 5, 30, tzinfo=UTC), [(6, 1), (6, 14), (6, 5)]),
+        (datetime(2026, 11, 1, 6, 30, tzinfo=UTC), [(6, 1), (6, 15), (6, 6)]),
+        (datetime(2026, 11, 2, 4, 30, tzinfo=UTC), [(6, 23), (0, 13), (0, 4)]),
+    ):
+        got = [json.loads(p) for p in sim.encoder.encode(sim.step(0, ts, 300))]
+        assert [(r["day_of_week"], r["hour"]) for r in got] == want, ts
+        for r in got:
+            parse_payload(json.dumps(r).encode())  # still a valid reading
+
+
+def test_a_building_keeps_its_schedule_on_its_own_wall_clock():
+    """An office in New York is occupied at 10:00 local whatever the UTC offset, and empty at
+    10:00 UTC (05:00 or 06:00 local)."""
+    from wattstream.generator.model import Buildings
+
+    b = Buildings(["o"], 1, fixed={0: ("office", 5000.0)}, zones=["America/New_York"])
+    for local_ten_utc in ("2026-01-05T15:00:00+00:00", "2026-07-06T14:00:00+00:00"):
+        s = datetime.fromisoformat(local_ten_utc).timestamp()
+        hour, dow = b.local_time(s)
+        assert (round(float(hour[0]), 3), int(dow[0])) == (10.0, 0)
+        assert b.occupancy_fraction(hour, dow)[0] == 1.0
+        early = b.local_time(s - 5 * 3600)  # 05:00 local
+        assert b.occupancy_fraction(*early)[0] < 0.1

@@ -56,7 +56,8 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
         "energy_max": [2.0], "energy_min": [1.0], "first_us": [1.7676036e15],
         "last_us": [1.76760361e15], "temperature_sum": [40.0], "temperature_count": [2],
         "humidity_sum": [None], "humidity_count": [0], "occupancy_sum": [4.0],
-        "occupancy_count": [2]}))
+        "occupancy_count": [2], "local_how_count": [2], "local_how_sum": [14.0],
+        "local_how_min": [7.0], "local_how_max": [7.0]}))
     # A closed window as the engine gives it: scored against a baseline (none here: NaN).
     closed = aggregates.finish(parts, 300).assign(expected_kwh=2.5, residual_kwh=0.5,
                                                   std_residual=float("nan"),
@@ -67,6 +68,7 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
                            "energy_cost", "co2_kg", "date"]
     row = got.first()
     assert row.readings == 2 and row.avg_humidity is None and row.demand_kw == 36.0
+    assert row.hour_of_week == 9 and row.local_time_mismatches == 2  # 09:00 UTC, fields say 7
     assert (row.expected_kwh, row.residual_kwh, row.std_residual) == (2.5, 0.5, None)
     assert (row.energy_cost, row.co2_kg) == (0.36, 1.05)
     assert str(row.date) == "2026-01-05" and row.hour_of_week == 9

@@ -170,3 +170,13 @@ def test_closed_windows_add_to_the_cost_and_emission_totals_of_buildings_with_se
     names = {s.labels.get("building") for metric in m.cost_totals["co2_kg"].collect()
              for s in metric.samples}
     assert names == {"a"}  # b is over the cap
+
+
+def test_closed_windows_count_their_readings_with_disagreeing_local_fields():
+    import pandas as pd
+
+    m = JobMetrics(Config().replace(metrics={"max_buildings": 1}))
+    m.set_closed(pd.DataFrame({"building_id": ["a", "a", "b"], "energy_kwh": [1.0] * 3,
+                               "local_time_mismatches": [0, 3, 2]}))
+    assert m.local_time.labels("a")._value.get() == 3
+    assert m.local_time_fleet._value.get() == 5  # b too, though it has no series

@@ -197,7 +197,7 @@ def options(args: argparse.Namespace, cfg) -> object:
 def generate(args: argparse.Namespace, cfg) -> int:
     opts = options(args, cfg)
     if args.mode == "convert":
-        return _convert(args)
+        return _convert(args, cfg)
     if args.mode == "thresholds":
         return _thresholds(cfg, opts)
     if args.mode == "buildings":
@@ -224,8 +224,11 @@ def generate(args: argparse.Namespace, cfg) -> int:
     return 0
 
 
-def _convert(args: argparse.Namespace) -> int:
+def _convert(args: argparse.Namespace, cfg) -> int:
+    from ..localtime import Zones
     from .replay import convert_cambridge, convert_meters
+
+    zones = Zones(cfg)  # each row's day_of_week and hour: its building's local ones
 
     if not args.dataset or not args.output:
         raise WattstreamError("convert needs --dataset and --output FILE")
@@ -233,13 +236,14 @@ def _convert(args: argparse.Namespace) -> int:
         if args.weather_output:
             raise WattstreamError("--weather-output: a meter export has no weather")
         source = args.source or str(CAMBRIDGE_SLICE / "electricity_2019")
-        s = convert_meters(source, args.output, _start(args.start), _start(args.end))
+        s = convert_meters(source, args.output, _start(args.start), _start(args.end),
+                           zones)
         print(f"wattstream generate convert: wrote {s.rows:,} readings of {s.buildings} meters "
               f"to {args.output} (no weather); {s.missing_dropped:,} empty readings left out",
               file=sys.stderr)
         return 0
     s = convert_cambridge(args.source or str(CAMBRIDGE_SLICE), args.output, args.buildings,
-                          _start(args.start), _start(args.end), args.weather_output)
+                          _start(args.start), _start(args.end), args.weather_output, zones)
     print(f"wattstream generate convert: wrote {s.rows:,} readings of {s.buildings} buildings "
           f"to {args.output}; dropped {s.zeros_dropped:,} zero readings (missing at source) "
           f"and {s.no_weather_dropped:,} without weather"

@@ -12,8 +12,10 @@ the instantaneous degree differences, times a slowly varying (AR(1)) and a white
 `energy_kwh` is P times the interval, so it scales with the interval.
 
 Weather is one site for the fleet: a seasonal and a diurnal cycle plus AR(1) anomalies whose
-persistence is set in hours (so it does not depend on the interval). All times are UTC; the
-reading's `hour` and `day_of_week` are the UTC calendar fields.
+persistence is set in hours (so it does not depend on the interval). Event time is UTC; each
+building keeps its schedule on its own wall clock (`zones`: its IANA zone, `localtime`), so
+its load moves with DST as a real building's does, and its readings' `hour` and `day_of_week`
+are its local calendar fields. The weather's diurnal cycle follows UTC (one site).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..localtime import UTC, offset_seconds
 
 HEATING_BASE_C = 15.5
 COOLING_BASE_C = 18.0
@@ -73,9 +77,15 @@ class Buildings:
     advance. The demo uses it to guarantee large buildings; the model is the same."""
 
     def __init__(self, building_ids: list[str], seed: int,
-                 fixed: Mapping[int, tuple[str, float]] | None = None):
+                 fixed: Mapping[int, tuple[str, float]] | None = None,
+                 zones: list[str] | None = None):
         self.ids = list(building_ids)
         n = len(self.ids)
+        # Each building's zone as an index into `zone_names` (one offset per zone and step).
+        names = list(zones) if zones is not None else [UTC] * n
+        self.zone_names = list(dict.fromkeys(names))
+        self.zone = np.array([self.zone_names.index(z) for z in names], dtype=np.int64) \
+            if len(self.zone_names) > 1 else np.zeros(n, dtype=np.int64)
         weights = np.array([t.weight for t in TYPES])
         weights = weights / weights.sum()
         kind = np.empty(n, dtype=np.int64)
@@ -120,16 +130,23 @@ class Buildings:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def occupancy_fraction(self, hour: float, dow: int) -> np.ndarray:
-        """Scheduled occupancy in [0, 1]: a trapezoid between open and close with one-hour
-        ramps, scaled down on weekends, never below the type's night floor."""
+    def local_time(self, epoch_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each building's local hour of the day (fractional) and day of the week (Monday =
+        0) at an instant."""
+        offsets = np.array([offset_seconds(z, epoch_s) for z in self.zone_names])
+        local_s = epoch_s + offsets[self.zone]
+        # 1970-01-01 was a Thursday (Monday = 0).
+        return (local_s / 3600.0) % 24, ((local_s // 86400 + 3) % 7).astype(np.int64)
+
+    def occupancy_fraction(self, hour, dow) -> np.ndarray:
+        """Scheduled occupancy in [0, 1] at each building's local hour and day of the week
+        (scalars or per building): a trapezoid between open and close with one-hour ramps,
+        scaled down on weekends, never below the type's night floor."""
         rise = np.clip(hour - self.open_hour + 1.0, 0.0, 1.0)
         fall = np.clip(self.close_hour - hour, 0.0, 1.0)
         day = rise * fall
-        if dow == 5:
-            day = day * self.saturday
-        elif dow == 6:
-            day = day * self.sunday
+        dow = np.asarray(dow)
+        day = np.where(dow == 5, day * self.saturday, np.where(dow == 6, day * self.sunday, day))
         return np.maximum(day, self.night_floor)
 
 
@@ -191,9 +208,7 @@ class Model:
         b, n = self.b, len(self.b)
         temp_out, hum_out = self.weather.step(epoch_s, dt_s)
         self.site_weather = (temp_out, hum_out)
-        hour = (epoch_s / 3600.0) % 24
-        dow = int((epoch_s // 86400 + 3) % 7)  # 1970-01-01 was a Thursday (Monday = 0)
-        occ = b.occupancy_fraction(hour, dow)
+        occ = b.occupancy_fraction(*b.local_time(epoch_s))
         hvac = b.hvac_setback + (1 - b.hvac_setback) * np.minimum(1.0, occ / 0.3)
         temp = temp_out + b.temp_offset
         hdd = np.maximum(0.0, HEATING_BASE_C - temp)

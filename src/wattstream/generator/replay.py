@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..errors import WattstreamError
+from ..localtime import Zones
 from ..schema import (
     FIELDS,
     InvalidReading,
@@ -163,13 +165,21 @@ def _natural(p: Path) -> tuple[int, str]:
     return (int(m.group(1)) if m else 1 << 30, p.stem)
 
 
+def _local_fields(zones: Zones | None, building: str, ts: datetime) -> dict[str, int]:
+    """The reading's `day_of_week` and `hour` on its building's wall clock (UTC without
+    zones)."""
+    local = ts if zones is None else ts.astimezone(ZoneInfo(zones.name(building)))
+    return {"day_of_week": local.weekday(), "hour": local.hour}
+
+
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
 
 
 def convert_cambridge(source: str | Path, output: str | Path, buildings: int | None = None,
                       start: datetime | None = None, end: datetime | None = None,
-                      weather_output: str | Path | None = None) -> ConvertSummary:
+                      weather_output: str | Path | None = None,
+                      zones: Zones | None = None) -> ConvertSummary:
     """Write the Cambridge archive's hourly readings in the canonical schema, ordered by time
     then building. Building `b12` becomes `ucam-b12`; occupancy is unknown (empty). With
     `weather_output`, the readings carry no weather and the Bedford observations (site
@@ -212,7 +222,7 @@ def convert_cambridge(source: str | Path, output: str | Path, buildings: int | N
                 rows.append((ts, order, {
                     "timestamp": format_timestamp(ts), "building_id": bid, "energy_kwh": energy,
                     "temperature": None if apart else w[0], "humidity": None if apart else w[1],
-                    "occupancy": None, "day_of_week": ts.weekday(), "hour": ts.hour,
+                    "occupancy": None, **_local_fields(zones, bid, ts),
                 }))
     rows.sort(key=lambda r: (r[0], r[1]))
     records = [r[2] for r in rows]
@@ -286,7 +296,7 @@ _TIME_COLUMNS = ("timestamp", "datetime", "date_time", "time", "date")
 
 
 def convert_meters(source: str | Path, output: str | Path, start: datetime | None = None,
-                   end: datetime | None = None) -> ConvertSummary:
+                   end: datetime | None = None, zones: Zones | None = None) -> ConvertSummary:
     """A meter export → canonical rows without weather, ordered by time then meter.
 
     `source` is a CSV file or a folder of them, one meter per file, its id the file's name
@@ -328,7 +338,7 @@ def convert_meters(source: str | Path, output: str | Path, start: datetime | Non
                 rows.append((ts, order, {
                     "timestamp": format_timestamp(ts), "building_id": bid, "energy_kwh": energy,
                     "temperature": None, "humidity": None, "occupancy": None,
-                    "day_of_week": ts.weekday(), "hour": ts.hour}))
+                    **_local_fields(zones, bid, ts)}))
     rows.sort(key=lambda r: (r[0], r[1]))
     records = [r[2] for r in rows]
     summary.rows = len(records)

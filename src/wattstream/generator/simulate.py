@@ -1,6 +1,7 @@
 """A fleet stepped through event time: model + anomalies + encoding of the Kafka values.
 
-    sim = Simulator(building_ids, seed=42, replica="r0", kinds=KINDS, anomaly_rate=0.5)
+    sim = Simulator(building_ids, seed=42, replica="r0", kinds=KINDS, anomaly_rate=0.5,
+                    zones=Zones(cfg).names(building_ids))
     batch = sim.step(0, start)   # one reading per building (minus dropped ones)
 
 Values are encoded by `encode`, byte for byte what `Reading.to_json()` gives for the same
@@ -13,9 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..localtime import UTC
 from ..schema import format_timestamp
 from .anomalies import Injector
 from .model import Buildings, Model, _key_int
@@ -43,30 +46,42 @@ class Batch:
 class Encoder:
     """Serialises batches to the canonical JSON of `Reading.to_json()`."""
 
-    def __init__(self, building_ids: list[str], with_weather: bool = True):
+    def __init__(self, building_ids: list[str], with_weather: bool = True,
+                 buildings: Buildings | None = None):
         self.heads = [f'","building_id":"{bid}","energy_kwh":' for bid in building_ids]
         self.keys = [bid.encode() for bid in building_ids]
         self.with_weather = with_weather
+        self.buildings = buildings  # their zones give each reading's local fields
+
+    def _tails(self, batch: Batch) -> list[str]:
+        """Each reading's closing `day_of_week` and `hour`: its building's local ones."""
+        ts = batch.ts
+        b = self.buildings
+        if b is None or b.zone_names == [UTC]:
+            return [f',"day_of_week":{ts.weekday()},"hour":{ts.hour}}}'] * len(batch)
+        per_zone = [ts.astimezone(ZoneInfo(z)) for z in b.zone_names]
+        tails = [f',"day_of_week":{t.weekday()},"hour":{t.hour}}}' for t in per_zone]
+        return [tails[z] for z in b.zone[batch.index].tolist()]
 
     def encode(self, batch: Batch) -> list[bytes]:
         ts = batch.ts
         start = '{"timestamp":"' + format_timestamp(ts)
-        tail = f',"day_of_week":{ts.weekday()},"hour":{ts.hour}}}'
+        tails = self._tails(batch)
         heads = self.heads
         if not self.with_weather:  # a meter's reading: weather comes from the weather topic
             return [
                 f'{start}{heads[i]}{e!r},"temperature":null,"humidity":null,"occupancy":{o}'
                 f'{tail}'.encode()
-                for i, e, o in zip(batch.index.tolist(), batch.energy_kwh.tolist(),
-                                   batch.occupancy.tolist(), strict=True)
+                for i, e, o, tail in zip(batch.index.tolist(), batch.energy_kwh.tolist(),
+                                         batch.occupancy.tolist(), tails, strict=True)
             ]
         # tolist() turns numpy scalars into Python floats, whose repr is what json.dumps writes.
         return [
             f'{start}{heads[i]}{e!r},"temperature":{t!r},"humidity":{h!r},"occupancy":{o}{tail}'
             .encode()
-            for i, e, t, h, o in zip(batch.index.tolist(), batch.energy_kwh.tolist(),
-                                     batch.temperature.tolist(), batch.humidity.tolist(),
-                                     batch.occupancy.tolist(), strict=True)
+            for i, e, t, h, o, tail in zip(batch.index.tolist(), batch.energy_kwh.tolist(),
+                                           batch.temperature.tolist(), batch.humidity.tolist(),
+                                           batch.occupancy.tolist(), tails, strict=True)
         ]
 
 
@@ -75,12 +90,12 @@ class Simulator:
                  kinds: tuple[str, ...] = (), anomaly_rate: float = 0.0,
                  labels: IO[str] | None = None,
                  fixed: Mapping[int, tuple[str, float]] | None = None,
-                 with_weather: bool = True):
-        self.buildings = Buildings(building_ids, seed, fixed)
+                 with_weather: bool = True, zones: list[str] | None = None):
+        self.buildings = Buildings(building_ids, seed, fixed, zones)
         self.model = Model(self.buildings, seed, replica)
         self.injector = Injector(building_ids, kinds, anomaly_rate, seed, _key_int(replica),
                                  labels)
-        self.encoder = Encoder(building_ids, with_weather)
+        self.encoder = Encoder(building_ids, with_weather, self.buildings)
         self.last_end: datetime | None = None
 
     @property

@@ -6,7 +6,7 @@ abnormal-usage check and the final windows all read these columns.
     partial_columns()            # Spark aggregate expressions over a batch's readings
     grouped_partials(rows, keys) # the same on the driver, over a small batch's rows (pandas)
     merge(prior, batch)          # running partials + a batch's partials (pandas)
-    finish(partials, length_s)   # partials → WINDOW_COLUMNS (pandas)
+    finish(partials, length_s, zones)  # partials → WINDOW_COLUMNS (pandas)
 
 A new window column is one more entry in `AGGREGATES` (and, if it needs a new partial, one
 more `Partial`).
@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from ..localtime import UTC, Zones, calendar_fields
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ PARTIALS: tuple[Partial, ...] = (
     _sum("temperature_sum", "temperature"), _count("temperature_count", "temperature"),
     _sum("humidity_sum", "humidity"), _count("humidity_count", "humidity"),
     _sum("occupancy_sum", "occupancy"), _count("occupancy_count", "occupancy"),
+    # The local hour of the week the readings carry (day_of_week * 24 + hour), checked in
+    # `finish` against the building's zone. Its own count: a window saved by a release
+    # without it has readings these sums never saw.
+    _count("local_how_count", "local_how"), _sum("local_how_sum", "local_how"),
+    _min("local_how_min", "local_how"), _max("local_how_max", "local_how"),
 )
 PARTIAL_NAMES = tuple(p.name for p in PARTIALS)
 
@@ -119,7 +126,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
 )
 KEY = ("building_id", "ws")  # ws: window start, epoch seconds
 WINDOW_COLUMNS = ("building_id", "window_start", "window_end",
-                  *(a.column for a in AGGREGATES), "hour_of_week")
+                  *(a.column for a in AGGREGATES), "hour_of_week", "local_time_mismatches")
 
 
 def partial_columns() -> list[Column]:
@@ -175,8 +182,9 @@ def merge(prior: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def finish(partials: pd.DataFrame, length_s: int) -> pd.DataFrame:
-    """Partials → one row per window with WINDOW_COLUMNS (timestamps naive UTC)."""
+def finish(partials: pd.DataFrame, length_s: int, zones: Zones | None = None) -> pd.DataFrame:
+    """Partials → one row per window with WINDOW_COLUMNS (timestamps naive UTC; the hour of
+    the week local to each building's zone, UTC without `zones`)."""
     ws = partials["ws"].to_numpy(dtype="int64")
     start = pd.to_datetime(ws, unit="s")
     out = pd.DataFrame({"building_id": partials["building_id"].to_numpy(),
@@ -185,11 +193,30 @@ def finish(partials: pd.DataFrame, length_s: int) -> pd.DataFrame:
     for a in AGGREGATES:
         v = a.value(partials, length_s)
         out[a.column] = v.to_numpy() if isinstance(v, pd.Series) else v
-    out["hour_of_week"] = hour_of_week(start).astype("int32")
+    if zones is not None:
+        how = zones.hour_of_week(out["building_id"], ws)
+    else:
+        dow, hour = calendar_fields(UTC, ws)
+        how = dow * 24 + hour
+    out["hour_of_week"] = how.astype("int32")
+    out["local_time_mismatches"] = local_time_mismatches(partials, how)
     return out
 
 
-def hour_of_week(starts: pd.DatetimeIndex) -> np.ndarray:
-    """Monday 00:00 UTC = 0 … Sunday 23:00 = 167."""
-    idx = pd.DatetimeIndex(starts)
-    return (idx.dayofweek * 24 + idx.hour).to_numpy()
+def local_time_mismatches(partials: pd.DataFrame, how: np.ndarray) -> np.ndarray:
+    """Readings of each window whose local day_of_week and hour disagree with the hour of
+    the week of its zone (`how`). A window of a few minutes sits in one local hour, so its
+    readings carry one value, or two where some disagree: from the count, sum, minimum and
+    maximum the count of each value is exact for up to two values (more, and every reading
+    not at the expected value is counted as one of the two extremes' share)."""
+    n = partials["local_how_count"].to_numpy(dtype="float64")
+    lo = partials["local_how_min"].to_numpy(dtype="float64")
+    hi = partials["local_how_max"].to_numpy(dtype="float64")
+    total = partials["local_how_sum"].to_numpy(dtype="float64")
+    e = np.asarray(how, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at_hi = np.where(hi > lo, np.rint((total - n * lo) / (hi - lo)), 0.0)
+    at_hi = np.clip(np.nan_to_num(at_hi), 0, n)
+    out = np.where(lo == hi, np.where(lo == e, 0.0, n),
+                   np.where(e == lo, at_hi, np.where(e == hi, n - at_hi, n)))
+    return np.nan_to_num(np.where(n > 0, out, 0.0)).astype("int64")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
+from ..localtime import Zones
 from ..tariff import COST_COLUMNS, Tariff
 from . import aggregates, detect, peak, saved_state, weather
 from .aggregates import KEY
@@ -59,6 +60,7 @@ class Engine:
         self.delay_us = cfg.windows.watermark_seconds * 1_000_000
         self.models = models
         self.tariff = Tariff(cfg.tariff)
+        self.zones = Zones(cfg)
         self.windows = _empty_state()
         self.buildings = detect.empty_state()
         self.peaks = peak.empty_state()
@@ -99,7 +101,7 @@ class Engine:
         if len(readings):
             found = self._crossings(readings, prior, merged, now)
             out.append(found)
-        touched = aggregates.finish(merged, self.length_s)
+        touched = aggregates.finish(merged, self.length_s, self.zones)
         if len(batch):
             keep = ~_keys(self.windows).isin(_keys(batch))
             rest = self.windows[keep]
@@ -111,7 +113,7 @@ class Engine:
         if idle_until_us is not None:
             self.idle_close(idle_until_us)
         done = self._close()
-        closed = aggregates.finish(done, self.length_s)
+        closed = aggregates.finish(done, self.length_s, self.zones)
         scores = None
         if self.models is not None:
             scores = self.models.score(closed["building_id"], closed["hour_of_week"].to_numpy(),
@@ -183,7 +185,8 @@ class Engine:
         once)."""
         open_ = self.windows[self.windows["building_id"].isin(batch["building_id"].unique())]
         newest = open_.groupby("building_id")["ws"].transform("max")
-        done = aggregates.finish(open_[open_["ws"] < newest], self.length_s)
+        done = aggregates.finish(open_[open_["ws"] < newest], self.length_s,
+                                     self.zones)
         if len(done):  # closed windows were scored already (`apply`)
             done["expected_kwh"] = np.nan
             if self.models is not None:

@@ -156,6 +156,13 @@ class JobMetrics:
                        for k, (name, doc) in CLOSED_GAUGES.items()}
         self.cost_totals = {k: Counter(name, doc, ["building"], registry=r)
                             for k, (name, doc) in COST_COUNTERS.items()}
+        self.local_time = Counter("wattstream_local_time_mismatches", "readings of closed "
+                                  "windows whose day_of_week and hour disagree with their "
+                                  "building's zone (calendar.timezones)", ["building"],
+                                  registry=r)
+        self.local_time_fleet = Counter("wattstream_local_time_mismatches_fleet", "the same "
+                                        "for every building, with or without series",
+                                        registry=r)
         self.data_loss = Counter("wattstream_kafka_data_loss",
                                  "Kafka offsets a query skipped because Kafka no longer had "
                                  "them: records deleted before being read (kind=gap), or "
@@ -307,6 +314,13 @@ class JobMetrics:
             for k, g in self.closed.items():
                 g.labels(r["building_id"]).set(_nan(r.get(k)))
         rows = closed[closed["building_id"].isin(with_series)]
+        if "local_time_mismatches" in closed:
+            off = closed[closed["local_time_mismatches"] > 0]
+            if not off.empty:
+                self.local_time_fleet.inc(int(off["local_time_mismatches"].sum()))
+                shown_off = off[off["building_id"].isin(with_series)]
+                for b, n in shown_off.groupby("building_id")["local_time_mismatches"].sum().items():
+                    self.local_time.labels(b).inc(int(n))
         if rows.empty or "energy_cost" not in rows:
             return
         sums = rows.groupby("building_id")[list(COST_COUNTERS)].sum()

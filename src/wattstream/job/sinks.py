@@ -30,7 +30,7 @@ WINDOW_SCHEMA = pa.schema(
     [("building_id", pa.string()), ("window_start", _TS), ("window_end", _TS)]
     + [(a.column, pa.int64() if a.column == "readings" else pa.float64())
        for a in aggregates.AGGREGATES]
-    + [("hour_of_week", pa.int32())]
+    + [("hour_of_week", pa.int32()), ("local_time_mismatches", pa.int64())]
     + [(c, pa.float64()) for c in (*SCORE_COLUMNS, *COST_COLUMNS)])
 ALERT_SCHEMA = pa.schema(
     [("alert_id", pa.string()), ("building_id", pa.string()), ("type", pa.string()),

@@ -70,6 +70,7 @@ def prepare(parsed: DataFrame, length_s: int, weather_topic: str = "") -> DataFr
         "energy_kwh", "temperature", "humidity",
         F.col("occupancy").cast("double").alias("occupancy"),
         F.col("hour").cast("double").alias("hour"),
+        (F.col("day_of_week") * 24 + F.col("hour")).cast("double").alias("local_how"),
         "topic", "partition", "offset",
         F.when(keep_payload & ~control, F.col("payload")).alias("payload"),
         F.when(~control, F.col("error")).alias("error"), control.alias("control"))
@@ -376,7 +377,8 @@ class Batches:
 
 _NO_WATERMARK = -(2**63)  # before any watermark: every valid reading is on time
 _GROUP = ["status", "reason", "building_id", "ws"]
-_NUMERIC = ("ts_us", "energy_kwh", "temperature", "humidity", "occupancy", "hour")
+_NUMERIC = ("ts_us", "energy_kwh", "temperature", "humidity", "occupancy", "hour",
+            "local_how")
 
 
 class _Partials:
