@@ -126,6 +126,21 @@ def test_engine_equals_reading_by_reading_reference(seed):
                 else row["avg_humidity"] == pytest.approx(hum.mean()))
         assert row["hour_of_week"] == row["window_start"].dayofweek * 24 + \
             row["window_start"].hour
+        assert row["local_time_mismatches"] == 0  # the readings carry their UTC fields
+
+
+def test_closed_windows_are_in_each_building_s_local_hour_of_the_week():
+    """b-0 in New York (EST in January), b-1 in Tokyo; their readings carry UTC fields, which
+    the windows count as disagreeing with the zone."""
+    cfg = CFG.replace(calendar={"timezones": {"b-0": "America/New_York",
+                                              "b-1": "Asia/Tokyo"}})
+    _, closed, _, _ = _run(_batches(1), cfg=cfg)
+    assert set(closed["building_id"]) == {"b-0", "b-1", "b-2"}
+    for row in closed.to_dict("records"):
+        utc = row["window_start"].dayofweek * 24 + row["window_start"].hour
+        shift = {"b-0": -5, "b-1": 9, "b-2": 0}[row["building_id"]]
+        assert row["hour_of_week"] == (utc + shift) % 168
+        assert row["local_time_mismatches"] == (0 if shift == 0 else row["readings"])
 
 
 def test_a_closed_window_is_scored_against_its_baseline_once():
