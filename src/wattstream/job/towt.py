@@ -4,7 +4,8 @@ In the spirit of LBNL's TOWT and CalTRACK hourly: the expected energy of a windo
 
     coef_tow[hour of week] + sum_j seg_j(temperature) * coef_temp[occupied?][j]
 
-- one term per hour of the week (Monday 00:00 UTC = 0 … 167);
+- one term per hour of the week, on the building's wall clock (Monday 00:00 local = 0 … 167,
+  `localtime`);
 - the hours of the week are split into occupied and unoccupied from the load itself (TOWT's
   rule: an hour is occupied when more than `occupied_share` of its loads sit above a plain
   load-on-temperature line), so the temperature response of a closed building is its own;
