@@ -55,6 +55,11 @@ def windows() -> pd.DataFrame:
             out[name] = np.nan
     out["hour_of_week"] = (out["window_start"].dt.dayofweek * 24
                            + out["window_start"].dt.hour).astype("int32")
+    # b-4's meter sent UTC fields for its readings of two windows (zone elsewhere).
+    out["local_time_mismatches"] = 0
+    off = (out["building_id"] == "b-4") & out["window_start"].isin(
+        pd.to_datetime(["2026-06-12 10:00", "2026-06-12 10:05"]))
+    out.loc[off, "local_time_mismatches"] = 5
     return out
 
 

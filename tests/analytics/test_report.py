@@ -81,6 +81,7 @@ def test_the_recommendations_name_the_faults_of_the_fleet(stored):
     quality = fig.rows["quality-table"]
     assert {"b-2", "b-3", "b-5"} <= set(quality)  # stuck, gap, a missing day
     assert quality["b-5"][2] == 288  # missing windows
+    assert quality["b-4"][-1] == 10  # readings whose local fields disagree with the zone
     # Building pages: the three with the most to save.
     assert text.count('class="building"') == 3
     assert 'id="building-b-7"' in text

@@ -339,20 +339,24 @@ def _alerts(r: Report) -> str:
 def _quality(r: Report) -> str:
     q = r.findings.quality.sort_values(["estimated_share", "building_id"],
                                        ascending=[False, True])
-    q = q[(q["estimated_share"] > 0) | (q["stuck_alerts"] > 0) | (q["gap_alerts"] > 0)]
+    q = q[(q["estimated_share"] > 0) | (q["stuck_alerts"] > 0) | (q["gap_alerts"] > 0)
+          | (q["local_time_mismatches"] > 0)]
     rows = [f'<tr data-building="{html.escape(x.building_id)}">{_text(x.building_id)}'
             f"{_num(x.windows)}{_num(x.missing)}{_num(x.stuck_alerts)}"
             f"{_num(x.stuck_minutes)}{_num(x.gap_alerts)}"
-            f"{_num(100 * x.estimated_share, 2, ' %')}</tr>"
+            f"{_num(100 * x.estimated_share, 2, ' %')}{_num(x.local_time_mismatches)}</tr>"
             for x in q.head(SUMMARY_ROWS).itertuples()]
     body = (_table([("building", False), ("windows", True), ("missing", True),
                     ("stuck alerts", True), ("stuck min", True), ("gap alerts", True),
-                    ("on estimates", True)], rows, ident="quality-table")
+                    ("on estimates", True), ("local time off", True)], rows,
+                   ident="quality-table")
             if rows else "<p>Every building reported every window.</p>")
     return ('<section id="quality"><h2>Data quality</h2>' + body +
             '<p class="note">On estimates: the share of the period whose windows are missing '
             "or stuck; a bill would rest on estimates there. Late readings are counted by the "
-            "job (wattstream_late_readings_dropped_total), not per building.</p></section>")
+            "job (wattstream_late_readings_dropped_total), not per building. Local time off: "
+            "readings whose day_of_week and hour disagree with the building's zone "
+            "(calendar.timezones).</p></section>")
 
 
 def _building(r: Report, building: str) -> str:

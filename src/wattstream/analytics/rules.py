@@ -70,7 +70,7 @@ class Findings:
     # days), heat_slope, heat_balance, cool_slope, cool_balance (kWh per day and K; NaN
     # balance: no such term), days
     quality: pd.DataFrame  # building_id, windows, missing, missing_share, stuck_alerts,
-    # stuck_minutes, gap_alerts, estimated_share
+    # stuck_minutes, gap_alerts, local_time_mismatches, estimated_share
 
 
 @dataclass
@@ -520,6 +520,8 @@ def data_quality(f: Fleet, alerts: pd.DataFrame) -> tuple[list[dict], pd.DataFra
     q["stuck_minutes"] = stuck["sum"].astype("float64").reindex(u.buildings).fillna(
         0.0).to_numpy()
     q["gap_alerts"] = gaps.reindex(u.buildings).fillna(0).astype(int).to_numpy()
+    q["local_time_mismatches"] = (u.local_time_mismatches if u.local_time_mismatches is not None
+                                  else np.zeros(len(u.buildings), dtype="int64"))
     stuck_windows = q["stuck_minutes"].to_numpy() * 60 / u.length_s
     with np.errstate(all="ignore"):
         q["estimated_share"] = np.where(expected > 0, (missing + stuck_windows) / expected, 0.0)

@@ -44,6 +44,8 @@ class Usage:
     length_s: int                # window length
     top: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TOP_COLUMNS)))
     # ^ the highest billing intervals of each building and billing month, kW, highest first
+    local_time_mismatches: np.ndarray | None = None
+    # ^ (B,) readings whose day_of_week/hour disagreed with the building's zone; None: unknown
 
     @property
     def hours_s(self) -> np.ndarray:
@@ -148,12 +150,15 @@ def read_usage(spark, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     ts = F.unix_seconds(F.col("window_start"))
     q = parts_per_hour(tariff.interval_s)
     part = F.floor((ts % HOUR) / (HOUR // q))
+    # Windows stored before the local-time check have no such column: nothing counted.
+    mism = (F.sum("local_time_mismatches") if "local_time_mismatches" in w.columns
+            else F.lit(0)).alias("lm")
     # One pass: per building and hour, the sums and the energy of each part of the hour (the
     # billing intervals are made of parts; the peaks are found in numpy).
     hourly = w.groupBy("building_id", (F.floor(ts / HOUR) * HOUR).alias("h")).agg(
         F.sum("energy_kwh").alias("e"), F.count(F.lit(1)).alias("n"),
         F.sum("avg_temperature").alias("ts"), F.count("avg_temperature").alias("tn"),
-        F.sum("avg_occupancy").alias("os"), F.count("avg_occupancy").alias("on"),
+        F.sum("avg_occupancy").alias("os"), F.count("avg_occupancy").alias("on"), mism,
         *[F.sum(F.when(part == k, F.col("energy_kwh"))).alias(f"p{k}") for k in range(q)]
     ).toArrow()
     return dense(hourly, since, until, cfg.windows.length_seconds, tariff,
@@ -202,7 +207,8 @@ def dense(hourly: pa.Table, since: pd.Timestamp, until: pd.Timestamp, length_s: 
     parts = np.stack([grid(f"p{k}", np.nan) for k in range(q)], axis=2).reshape(
         len(names), hours * q)
     top = top_intervals(names[order], parts, start, HOUR // q, tariff, top_k)
-    return Usage(names[order], start, energy, n, temperature, occupancy, length_s, top)
+    mism = grid("lm").sum(axis=1).astype("int64") if "lm" in hourly.column_names else None
+    return Usage(names[order], start, energy, n, temperature, occupancy, length_s, top, mism)
 
 
 def top_intervals(buildings: np.ndarray, parts: np.ndarray, start_s: int, part_s: int,
