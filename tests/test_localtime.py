@@ -11,7 +11,7 @@ import pytest
 
 from wattstream.config import Config, ConfigError
 from wattstream.job import aggregates
-from wattstream.localtime import Zones, calendar_fields, offset_seconds
+from wattstream.localtime import Calendar, calendar_fields, offset_seconds
 
 NY, BERLIN = "America/New_York", "Europe/Berlin"
 
@@ -46,14 +46,14 @@ def test_a_dst_day_has_its_wall_clock_hours(zone, local_midnight_utc, hours, hou
     # The next local midnight is Monday, hour of the week 0.
     cfg = Config().replace(calendar={"timezone": zone})
     nxt = _hourly(local_midnight_utc, hours + 1)[-1:]
-    assert Zones(cfg).hour_of_week(["b"], nxt).tolist() == [0]
+    assert Calendar(cfg).hour_of_week(["b"], nxt).tolist() == [0]
 
 
 def test_a_schedule_keeps_its_local_hour_across_the_change():
     """09:00 local is hour of the week 9 on the Monday before and after each change, though
     its UTC hour moved."""
     cfg = Config().replace(calendar={"timezones": {"ny": NY, "de": BERLIN}})
-    z = Zones(cfg)
+    z = Calendar(cfg)
     for building, before, after in (("ny", "2026-03-02 14:00", "2026-03-09 13:00"),
                                     ("ny", "2026-10-26 13:00", "2026-11-02 14:00"),
                                     ("de", "2026-03-23 08:00", "2026-03-30 07:00"),
@@ -68,20 +68,20 @@ def test_a_building_s_zone_is_its_own_then_its_site_s_then_a_pattern_then_the_de
                   "timezones": {"b-1": "Asia/Tokyo", "campus": "Europe/Paris",
                                 "us-*": NY, "*": "Australia/Sydney"}},
         weather={"sites": {"b-1": "campus", "b-2": "campus"}})
-    z = Zones(cfg)
+    z = Calendar(cfg)
     assert z.name("b-1") == "Asia/Tokyo"          # its own entry beats its site's
     assert z.name("b-2") == "Europe/Paris"        # its site's
     assert z.name("us-7") == NY                   # the first matching pattern
     assert z.name("other") == "Australia/Sydney"  # a later pattern
     assert z.uniform is None
-    plain = Zones(Config().replace(calendar={"timezone": "Europe/London"}))
+    plain = Calendar(Config().replace(calendar={"timezone": "Europe/London"}))
     assert plain.uniform == "Europe/London" and plain.name("x") == "Europe/London"
 
 
 def test_the_fields_of_many_buildings_in_many_zones():
     cfg = Config().replace(calendar={"timezones": {"a": NY, "b": BERLIN}})
     s = np.full(3, pd.Timestamp("2026-07-06 12:30").timestamp())  # a Monday
-    dow, hour = Zones(cfg).fields(["a", "b", "c"], s)
+    dow, hour = Calendar(cfg).fields(["a", "b", "c"], s)
     assert dow.tolist() == [0, 0, 0] and hour.tolist() == [8, 14, 12]
     assert offset_seconds(NY, s[0]) == -4 * 3600 and offset_seconds("UTC", s[0]) == 0
 
@@ -115,7 +115,7 @@ def _partials(ws: int, local_hows: list[float]) -> pd.DataFrame:
 def test_a_window_counts_the_readings_whose_local_fields_disagree(carried, mismatched):
     cfg = Config().replace(calendar={"timezone": NY})
     ws = int(pd.Timestamp("2026-07-06 13:00").timestamp())  # 09:00 EDT, Monday
-    out = aggregates.finish(_partials(ws, carried), 300, Zones(cfg))
+    out = aggregates.finish(_partials(ws, carried), 300, Calendar(cfg))
     assert out["hour_of_week"].tolist() == [9]
     assert out["local_time_mismatches"].tolist() == [mismatched]
 
@@ -126,3 +126,47 @@ def test_a_window_saved_before_the_check_counts_no_mismatch():
     parts[["local_how_count", "local_how_sum"]] = 0
     parts[["local_how_min", "local_how_max"]] = np.nan
     assert aggregates.finish(parts, 300)["local_time_mismatches"].tolist() == [0]
+
+
+def test_days_off_are_the_building_s_holidays_and_closures_on_its_local_calendar():
+    cfg = Config().replace(
+        calendar={"timezones": {"ny-*": NY}, "holidays": {"ny-*": "US-NY", "de-*": "DE-BY"},
+                  "closures": {"campus": "2026-12-24..2027-01-01, 2026-08-03"}},
+        weather={"sites": {"ny-school": "campus"}})
+    cal = Calendar(cfg)
+    at = [pd.Timestamp(x).timestamp() for x in (
+        "2026-11-27 03:00",   # 22:00 on Thanksgiving in New York
+        "2026-11-27 05:00",   # 00:00 the day after
+        "2026-12-28 15:00",   # the campus's Christmas closure
+        "2026-08-03 12:00",   # a single closure day
+        "2026-01-06 12:00",   # Epiphany in Bavaria
+        "2026-01-06 12:00")]  # … but not in New York
+    who = ["ny-1", "ny-1", "ny-school", "ny-school", "de-1", "ny-1"]
+    assert cal.day_off(who, at).tolist() == [True, False, True, True, True, False]
+    assert cal.day_type_hour(who[:2], at[:2]).tolist() == [168 + 22, 4 * 24 + 0]
+    # No holidays configured: no day off, the weekly hour.
+    assert not Calendar(Config()).day_off(who, at).any()
+
+
+def test_the_named_days_off_say_why():
+    from datetime import date
+
+    from wattstream.localtime import named_days_off
+
+    got = dict(named_days_off("GB-ENG", "2026-12-24..2026-12-27", date(2026, 12, 20),
+                              date(2026, 12, 31)))
+    assert got[date(2026, 12, 25)] == "Christmas Day"
+    assert got[date(2026, 12, 24)] == "closure" and date(2026, 12, 23) not in got
+    assert date(2026, 12, 28) in got  # Boxing Day (substitute)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"calendar": {"default_holidays": "XX"}}, "calendar.default_holidays"),
+    ({"calendar": {"holidays": {"east-*": "US-ZZ"}}}, "calendar.holidays.east-*"),
+    ({"calendar": {"closures": {"campus": "2026-13-01"}}}, "calendar.closures.campus"),
+    ({"calendar": {"closures": {"campus": "2026-12-31..2026-12-24"}}},
+     "calendar.closures.campus"),
+])
+def test_bad_days_off_name_their_key(data, key):
+    with pytest.raises(ConfigError, match="^" + re.escape(key) + ": "):
+        Config().replace(**data)

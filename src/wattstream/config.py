@@ -183,6 +183,16 @@ class CalendarConfig:
                                    "building-id pattern (shell glob, e.g. 'east-*') → IANA "
                                    "zone; a building's own entry first, then its site's, "
                                    "then the first matching pattern in file order")
+    holidays: dict[str, str] = _f({}, "building id, weather site or building-id pattern → "
+                                  "public holidays of a country and optional subdivision "
+                                  "(ISO 3166: US-NY, GB-ENG, DE-BY; the `holidays` package), "
+                                  "resolved like timezones; '' for none")
+    default_holidays: str = _f("", "public holidays of the buildings holidays does not name "
+                               "(e.g. US); empty: none",
+                               pattern=r"^$|^[A-Z]{2,3}(-[A-Za-z0-9]{1,4})?$")
+    closures: dict[str, str] = _f({}, "building id, weather site or building-id pattern → "
+                                  "closure days on its local calendar: a comma list of dates "
+                                  "and inclusive ranges (2026-12-24..2027-01-01, 2026-08-03)")
 
 
 @dataclass(frozen=True)
@@ -625,6 +635,10 @@ def _check_consistency(cfg: Config) -> None:
     check_zone("calendar.timezone", cfg.calendar.timezone)
     for name, zone in cfg.calendar.timezones.items():
         check_zone(f"calendar.timezones.{name}", zone)
+    # Holiday countries and closure days (`localtime` imports this module).
+    from .localtime import check_days_off
+
+    check_days_off(cfg.calendar)
 
 
 def check_zone(key: str, name: str) -> None:

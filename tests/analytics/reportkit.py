@@ -110,7 +110,10 @@ def config(path: Path, storage: str, buildings: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "storage": {"uri": storage, "checkpoint_uri": storage + "-checkpoints"},
         "tariff": TARIFF, "report": {"buildings_file": str(buildings), "building_pages": 3},
-        "job": {"shuffle_partitions": 2}}))
+        "job": {"shuffle_partitions": 2},
+        # US holidays for all but b-0, whose campus closes on 2026-06-05.
+        "calendar": {"default_holidays": "US", "holidays": {"b-0": ""},
+                     "closures": {"b-0": "2026-06-05"}}}))
     return path
 
 

@@ -82,6 +82,10 @@ def test_the_recommendations_name_the_faults_of_the_fleet(stored):
     assert {"b-2", "b-3", "b-5"} <= set(quality)  # stuck, gap, a missing day
     assert quality["b-5"][2] == 288  # missing windows
     assert quality["b-4"][-1] == 10  # readings whose local fields disagree with the zone
+    # The days the baselines took as days off, with their buildings.
+    assert "<li>2026-06-19 Juneteenth National Independence Day (US): 7 building(s)</li>" \
+        in text
+    assert "<li>2026-06-05 closure: 1 building(s)</li>" in text
     # Building pages: the three with the most to save.
     assert text.count('class="building"') == 3
     assert 'id="building-b-7"' in text

@@ -35,10 +35,14 @@ def test_each_reading_carries_its_building_s_local_fields():
     """Two buildings in zones either side of UTC, across New York's autumn DST change."""
     import json
 
+    from wattstream.config import Config
     from wattstream.generator.simulate import Simulator
+    from wattstream.localtime import Calendar
 
     ids = ["ny", "tokyo", "utc"]
-    sim = Simulator(ids, 7, "r0", zones=["America/New_York", "Asia/Tokyo", "UTC"])
+    cal = Calendar(Config().replace(calendar={"timezones": {"ny": "America/New_York",
+                                                            "tokyo": "Asia/Tokyo"}}))
+    sim = Simulator(ids, 7, "r0", calendar=cal)
     for ts, want in (
         # 2026-11-01 05:30Z: 01:30 EDT (Sunday) would be 00:30 EST an hour later.
         (datetime(2026, 11, 1, 5, 30, tzinfo=UTC), [(6, 1), (6, 14), (6, 5)]),
@@ -54,9 +58,13 @@ def test_each_reading_carries_its_building_s_local_fields():
 def test_a_building_keeps_its_schedule_on_its_own_wall_clock():
     """An office in New York is occupied at 10:00 local whatever the UTC offset, and empty at
     10:00 UTC (05:00 or 06:00 local)."""
+    from wattstream.config import Config
     from wattstream.generator.model import Buildings
+    from wattstream.localtime import Calendar
 
-    b = Buildings(["o"], 1, fixed={0: ("office", 5000.0)}, zones=["America/New_York"])
+    cal = Calendar(Config().replace(calendar={"timezone": "America/New_York",
+                                              "holidays": {"o": "US"}}))
+    b = Buildings(["o"], 1, fixed={0: ("office", 5000.0)}, calendar=cal)
     for local_ten_utc in ("2026-01-05T15:00:00+00:00", "2026-07-06T14:00:00+00:00"):
         s = datetime.fromisoformat(local_ten_utc).timestamp()
         hour, dow = b.local_time(s)
@@ -64,3 +72,6 @@ def test_a_building_keeps_its_schedule_on_its_own_wall_clock():
         assert b.occupancy_fraction(hour, dow)[0] == 1.0
         early = b.local_time(s - 5 * 3600)  # 05:00 local
         assert b.occupancy_fraction(*early)[0] < 0.1
+    # Thanksgiving, 10:00 local: a day off, closed as on a Sunday.
+    s = datetime.fromisoformat("2026-11-26T15:00:00+00:00").timestamp()
+    assert b.day_off(s).tolist() == [True] and not b.day_off(s - 86400)[0]

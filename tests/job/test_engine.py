@@ -243,3 +243,14 @@ def test_an_idle_close_never_moves_the_watermark_back():
     before = e.watermark_us()
     e.idle_close(int(_us(pd.Series([T0]))[0]))  # a record older than what was since read
     assert e.watermark_us() == before
+
+
+def test_a_window_on_a_holiday_is_of_the_day_off_type():
+    """New Year's Day in the building's zone: hour of the week 168 + the local hour; the day
+    after is an ordinary Friday."""
+    cfg = CFG.replace(calendar={"timezone": "Europe/Berlin", "default_holidays": "DE"})
+    rows = _rows("b-0", [pd.Timestamp("2026-01-01 08:01"), pd.Timestamp("2026-01-02 08:01")])
+    closer = _rows("b-9", [pd.Timestamp("2026-01-02 09:00")])
+    _, closed, _, _ = _run([rows, closer], cfg=cfg)
+    got = closed[closed["building_id"] == "b-0"]["hour_of_week"].tolist()
+    assert got == [168 + 9, 4 * 24 + 9]  # 09:00 CET

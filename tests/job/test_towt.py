@@ -30,7 +30,11 @@ def test_fit_recovers_known_coefficients():
     m = towt.fit(how, t, y)
     assert m.uses_temperature
     truth = np.bincount(how[occupied], minlength=towt.HOURS_OF_WEEK) > 0
-    assert (m.occupied == truth).all()
+    assert (m.occupied[:towt.HOURS_OF_WEEK] == truth).all()
+    # No day off in training: a day off's hours are Sunday's.
+    sunday = slice(towt.SUNDAY, towt.HOURS_OF_WEEK)
+    assert (m.occupied[towt.HOURS_OF_WEEK:] == m.occupied[sunday]).all()
+    np.testing.assert_array_equal(m.coef_tow[towt.HOURS_OF_WEEK:], m.coef_tow[sunday])
     # Slopes per segment (°C knots 18.33 and up): cooling only.
     cooling = towt.KNOTS_C.index(18.33) + 1
     assert m.coef_temp[1, cooling] == pytest.approx(1.5, abs=0.05)
@@ -87,3 +91,32 @@ def test_fit_building_scores_held_back_days_and_says_why_not():
     noisy = w.assign(energy_kwh=y + np.random.default_rng(1).normal(0, 40, len(y)))
     bad = baseline.fit_building(noisy, holdout, bc)
     assert not bad["passes"] and "CV(RMSE)" in bad["reason"]
+
+
+def test_a_holiday_is_its_own_day_type():
+    """An office closed on its holidays: with days off as their own day type the model
+    expects a closed day there; scored as the weekday it falls on, it would expect a full
+    one."""
+    rng = np.random.default_rng(3)
+    weeks = 8
+    n = weeks * WEEK
+    how = np.arange(n) // 12 % towt.HOURS_OF_WEEK
+    day = np.arange(n) // (12 * 24)
+    holiday = np.isin(day, [9, 23, 37])  # Wednesdays, Thursdays … of some weeks
+    open_ = (how % 24 >= 8) & (how % 24 < 18) & (how < 120) & ~holiday
+    y = np.where(open_, 40.0, 15.0) + rng.normal(0, 0.5, n)
+    t = np.full(n, np.nan)
+    typed = np.where(holiday, towt.HOURS_OF_WEEK + how % 24, how)
+    m = towt.fit(typed, t, y)
+    noon_off = towt.HOURS_OF_WEEK + 12
+    assert m.predict(np.array([noon_off]), np.array([np.nan]))[0] == pytest.approx(15, abs=1)
+    plain = towt.fit(how, t, y)
+    wednesday_noon = 2 * 24 + 12
+    assert plain.predict(np.array([wednesday_noon]), np.array([np.nan]))[0] > 30
+
+
+def test_a_model_of_an_earlier_release_takes_sunday_for_a_day_off():
+    week = np.arange(towt.HOURS_OF_WEEK, dtype=float)
+    wide = towt.widen(week)
+    assert len(wide) == towt.HOURS
+    np.testing.assert_array_equal(wide[towt.HOURS_OF_WEEK:], week[towt.SUNDAY:])

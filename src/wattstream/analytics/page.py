@@ -351,7 +351,16 @@ def _quality(r: Report) -> str:
                     ("on estimates", True), ("local time off", True)], rows,
                    ident="quality-table")
             if rows else "<p>Every building reported every window.</p>")
-    return ('<section id="quality"><h2>Data quality</h2>' + body +
+    off = r.days_off
+    days = ("".join(f"<li>{html.escape(x.date)} {html.escape(x.name)}"
+                    f"{' (' + html.escape(x.holidays) + ')' if x.holidays else ''}: "
+                    f"{x.buildings} building(s)</li>" for x in off.itertuples())
+            if len(off) else "")
+    days_html = ('<h3>Days off</h3><p class="note">Holidays and closure days '
+                 "(calendar.holidays, calendar.closures) in the period: the baselines take "
+                 f'them as their own day type.</p><ul id="days-off">{days}</ul>'
+                 if days else "")
+    return ('<section id="quality"><h2>Data quality</h2>' + body + days_html +
             '<p class="note">On estimates: the share of the period whose windows are missing '
             "or stuck; a bill would rest on estimates there. Late readings are counted by the "
             "job (wattstream_late_readings_dropped_total), not per building. Local time off: "

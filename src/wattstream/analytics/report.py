@@ -9,7 +9,7 @@ half a month carries half of that month's demand charge).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ import pandas as pd
 from .. import episodes
 from ..alert_types import TYPES
 from ..config import Config
+from ..localtime import Calendar, named_days_off
 from ..tariff import Tariff
 from . import rules
 from .usage import Usage
@@ -41,6 +42,8 @@ class Report:
     episodes: pd.DataFrame       # episodes.COLUMNS: back-to-back windows' alerts as one
     usage: Usage
     pages: list[str]             # buildings that get a page, most to save first
+    days_off: pd.DataFrame = field(default_factory=lambda: days_off_table([], None, None, None))
+    # ^ DAYS_OFF_COLUMNS: the holidays and closure days in the period, with their buildings
 
     @property
     def currency(self) -> str:
@@ -118,7 +121,32 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
         ranked = summary.sort_values(["saving_cost", "total_cost"], ascending=False)
         pages = ranked["building_id"].head(cfg.report.building_pages).tolist()
     return Report(since, until, cfg, tariff, summary, bills, findings, alerts, spells, usage,
-                  pages)
+                  pages, days_off_table(list(usage.buildings), cfg, since, until))
+
+
+DAYS_OFF_COLUMNS = ("date", "name", "holidays", "buildings")
+
+
+def days_off_table(buildings: list[str], cfg: Config | None, since: pd.Timestamp | None,
+                   until: pd.Timestamp | None) -> pd.DataFrame:
+    """Which days of [since, until) the baselines took as days off (`localtime`), for how
+    many of the buildings: one row per date, name and holiday calendar."""
+    rows = []
+    if cfg is not None and buildings:
+        cal = Calendar(cfg)
+        groups: dict[tuple[str, str], int] = {}
+        for b in buildings:
+            _, hol, clo = cal.key(b)
+            if hol or clo:
+                groups[(hol, clo)] = groups.get((hol, clo), 0) + 1
+        first = since.date()
+        last = (until - pd.Timedelta(seconds=1)).date()
+        for (hol, clo), n in groups.items():
+            for d, name in named_days_off(hol, clo, first, last):
+                rows.append((d.isoformat(), name, hol, n))
+    out = pd.DataFrame(rows, columns=list(DAYS_OFF_COLUMNS))
+    return out.groupby(["date", "name", "holidays"], as_index=False)["buildings"].sum() \
+        if len(out) else out
 
 
 def _in_period(alerts: pd.DataFrame | None, since: pd.Timestamp, until: pd.Timestamp
@@ -148,4 +176,5 @@ def to_json(r: Report, **extra) -> str:
                        "totals": r.totals(), "summary": records(r.summary),
                        "recommendations": records(r.findings.table),
                        "quality": records(r.findings.quality),
+                       "days_off": records(r.days_off),
                        "episodes": records(r.episodes)}, indent=1)

@@ -225,10 +225,10 @@ def generate(args: argparse.Namespace, cfg) -> int:
 
 
 def _convert(args: argparse.Namespace, cfg) -> int:
-    from ..localtime import Zones
+    from ..localtime import Calendar
     from .replay import convert_cambridge, convert_meters
 
-    zones = Zones(cfg)  # each row's day_of_week and hour: its building's local ones
+    zones = Calendar(cfg)  # each row's day_of_week and hour: its building's local ones
 
     if not args.dataset or not args.output:
         raise WattstreamError("convert needs --dataset and --output FILE")

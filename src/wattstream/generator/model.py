@@ -13,9 +13,10 @@ the instantaneous degree differences, times a slowly varying (AR(1)) and a white
 
 Weather is one site for the fleet: a seasonal and a diurnal cycle plus AR(1) anomalies whose
 persistence is set in hours (so it does not depend on the interval). Event time is UTC; each
-building keeps its schedule on its own wall clock (`zones`: its IANA zone, `localtime`), so
-its load moves with DST as a real building's does, and its readings' `hour` and `day_of_week`
-are its local calendar fields. The weather's diurnal cycle follows UTC (one site).
+building keeps its schedule on its own wall clock (its zone in `localtime.Calendar`), so its
+load moves with DST as a real building's does, and its readings' `hour` and `day_of_week` are
+its local calendar fields. On its holidays and closure days it keeps Sunday's hours. The
+weather's diurnal cycle follows UTC (one site).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..localtime import UTC, offset_seconds
+from ..localtime import UTC, Calendar, is_day_off, offset_seconds
 
 HEATING_BASE_C = 15.5
 COOLING_BASE_C = 18.0
@@ -78,14 +79,18 @@ class Buildings:
 
     def __init__(self, building_ids: list[str], seed: int,
                  fixed: Mapping[int, tuple[str, float]] | None = None,
-                 zones: list[str] | None = None):
+                 calendar: Calendar | None = None):
         self.ids = list(building_ids)
         n = len(self.ids)
-        # Each building's zone as an index into `zone_names` (one offset per zone and step).
-        names = list(zones) if zones is not None else [UTC] * n
-        self.zone_names = list(dict.fromkeys(names))
-        self.zone = np.array([self.zone_names.index(z) for z in names], dtype=np.int64) \
-            if len(self.zone_names) > 1 else np.zeros(n, dtype=np.int64)
+        # Each building's (zone, holidays, closures) as an index into `keys`: one offset and
+        # one day-off check per key and step.
+        keys = [calendar.key(b) for b in self.ids] if calendar is not None else [(UTC, "", "")] * n
+        self.keys = list(dict.fromkeys(keys))
+        pos = {k: i for i, k in enumerate(self.keys)}
+        self.group = np.array([pos[k] for k in keys], dtype=np.int64)
+        self.zone_names = list(dict.fromkeys(k[0] for k in self.keys))
+        self.zone = np.array([self.zone_names.index(k[0]) for k in self.keys],
+                             dtype=np.int64)[self.group] if n else np.zeros(0, np.int64)
         weights = np.array([t.weight for t in TYPES])
         weights = weights / weights.sum()
         kind = np.empty(n, dtype=np.int64)
@@ -137,6 +142,11 @@ class Buildings:
         local_s = epoch_s + offsets[self.zone]
         # 1970-01-01 was a Thursday (Monday = 0).
         return (local_s / 3600.0) % 24, ((local_s // 86400 + 3) % 7).astype(np.int64)
+
+    def day_off(self, epoch_s: float) -> np.ndarray:
+        """Whether each building's local date is one of its holidays or closure days."""
+        off = np.array([is_day_off(k, epoch_s) for k in self.keys])
+        return off[self.group]
 
     def occupancy_fraction(self, hour, dow) -> np.ndarray:
         """Scheduled occupancy in [0, 1] at each building's local hour and day of the week
@@ -208,7 +218,8 @@ class Model:
         b, n = self.b, len(self.b)
         temp_out, hum_out = self.weather.step(epoch_s, dt_s)
         self.site_weather = (temp_out, hum_out)
-        occ = b.occupancy_fraction(*b.local_time(epoch_s))
+        hour, dow = b.local_time(epoch_s)
+        occ = b.occupancy_fraction(hour, np.where(b.day_off(epoch_s), 6, dow))  # off: Sunday
         hvac = b.hvac_setback + (1 - b.hvac_setback) * np.minimum(1.0, occ / 0.3)
         temp = temp_out + b.temp_offset
         hdd = np.maximum(0.0, HEATING_BASE_C - temp)

@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import WattstreamError
-from ..localtime import Zones
+from ..localtime import Calendar
 from ..schema import (
     FIELDS,
     InvalidReading,
@@ -165,7 +165,7 @@ def _natural(p: Path) -> tuple[int, str]:
     return (int(m.group(1)) if m else 1 << 30, p.stem)
 
 
-def _local_fields(zones: Zones | None, building: str, ts: datetime) -> dict[str, int]:
+def _local_fields(zones: Calendar | None, building: str, ts: datetime) -> dict[str, int]:
     """The reading's `day_of_week` and `hour` on its building's wall clock (UTC without
     zones)."""
     local = ts if zones is None else ts.astimezone(ZoneInfo(zones.name(building)))
@@ -179,7 +179,7 @@ def _utc(text: str) -> datetime:
 def convert_cambridge(source: str | Path, output: str | Path, buildings: int | None = None,
                       start: datetime | None = None, end: datetime | None = None,
                       weather_output: str | Path | None = None,
-                      zones: Zones | None = None) -> ConvertSummary:
+                      zones: Calendar | None = None) -> ConvertSummary:
     """Write the Cambridge archive's hourly readings in the canonical schema, ordered by time
     then building. Building `b12` becomes `ucam-b12`; occupancy is unknown (empty). With
     `weather_output`, the readings carry no weather and the Bedford observations (site
@@ -296,7 +296,7 @@ _TIME_COLUMNS = ("timestamp", "datetime", "date_time", "time", "date")
 
 
 def convert_meters(source: str | Path, output: str | Path, start: datetime | None = None,
-                   end: datetime | None = None, zones: Zones | None = None) -> ConvertSummary:
+                   end: datetime | None = None, zones: Calendar | None = None) -> ConvertSummary:
     """A meter export → canonical rows without weather, ordered by time then meter.
 
     `source` is a CSV file or a folder of them, one meter per file, its id the file's name

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from ..config import Config
 from ..errors import WattstreamError
-from ..localtime import Zones
+from ..localtime import Calendar
 from ..schema import Weather, format_timestamp
 from . import demo as demo_mode
 from .anomalies import KINDS
@@ -231,7 +231,7 @@ def run(cfg: Config, opts: Options, producer: ReadingProducer | None = None, *,
                 _replay(opts, producer, stop, summary, rows)
             else:
                 _simulate(opts, producer, metrics, stop, summary, labels_fh, clock,
-                          cfg.windows.length_seconds, Zones(cfg))
+                          cfg.windows.length_seconds, Calendar(cfg))
         except WattstreamError as exc:  # spool full, or Kafka refused a record
             failure = exc
         finally:
@@ -272,7 +272,7 @@ def _accounting(s: Summary) -> str:
 
 def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetrics, stop: Stop,
               summary: Summary, labels_fh: IO[str] | None, clock: Clock,
-              window_s: int = 300, zones: Zones | None = None) -> None:
+              window_s: int = 300, calendar: Calendar | None = None) -> None:
     ids = building_ids(opts.replica, opts.buildings)
     summary.buildings = len(ids)
     dt = opts.interval_s
@@ -282,7 +282,7 @@ def _simulate(opts: Options, producer: ReadingProducer, metrics: GeneratorMetric
     sim = Simulator(ids, opts.seed, opts.replica, opts.kinds, opts.anomaly_rate, labels_fh,
                     fixed=demo_mode.fixed(len(ids)) if demo or opts.demo_fleet else None,
                     with_weather=not opts.weather_site,
-                    zones=zones.names(ids) if zones is not None else None)
+                    calendar=calendar)
     if demo:
         start, origin = (opts.start, "") if opts.start else _demo_start(opts, producer, clock,
                                                                          dt, window_s)

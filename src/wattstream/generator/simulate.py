@@ -1,7 +1,7 @@
 """A fleet stepped through event time: model + anomalies + encoding of the Kafka values.
 
     sim = Simulator(building_ids, seed=42, replica="r0", kinds=KINDS, anomaly_rate=0.5,
-                    zones=Zones(cfg).names(building_ids))
+                    calendar=Calendar(cfg))
     batch = sim.step(0, start)   # one reading per building (minus dropped ones)
 
 Values are encoded by `encode`, byte for byte what `Reading.to_json()` gives for the same
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..localtime import UTC
+from ..localtime import UTC, Calendar
 from ..schema import format_timestamp
 from .anomalies import Injector
 from .model import Buildings, Model, _key_int
@@ -90,8 +90,8 @@ class Simulator:
                  kinds: tuple[str, ...] = (), anomaly_rate: float = 0.0,
                  labels: IO[str] | None = None,
                  fixed: Mapping[int, tuple[str, float]] | None = None,
-                 with_weather: bool = True, zones: list[str] | None = None):
-        self.buildings = Buildings(building_ids, seed, fixed, zones)
+                 with_weather: bool = True, calendar: Calendar | None = None):
+        self.buildings = Buildings(building_ids, seed, fixed, calendar)
         self.model = Model(self.buildings, seed, replica)
         self.injector = Injector(building_ids, kinds, anomaly_rate, seed, _key_int(replica),
                                  labels)

@@ -6,7 +6,7 @@ abnormal-usage check and the final windows all read these columns.
     partial_columns()            # Spark aggregate expressions over a batch's readings
     grouped_partials(rows, keys) # the same on the driver, over a small batch's rows (pandas)
     merge(prior, batch)          # running partials + a batch's partials (pandas)
-    finish(partials, length_s, zones)  # partials → WINDOW_COLUMNS (pandas)
+    finish(partials, length_s, calendar)  # partials → WINDOW_COLUMNS (pandas)
 
 A new window column is one more entry in `AGGREGATES` (and, if it needs a new partial, one
 more `Partial`).
@@ -22,7 +22,7 @@ import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ..localtime import UTC, Zones, calendar_fields
+from ..localtime import HOURS_OF_WEEK, UTC, Calendar, calendar_fields
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,10 @@ def merge(prior: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def finish(partials: pd.DataFrame, length_s: int, zones: Zones | None = None) -> pd.DataFrame:
+def finish(partials: pd.DataFrame, length_s: int,
+           calendar: Calendar | None = None) -> pd.DataFrame:
     """Partials → one row per window with WINDOW_COLUMNS (timestamps naive UTC; the hour of
-    the week local to each building's zone, UTC without `zones`)."""
+    the week local to each building's zone and day type, UTC without `calendar`)."""
     ws = partials["ws"].to_numpy(dtype="int64")
     start = pd.to_datetime(ws, unit="s")
     out = pd.DataFrame({"building_id": partials["building_id"].to_numpy(),
@@ -193,12 +194,13 @@ def finish(partials: pd.DataFrame, length_s: int, zones: Zones | None = None) ->
     for a in AGGREGATES:
         v = a.value(partials, length_s)
         out[a.column] = v.to_numpy() if isinstance(v, pd.Series) else v
-    if zones is not None:
-        how = zones.hour_of_week(out["building_id"], ws)
-    else:
-        dow, hour = calendar_fields(UTC, ws)
-        how = dow * 24 + hour
-    out["hour_of_week"] = how.astype("int32")
+    buildings = out["building_id"].tolist()
+    dow, hour = (calendar.fields(buildings, ws) if calendar is not None
+                 else calendar_fields(UTC, ws))
+    how = dow * 24 + hour
+    # A holiday or closure day is its own day type: 168 + the local hour.
+    off = calendar.day_off(buildings, ws) if calendar is not None else np.zeros(len(ws), bool)
+    out["hour_of_week"] = np.where(off, HOURS_OF_WEEK + hour, how).astype("int32")
     out["local_time_mismatches"] = local_time_mismatches(partials, how)
     return out
 

@@ -116,18 +116,18 @@ SHRINK_WINDOWS = 12  # an hour's windows: the weight of the building's overall s
 
 def residual_spread(model: towt.Model, how: np.ndarray, t: np.ndarray, y: np.ndarray,
                     held_back: np.ndarray) -> np.ndarray:
-    """The residual standard deviation of each hour of the week [168]: a building's windows
-    scatter more while it opens and closes than at night, so one spread for all hours would
-    flag every ramp. Per hour from the model's residuals, pulled toward the building's overall
-    spread (`SHRINK_WINDOWS`), and scaled up when the held-back days scatter more than the
-    training ones (never down)."""
+    """The residual standard deviation of each hour of the week and day off [towt.HOURS]: a
+    building's windows scatter more while it opens and closes than at night, so one spread
+    for all hours would flag every ramp. Per hour from the model's residuals, pulled toward
+    the building's overall spread (`SHRINK_WINDOWS`), and scaled up when the held-back days
+    scatter more than the training ones (never down)."""
     resid = y - model.predict(how, t)
     ok = ~np.isnan(resid)
     r, h = resid[ok], how[ok]
     overall = np.var(r) if len(r) > 1 else np.nan
-    n = np.bincount(h, minlength=towt.HOURS_OF_WEEK)
-    mean = np.bincount(h, weights=r, minlength=towt.HOURS_OF_WEEK) / np.maximum(n, 1)
-    sq = np.bincount(h, weights=(r - mean[h]) ** 2, minlength=towt.HOURS_OF_WEEK)
+    n = np.bincount(h, minlength=towt.HOURS)
+    mean = np.bincount(h, weights=r, minlength=towt.HOURS) / np.maximum(n, 1)
+    sq = np.bincount(h, weights=(r - mean[h]) ** 2, minlength=towt.HOURS)
     var = (sq + SHRINK_WINDOWS * overall) / (np.maximum(n - 1, 0) + SHRINK_WINDOWS)
     held = held_back[~np.isnan(held_back)]
     scale = max(1.0, float(np.sqrt(np.mean(held ** 2) / overall))) if len(held) and overall \
@@ -280,7 +280,7 @@ class Models:
     coef_temp: np.ndarray
     coef_tow_only: np.ndarray
     uses_temperature: np.ndarray
-    sigma: np.ndarray  # [buildings, 168]: residual spread per hour of week
+    sigma: np.ndarray  # [buildings, towt.HOURS]: residual spread per hour of week or day off
     passes: np.ndarray
 
     @classmethod
@@ -292,18 +292,24 @@ class Models:
                 return np.zeros((0, width), dtype=dtype)
             return np.array([np.asarray(v, dtype=dtype) for v in table[col]]).reshape(n, width)
 
+        def hourly(col: str, dtype=float) -> np.ndarray:
+            # A version of an earlier release has 168 hours: its days off are Sundays.
+            if not n:
+                return np.zeros((0, towt.HOURS), dtype=dtype)
+            return np.array([towt.widen(np.full(towt.HOURS, np.nan) if v is None
+                                        else np.asarray(v, dtype=dtype))
+                             for v in table[col]]).reshape(n, towt.HOURS)
+
         return cls(
             version=int(table["version"].iloc[0]) if n else 0,
             table=table.drop(columns=["occupied", "coef_tow", "coef_temp", "coef_tow_only"]),
             index={b: i for i, b in enumerate(table["building_id"])},
-            occupied=stack("occupied", towt.HOURS_OF_WEEK, bool),
-            coef_tow=stack("coef_tow", towt.HOURS_OF_WEEK),
+            occupied=hourly("occupied", bool),
+            coef_tow=hourly("coef_tow"),
             coef_temp=stack("coef_temp", 2 * towt.SEGMENTS).reshape(n, 2, towt.SEGMENTS),
-            coef_tow_only=stack("coef_tow_only", towt.HOURS_OF_WEEK),
+            coef_tow_only=hourly("coef_tow_only"),
             uses_temperature=table["uses_temperature"].to_numpy(dtype=bool),
-            sigma=np.array([np.full(towt.HOURS_OF_WEEK, np.nan) if v is None else
-                            np.asarray(v, dtype="float64") for v in table["sigma"]]).reshape(
-                n, towt.HOURS_OF_WEEK),
+            sigma=hourly("sigma"),
             passes=table["passes"].to_numpy(dtype=bool))
 
     def score(self, buildings: pd.Series, how: np.ndarray, temperature: np.ndarray,

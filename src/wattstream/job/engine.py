@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ..localtime import Zones
+from ..localtime import Calendar
 from ..tariff import COST_COLUMNS, Tariff
 from . import aggregates, detect, peak, saved_state, weather
 from .aggregates import KEY
@@ -60,7 +60,7 @@ class Engine:
         self.delay_us = cfg.windows.watermark_seconds * 1_000_000
         self.models = models
         self.tariff = Tariff(cfg.tariff)
-        self.zones = Zones(cfg)
+        self.calendar = Calendar(cfg)
         self.windows = _empty_state()
         self.buildings = detect.empty_state()
         self.peaks = peak.empty_state()
@@ -101,7 +101,7 @@ class Engine:
         if len(readings):
             found = self._crossings(readings, prior, merged, now)
             out.append(found)
-        touched = aggregates.finish(merged, self.length_s, self.zones)
+        touched = aggregates.finish(merged, self.length_s, self.calendar)
         if len(batch):
             keep = ~_keys(self.windows).isin(_keys(batch))
             rest = self.windows[keep]
@@ -113,7 +113,7 @@ class Engine:
         if idle_until_us is not None:
             self.idle_close(idle_until_us)
         done = self._close()
-        closed = aggregates.finish(done, self.length_s, self.zones)
+        closed = aggregates.finish(done, self.length_s, self.calendar)
         scores = None
         if self.models is not None:
             scores = self.models.score(closed["building_id"], closed["hour_of_week"].to_numpy(),
@@ -186,7 +186,7 @@ class Engine:
         open_ = self.windows[self.windows["building_id"].isin(batch["building_id"].unique())]
         newest = open_.groupby("building_id")["ws"].transform("max")
         done = aggregates.finish(open_[open_["ws"] < newest], self.length_s,
-                                     self.zones)
+                                     self.calendar)
         if len(done):  # closed windows were scored already (`apply`)
             done["expected_kwh"] = np.nan
             if self.models is not None:

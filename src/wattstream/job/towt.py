@@ -5,7 +5,8 @@ In the spirit of LBNL's TOWT and CalTRACK hourly: the expected energy of a windo
     coef_tow[hour of week] + sum_j seg_j(temperature) * coef_temp[occupied?][j]
 
 - one term per hour of the week, on the building's wall clock (Monday 00:00 local = 0 … 167,
-  `localtime`);
+  `localtime`), and one per hour of a day off (holidays, closures: 168 … 191), its own day
+  type; a building without a day off in training takes Sunday's hours for them;
 - the hours of the week are split into occupied and unoccupied from the load itself (TOWT's
   rule: an hour is occupied when more than `occupied_share` of its loads sit above a plain
   load-on-temperature line), so the temperature response of a closed building is its own;
@@ -24,7 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..localtime import DAY_TYPE_HOURS
+
 HOURS_OF_WEEK = 168
+HOURS = DAY_TYPE_HOURS  # the week's hours, then a day off's 24 (holidays, closures)
+SUNDAY = 6 * 24  # a day off never seen in training takes Sunday's hours
 # LBNL TOWT's knots, 40/55/65/80/90 °F, in °C.
 KNOTS_C = (4.44, 12.78, 18.33, 26.67, 32.22)
 SEGMENTS = len(KNOTS_C) + 1
@@ -92,19 +97,19 @@ def predict(occupied, coef_tow, coef_temp, coef_tow_only, uses_temperature, row,
 def _design(how: np.ndarray, seg: np.ndarray | None, occupied: np.ndarray,
             groups: list[int]) -> np.ndarray:
     n = len(how)
-    x = np.zeros((n, HOURS_OF_WEEK + (0 if seg is None else 2 * (max(groups) + 1))))
+    x = np.zeros((n, HOURS + (0 if seg is None else 2 * (max(groups) + 1))))
     x[np.arange(n), how] = 1.0
     if seg is not None:
         k = max(groups) + 1
         occ = occupied[how]
         for j, g in enumerate(groups):
-            x[:, HOURS_OF_WEEK + g] += np.where(occ, 0.0, seg[:, j])
-            x[:, HOURS_OF_WEEK + k + g] += np.where(occ, seg[:, j], 0.0)
+            x[:, HOURS + g] += np.where(occ, 0.0, seg[:, j])
+            x[:, HOURS + k + g] += np.where(occ, seg[:, j], 0.0)
     return x
 
 
 def _tow_coefficients(beta: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    return np.where(seen, beta[:HOURS_OF_WEEK], np.nan)
+    return np.where(seen, beta[:HOURS], np.nan)
 
 
 def occupancy(how: np.ndarray, temperature: np.ndarray | None, y: np.ndarray,
@@ -116,9 +121,9 @@ def occupancy(how: np.ndarray, temperature: np.ndarray | None, y: np.ndarray,
     else:
         a = np.column_stack([np.ones(len(y)), temperature])
         fitted = a @ np.linalg.lstsq(a, y, rcond=None)[0]
-    above = np.bincount(how, weights=(y > fitted).astype(float), minlength=HOURS_OF_WEEK)
-    seen = np.bincount(how, minlength=HOURS_OF_WEEK)
-    return np.divide(above, seen, out=np.zeros(HOURS_OF_WEEK), where=seen > 0) > share
+    above = np.bincount(how, weights=(y > fitted).astype(float), minlength=HOURS)
+    seen = np.bincount(how, minlength=HOURS)
+    return np.divide(above, seen, out=np.zeros(HOURS), where=seen > 0) > share
 
 
 def fit(how: np.ndarray, temperature: np.ndarray, y: np.ndarray,
@@ -128,24 +133,43 @@ def fit(how: np.ndarray, temperature: np.ndarray, y: np.ndarray,
     how = np.asarray(how, dtype="int64")
     t = np.asarray(temperature, dtype="float64")
     y = np.asarray(y, dtype="float64")
-    seen = np.bincount(how, minlength=HOURS_OF_WEEK) > 0
-    tow_only = np.linalg.lstsq(_design(how, None, np.zeros(HOURS_OF_WEEK, bool), [0]), y,
+    seen = np.bincount(how, minlength=HOURS) > 0
+    tow_only = np.linalg.lstsq(_design(how, None, np.zeros(HOURS, bool), [0]), y,
                                rcond=None)[0]
     coef_tow_only = _tow_coefficients(tow_only, seen)
     has_t = ~np.isnan(t)
     if len(y) == 0 or has_t.mean() < TEMPERATURE_SHARE:
         occ = occupancy(how, None, y, occupied_share) if len(y) else np.zeros(
-            HOURS_OF_WEEK, bool)
-        return Model(occ, coef_tow_only.copy(), np.zeros((2, SEGMENTS)), coef_tow_only, False)
+            HOURS, bool)
+        return _days_off_as_sunday(Model(occ, coef_tow_only.copy(), np.zeros((2, SEGMENTS)),
+                                         coef_tow_only, False), seen)
     how_t, t_t, y_t = how[has_t], t[has_t], y[has_t]
     occ = occupancy(how_t, t_t, y_t, occupied_share)
     groups = segment_groups(t_t)
     beta = np.linalg.lstsq(_design(how_t, segments(t_t), occ, groups), y_t, rcond=None)[0]
     k = max(groups) + 1
-    slopes = beta[HOURS_OF_WEEK:].reshape(2, k)
+    slopes = beta[HOURS:].reshape(2, k)
     coef_temp = slopes[:, groups]  # merged segments share their group's slope
-    seen_t = np.bincount(how_t, minlength=HOURS_OF_WEEK) > 0
-    return Model(occ, _tow_coefficients(beta, seen_t), coef_temp, coef_tow_only, True)
+    seen_t = np.bincount(how_t, minlength=HOURS) > 0
+    return _days_off_as_sunday(Model(occ, _tow_coefficients(beta, seen_t), coef_temp,
+                                     coef_tow_only, True), seen_t)
+
+
+def _days_off_as_sunday(m: Model, seen: np.ndarray) -> Model:
+    """Hours of a day off never seen in training take Sunday's coefficients."""
+    unseen = ~seen[HOURS_OF_WEEK:]
+    for arr in (m.occupied, m.coef_tow, m.coef_tow_only):
+        arr[HOURS_OF_WEEK:][unseen] = arr[SUNDAY:HOURS_OF_WEEK][unseen]
+    return m
+
+
+def widen(values: np.ndarray) -> np.ndarray:
+    """A model's per-hour array of an earlier release (168 hours, no day off) → HOURS, the
+    days off as Sunday."""
+    v = np.asarray(values)
+    if v.shape[-1] == HOURS:
+        return v
+    return np.concatenate([v, v[..., SUNDAY:HOURS_OF_WEEK]], axis=-1)
 
 
 def g14(actual: np.ndarray, predicted: np.ndarray, parameters: int = 1) -> tuple[float, float]:
