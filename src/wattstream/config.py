@@ -176,8 +176,8 @@ class WeatherConfig:
 @dataclass(frozen=True)
 class CalendarConfig:
     timezone: str = _f("UTC", "local time zone (IANA name) of the buildings that timezones "
-                       "does not name: their hour of the week (baselines, schedules, the "
-                       "report's rules and heat maps) and the check of their readings' "
+                       "does not name: their hour of the week (baselines, scoring, the "
+                       "generator's schedules) and the check of their readings' "
                        "day_of_week and hour")
     timezones: dict[str, str] = _f({}, "building id, weather site (weather.sites) or "
                                    "building-id pattern (shell glob, e.g. 'east-*') → IANA "

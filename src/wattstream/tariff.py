@@ -18,12 +18,12 @@ import functools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from .config import TARIFF_VERSIONED, ConfigError, TariffConfig, TouPeriod
+from .config import TARIFF_VERSIONED, ConfigError, TariffConfig, TouPeriod, check_zone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BASE = "base"  # the name of the hours in no period
@@ -132,10 +132,7 @@ def _effective(key: str, text: str) -> date:
 
 def versions(cfg: TariffConfig) -> list[Version]:
     """The tariff's versions, oldest first; every check of the `tariff` section is here."""
-    try:
-        ZoneInfo(cfg.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"tariff.timezone: unknown zone {cfg.timezone!r}") from None
+    check_zone("tariff.timezone", cfg.timezone)
     current = {k: getattr(cfg, k) for k in TARIFF_VERSIONED}
     current["periods"] = _periods("tariff.periods", cfg.periods)
     out = [Version(start=None, **current)]
