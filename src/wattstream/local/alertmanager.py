@@ -69,7 +69,12 @@ def config(cfg: Config) -> dict:
                  "group_by": ["site"]},
                 {"matchers": ['severity="critical"'], "receiver": "facilities-critical",
                  "group_wait": "0s"},
-                {"matchers": ['severity="warning"'], "receiver": "facilities"},
+                # Longer than an alert's age when posted: Alertmanager flushes a new group at
+                # once when startsAt + group_wait has passed, and its inhibitor learns of a
+                # PEAK_DEMAND posted alongside asynchronously, so a HIGH_CONSUMPTION flushed
+                # at once could beat its inhibition.
+                {"matchers": ['severity="warning"'], "receiver": "facilities",
+                 "group_wait": "10s"},
             ]},
         "inhibit_rules": [
             {"source_matchers": ['alertname="PEAK_DEMAND"'],
