@@ -107,6 +107,10 @@ lint: venv ## ruff
 test: deps chromium k8s-tools controlplane-tools lint ## Install what is missing, then run every test against real services
 	$(VENV)/bin/pytest
 
+.PHONY: unit
+unit: venv jars k8s-tools lint ## The tests that need no service (no broker, HDFS, Prometheus, control plane): a quick run
+	$(VENV)/bin/pytest -m "not integration"
+
 .PHONY: bench
 bench: deps ## Run the benchmarks in bench/ (tables printed, JSON in bench/results/)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done

@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
 
+from wattstream import waiting  # noqa: E402
 from wattstream.config import Config, to_dict  # noqa: E402
 from wattstream.local import kafka  # noqa: E402
 from wattstream.local.procs import free_port, pid_alive  # noqa: E402
@@ -266,13 +267,7 @@ def job_env(jvm_memory: str, jvm_options: str, ui_port: int) -> dict[str, str]:
 
 
 def wait_for(check, timeout: float, what: str, alive=lambda: True) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if not alive():
-            raise RuntimeError(f"{what}: the process exited")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not after {timeout:.0f} s")
-        time.sleep(0.5)
+    waiting.wait_until(check, timeout, what, interval=0.5, alive=alive, error=RuntimeError)
 
 
 def scrape(port: int) -> dict[str, float]:

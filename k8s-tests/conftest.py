@@ -15,6 +15,15 @@ from harness import Cluster  # noqa: E402
 from loopback import ControlPlane, StackError, binary  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test on the loopback control plane needs its services (etcd, kube-apiserver, the
+    operators): an integration test, which `make unit` leaves out."""
+    for item in items:
+        if {"controlplane", "cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def controlplane(tmp_path_factory):
     try:

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loopback import ControlPlane, StackError  # noqa: E402
+
+from wattstream import waiting  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "wattstream"
@@ -51,18 +52,8 @@ def helm_binary() -> str:
 
 
 def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
-    """Poll until `condition()` is truthy; fail naming `what` (and the last value) on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except (StackError, subprocess.SubprocessError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    """`waiting.wait_until` failing the test: poll until `condition()` is truthy."""
+    return waiting.wait_until(condition, timeout, what, interval, error=pytest.fail.Exception)
 
 
 class HelmFailed(Exception):

@@ -66,7 +66,7 @@ def run_available_now(spark, cfg, metrics=None, timeout: float = 180.0):
     """Run every query of the job on what is in the topic now, until each has caught up."""
     from wattstream.job import main
     from wattstream.job.metrics import JobMetrics, ProgressListener
-    from wattstream.local.procs import wait_until
+    from wattstream.waiting import wait_until
 
     metrics = metrics or JobMetrics(cfg)
     listener = ProgressListener(metrics)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
+
+from wattstream import waiting
 
 NAMESPACE = os.environ.get("WATTSTREAM_NAMESPACE", "wattstream")
 RELEASE = os.environ.get("WATTSTREAM_RELEASE", "ws")
@@ -16,15 +17,6 @@ PROMETHEUS = os.environ.get("PROMETHEUS_SERVICE",
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 5.0):
-    """Poll `condition()` until it returns a truthy value; fail naming `what` after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except Exception as exc:  # noqa: BLE001 - transient API errors while things start
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """`waiting.wait_until` failing the test, polling every `interval` seconds (a cluster
+    is slow)."""
+    return waiting.wait_until(condition, timeout, what, interval, error=pytest.fail.Exception)

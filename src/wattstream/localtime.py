@@ -141,6 +141,18 @@ class Calendar:
         return np.where(self.day_off(buildings, epoch_s), HOURS_OF_WEEK + hour, dow * 24 + hour)
 
 
+def naive_utc(value):
+    """A time (a scalar, or a Series) as the project stores it: naive UTC. An aware time is
+    converted to UTC; a naive one is taken as UTC already; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Series):
+        s = pd.to_datetime(value)
+        return s.dt.tz_convert(UTC).dt.tz_localize(None) if s.dt.tz is not None else s
+    ts = pd.Timestamp(value)
+    return ts.tz_convert(UTC).tz_localize(None) if ts.tzinfo else ts
+
+
 def calendar_fields(zone: str, epoch_s) -> tuple[np.ndarray, np.ndarray]:
     """(day of week, hour) on the wall clock of `zone` at each instant (seconds, UTC)."""
     s = np.asarray(epoch_s, dtype="float64")

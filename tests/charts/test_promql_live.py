@@ -19,7 +19,8 @@ import yaml
 
 from wattstream.generator.fleet import DEFAULT_REPLICA, building_ids
 from wattstream.local import prometheus
-from wattstream.local.procs import free_ports, wait_until
+from wattstream.local.procs import free_ports
+from wattstream.waiting import wait_until
 
 from .promql import dashboard_expressions, metric_names, rule_groups, write_rules_file
 

@@ -26,6 +26,7 @@ from wattstream.config import Config, to_dict
 from wattstream.generator.spool import Spool
 from wattstream.local.procs import free_port
 from wattstream.schema import parse_payload
+from wattstream.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,11 +78,8 @@ class Gen:
         return -1.0
 
     def wait_for(self, what: str, cond, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.stderr()}"
-            assert time.monotonic() < deadline, f"{what} not within {timeout:.0f} s"
-            time.sleep(0.2)
+        wait_until(cond, timeout, what, interval=0.2, alive=lambda: self.proc.poll() is None,
+                   error=lambda msg: AssertionError(f"{msg}: {self.stderr()}"))
 
     def acked(self) -> float:
         return self.metric("wattstream_generator_readings_sent_total")

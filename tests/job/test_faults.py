@@ -12,7 +12,8 @@ from jobkit import JobProcess, produce, reading
 from truth import windows
 
 from wattstream.job import sinks
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

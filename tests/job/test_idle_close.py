@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_faults import _assert_equals_truth, _readings, _stored
 from truth import windows
 
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,7 +17,8 @@ from truth import windows
 from wattstream.job import main
 from wattstream.job.metrics import JobMetrics
 from wattstream.local import kafka
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,7 +17,8 @@ from wattstream.job import notify
 from wattstream.job.metrics import JobMetrics
 from wattstream.job.sinks import alert_json
 from wattstream.local import alertmanager
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 WAIT = 60

@@ -18,7 +18,8 @@ import yaml
 from wattstream.config import Config
 from wattstream.job import notify
 from wattstream.local import alertmanager
-from wattstream.local.procs import free_ports, wait_until
+from wattstream.local.procs import free_ports
+from wattstream.waiting import wait_until
 
 aiosmtpd = pytest.importorskip("aiosmtpd.controller")
 pytestmark = pytest.mark.integration

@@ -24,7 +24,8 @@ from truth import windows
 from wattstream.config import Config
 from wattstream.job import sinks
 from wattstream.local import kafka
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -75,7 +75,7 @@ def test_windows_and_alerts_match_pandas_with_out_of_order_and_late_readings(spa
     assert (got["window_end"] - got["window_start"] == pd.Timedelta(seconds=300)).all()
 
     # The listener counted the too-late readings; every valid reading was counted as taken in.
-    from wattstream.local.procs import wait_until
+    from wattstream.waiting import wait_until
 
     wait_until(lambda: metrics.late._value.get() == len(too_late), 20, "late counter")
     assert metrics.readings._value.get() == len(phase1) + len(inside + too_late + phase2)

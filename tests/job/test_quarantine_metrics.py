@@ -17,8 +17,9 @@ from test_parse import CASES, _mutations, python_verdict
 
 from wattstream.job.metrics import JobMetrics
 from wattstream.local import prometheus
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
 from wattstream.schema import Reason
+from wattstream.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

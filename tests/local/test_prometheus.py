@@ -4,7 +4,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from wattstream.local import prometheus
-from wattstream.local.procs import free_port, wait_until
+from wattstream.local.procs import free_port
+from wattstream.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

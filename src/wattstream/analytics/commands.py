@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..config import Config, resolve_uri
 from ..errors import WattstreamError
+from ..localtime import naive_utc
 
 
 def register(subparsers) -> None:
@@ -58,7 +59,7 @@ def _ts(text: str | None) -> pd.Timestamp | None:
         ts = pd.Timestamp(text)
     except ValueError:
         raise WattstreamError(f"not an ISO 8601 time: {text!r}") from None
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+    return naive_utc(ts)
 
 
 def stored(spark, cfg: Config, name: str):
@@ -84,8 +85,8 @@ def _score(args, cfg: Config) -> int:
         scored = windows.where(F.col("expected_kwh").isNotNull()) if (
             "expected_kwh" in windows.columns) else windows.limit(0)
         span = scored.agg(F.min("window_start"), F.max("window_end")).collect()[0]
-        since = _ts(args.since) or _naive(span[0])
-        until = _ts(args.until) or _naive(span[1])
+        since = _ts(args.since) or naive_utc(span[0])
+        until = _ts(args.until) or naive_utc(span[1])
         if since is None or until is None:
             raise WattstreamError("no window was scored by a baseline model; give --since "
                                   "and --until")
@@ -130,13 +131,6 @@ def peak_score(windows: pd.DataFrame, alerts: pd.DataFrame, cfg: Config,
                                billing_day=cfg.tariff.billing_day,
                                min_history_hours=cfg.alerts.peak_min_history_hours,
                                since=since, until=until)
-
-
-def _naive(value) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
 def _report(args, cfg: Config) -> int:

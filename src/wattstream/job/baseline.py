@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from ..config import BaselineConfig, Config, resolve_uri
 from ..errors import WattstreamError
 from ..files import Files
+from ..localtime import naive_utc
 from . import towt
 from .sinks import storage
 
@@ -73,9 +74,7 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
     `avg_temperature`, `energy_kwh`): fitted on the days before `holdout_start`, scored on the
     days from it (hourly sums, Guideline 14), then refitted on all days for use."""
     w = windows.sort_values("window_start")
-    starts = pd.to_datetime(w["window_start"])
-    if starts.dt.tz is not None:
-        starts = starts.dt.tz_convert("UTC").dt.tz_localize(None)
+    starts = naive_utc(w["window_start"])
     train = (starts < holdout_start).to_numpy()
     how = w["hour_of_week"].to_numpy(dtype="int64")
     t = w["avg_temperature"].to_numpy(dtype="float64")
@@ -155,7 +154,7 @@ def build(spark: SparkSession, cfg: Config) -> pd.DataFrame:
                        ).collect()[0]
     if span["a"] is None:
         raise WattstreamError(f"no windows under {folder}")
-    start, end = _naive(span["a"]), _naive(span["b"])
+    start, end = naive_utc(span["a"]), naive_utc(span["b"])
     windows = windows.select("building_id", "window_start", "hour_of_week", "avg_temperature",
                              "energy_kwh")
     # Whole days, at most holdout_days of them.
@@ -249,11 +248,6 @@ def building_table(records: list[dict]) -> str:
                          for i, (c, w) in enumerate(zip(cells, width, strict=True))).rstrip()
 
     return "\n".join([line(head), *(line(r) for r in rows)])
-
-
-def _naive(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
 def parquet(table: pd.DataFrame) -> bytes:

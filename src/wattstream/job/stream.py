@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from ..config import Config
 from ..errors import WattstreamError
 from ..files import Files
+from ..localtime import naive_utc
 from ..schema import IDLE_CLOSE_KEY
 from . import aggregates, baseline, correlation, parse, sinks, weather
 from .engine import READING_COLUMNS, Engine
@@ -94,8 +95,7 @@ class Batches:
         self.weather_on = weather.enabled(cfg)
         q = cfg.alerts.quiet_before
         # Naive UTC, as the alerts' event times.
-        self.quiet_before = (pd.Timestamp(q).tz_convert("UTC").tz_localize(None) if q
-                             else None)
+        self.quiet_before = naive_utc(q) if q else None
         # Seconds per step of the recent batches (bench/pipeline.py reports them).
         self.timings: deque[dict] = deque(maxlen=10_000)
         # What a failed batch already delivered to Kafka, so that its replay in this process

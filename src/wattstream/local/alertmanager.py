@@ -22,8 +22,9 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
+from ..waiting import TimedOut, wait_until
 from . import receiver
-from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free
 
 NAME = "alertmanager"
 RECEIVER = "receiver"
@@ -131,7 +132,7 @@ def start(cfg: Config, run_dir: Path, conf: dict | None = None) -> None:
               "--cluster.listen-address=", "--log.level=warn"])
     try:
         wait_until(lambda: healthy(cfg), timeout, "alertmanager", alive=am.running)
-    except StackError as exc:
+    except (StackError, TimedOut) as exc:
         tail = am.log_tail()
         am.stop()
         raise StackError(f"{exc}; end of {am.log_file}:\n{tail}") from None

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import WattstreamError
@@ -18,24 +18,6 @@ LOOPBACK = "127.0.0.1"
 
 class StackError(WattstreamError):
     """A local service could not be set up; the message says what to do."""
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25,
-               alive: Callable[[], bool] | None = None) -> None:
-    """Poll `check` until it returns True; fail after `timeout` seconds, or at once if `alive`
-    reports the process behind it has died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - a failing probe just means "not yet"
-            pass
-        if alive is not None and not alive():
-            raise StackError(f"{what}: the process exited while starting")
-        if time.monotonic() > deadline:
-            raise StackError(f"{what}: not ready after {timeout:.0f} s")
-        time.sleep(interval)
 
 
 def http_ok(url: str, timeout: float = 3.0) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
+from ..waiting import TimedOut, wait_until
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free
 
 NAME = "prometheus"
 
@@ -130,7 +131,7 @@ def start(cfg: Config, run_dir: Path, rule_files: list[Path] | None = None) -> S
     try:
         wait_until(lambda: ready(cfg), cfg.local.start_timeout_seconds, "prometheus",
                    alive=svc.running)
-    except StackError as exc:
+    except (StackError, TimedOut) as exc:
         tail = svc.log_tail()
         svc.stop()
         raise StackError(f"{exc}; end of {svc.log_file}:\n{tail}") from None
