@@ -11,6 +11,7 @@ import pandas as pd
 from ..config import Config, resolve_uri
 from ..errors import WattstreamError
 from ..localtime import naive_utc
+from .warehouse import stored, stored_alerts
 
 
 def register(subparsers) -> None:
@@ -62,14 +63,6 @@ def _ts(text: str | None) -> pd.Timestamp | None:
     return naive_utc(ts)
 
 
-def stored(spark, cfg: Config, name: str):
-    folder = resolve_uri(cfg.storage.uri).rstrip("/") + "/" + name
-    try:
-        return spark.read.parquet(folder)
-    except Exception:  # noqa: BLE001 - AnalysisException: nothing stored there
-        return None
-
-
 def _score(args, cfg: Config) -> int:
     from pyspark.sql import functions as F
 
@@ -107,17 +100,6 @@ def _score(args, cfg: Config) -> int:
             fh.write(json.dumps({**json.loads(result.to_json()), "peak_warnings": peaks},
                                 indent=2))
     return 0
-
-
-def stored_alerts(spark, cfg: Config) -> pd.DataFrame:
-    """building_id, type, event_time, window_start (naive UTC) and value of the stored
-    alerts."""
-    cols = ["building_id", "type", "event_time", "window_start", "value"]
-    found = stored(spark, cfg, "alerts")
-    out = found.select(*cols).toPandas() if found is not None else pd.DataFrame(columns=cols)
-    for c in ("event_time", "window_start"):
-        out[c] = pd.to_datetime(out[c])
-    return out
 
 
 def peak_score(windows: pd.DataFrame, alerts: pd.DataFrame, cfg: Config,

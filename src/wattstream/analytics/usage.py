@@ -26,6 +26,7 @@ from ..billing import bill_table, billing_month, monthly_peaks
 from ..config import Config, resolve_uri
 from ..errors import WattstreamError
 from ..tariff import Tariff
+from .warehouse import stored
 
 HOUR = 3600
 TOP_COLUMNS = ("building_id", "month", "iv", "kw")
@@ -115,7 +116,6 @@ def _span(spark, cfg: Config) -> tuple[pd.Timestamp, pd.Timestamp]:
     from pyspark.sql import functions as F
 
     from ..files import Files
-    from .commands import stored
 
     folder = resolve_uri(cfg.storage.uri).rstrip("/") + "/windows"
     days = [n.split("=", 1)[1] for n in Files(spark).list(folder) if n.startswith("date=")]
@@ -135,7 +135,6 @@ def read_usage(spark, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     """The stored windows of [since, until) (naive UTC, whole hours) as `Usage`."""
     from pyspark.sql import functions as F
 
-    from .commands import stored
 
     found = stored(spark, cfg, "windows")
     if found is None:
