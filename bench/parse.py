@@ -8,7 +8,9 @@ Three variants on the same readings, each into Spark's `noop` sink:
 
 - `floor`: plain `from_json` with the reading's fixed schema (`schema.spark_schema()`), no checks;
 - `old`: `parse.py` as it was before the fast route (`--old-rev`, read from git);
-- `new`: the current `parse.decode`, as the job runs it.
+- `new`: the current `parse.decode`, as the job runs it;
+- with `--ablate`, `new without <check>`: the new parse without one of its fast-route checks
+  (`parse.FAST_CHECKS`) or without the exact route, for what each costs.
 
 Inputs: the generator's encoding of simulated readings (`Simulator` + `Encoder`, no anomalies),
 held in memory (cached, the parse isolated), the same with 1 % of them broken (the exact route's
@@ -140,6 +142,15 @@ def summary(runs: list[dict]) -> dict:
             "runs": runs}
 
 
+def ablations() -> dict:
+    """The new parse without one fast-route check (`parse.FAST_CHECKS`) or without the exact
+    route each: its CPU against `new` is what that check costs. Not the contract's parse (a
+    message a left-out check would refuse is taken as it reads)."""
+    return {f"new without {name}": (lambda src, name=name: parse._routes(
+        src, "", without=frozenset([name])).drop("_fast"))
+        for name in (*parse.FAST_CHECKS, "exact")}
+
+
 def memory_bench(spark, payloads: list[bytes], fns: dict, rounds: int, cpu: JvmCpu) -> dict:
     """Each variant over a cached DataFrame of the payloads, interleaved round by round."""
     src = spark.createDataFrame([(p, "bench", 0, i) for i, p in enumerate(payloads)],
@@ -262,7 +273,7 @@ def table(r: dict) -> str:
              "CPU vs floor |", "|---|---|---:|---:|---:|---:|"]
     for label, res in r["inputs"].items():
         floor = res["floor"]["cpu_us_per_reading"]
-        for name in ("floor", "old", "new"):
+        for name in [n for n in res if n in ("floor", "old", "new") or n.startswith("new ")]:
             x = res[name]
             lines.append(f"| {label} | {name} | {x['readings_per_s']:,.0f} | "
                          f"{x['readings_per_s_median']:,.0f} | {x['cpu_us_per_reading']:.2f} | "
@@ -283,6 +294,9 @@ def main_(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="timed runs per variant and input")
     ap.add_argument("--no-kafka", action="store_true", help="memory inputs only")
     ap.add_argument("--profile", action="store_true", help="JFR profile of the new parse")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also time the new parse without each fast-route check (and without "
+                         "the exact route): what each costs (memory inputs only)")
     ap.add_argument("--old-rev", default=OLD_REV, help="git revision of the old parse.py")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "parse.json"))
     args = ap.parse_args(argv)
@@ -298,6 +312,8 @@ def main_(argv=None) -> int:
     spark.sparkContext.setLogLevel("ERROR")
     cpu = JvmCpu(spark)
     fns = variants(old_parse(args.old_rev))
+    if args.ablate:
+        fns.update(ablations())
     clean = readings(args.readings)
     rng = random.Random(1)
     mixed = [broken(rng, p) if rng.random() < 0.01 else p for p in clean]
@@ -315,6 +331,8 @@ def main_(argv=None) -> int:
         results["verdicts"] = verdicts(spark, mixed[:200_000], fns)
         if results["verdicts"]["old"] != results["verdicts"]["new"]:
             raise RuntimeError(f"old and new disagree: {results['verdicts']}")
+        for name in [n for n in fns if n.startswith("new ")]:
+            del fns[name]  # not the contract's parse: timed, never read through Kafka
         if not args.no_kafka:
             broker = kafka.start(cfg, work / "stack")
             cfg = cfg.replace(kafka={"bootstrap_servers": kafka.bootstrap(cfg)})

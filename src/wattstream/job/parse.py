@@ -77,20 +77,27 @@ def decode(raw: DataFrame, default_tz: str = "") -> DataFrame:
     return _routes(raw, default_tz).drop("_fast")
 
 
-def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True) -> DataFrame:
+def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True,
+            without: frozenset[str] = frozenset()) -> DataFrame:
     """`decode` plus `_fast` (the message took the fast route); without `fast_route` every
-    message takes the exact one (for tests)."""
+    message takes the exact one (for tests). `without`: fast-route checks left out (names of
+    `FAST_CHECKS`, and "exact" for no exact route), to measure what each costs
+    (bench/parse.py); such a parse is not the contract's."""
     kept = ["topic", "partition", "offset", *(["key"] if "key" in raw.columns else [])]
     df = raw.select(F.col("value").alias("payload"), *kept)
     payload = F.col("payload")
     # One projection, in which Spark computes `j`, `ts` and `fast` once each (common
     # subexpressions) and the exact route only for the rows the fast one refused.
     j = F.from_json(payload.cast("string"), _FAST_SCHEMA, _FAST_OPTIONS)
-    ts = F.when(j["timestamp"].rlike(_TS_FAST), j["timestamp"].try_cast("timestamp"))
-    fast = _fast_ok(payload, j, ts) if fast_route else F.lit(False)
+    ts = j["timestamp"].try_cast("timestamp")
+    if "timestamp_shape" not in without:
+        ts = F.when(j["timestamp"].rlike(_TS_FAST), ts)
+    fast = _fast_ok(payload, j, ts, without) if fast_route else F.lit(False)
+    exact = (_exact(payload, default_tz) if "exact" not in without
+             else F.lit(None).cast(_exact_type()))
     df = df.select("payload", *kept, fast.alias("_fast"),
                    *[_fast_value(f, j, ts).alias(f"_f_{f.name}") for f in FIELDS],
-                   F.when(~fast, _exact(payload, default_tz)).alias("_x"))
+                   F.when(~fast, exact).alias("_x"))
     return df.select(
         "payload", *kept,
         *[F.when(F.col("_fast"), _c(f"_f_{f.name}")).otherwise(F.col("_x")[f.name]).alias(f.name)
@@ -98,20 +105,38 @@ def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True) -> DataFra
         F.col("_x.error").alias("error"), "_fast")
 
 
-def _fast_ok(payload: Column, j: Column, ts: Column) -> Column:
+# The fast route's checks by name (`_fast_checks`); bench/parse.py times the parse without each.
+FAST_CHECKS = ("json", "utf8", "one_object", "no_escapes", "timestamp_range",
+               "timestamp_shape", "building_id", "ranges", "signed_zero")
+
+
+def _fast_ok(payload: Column, j: Column, ts: Column,
+             without: frozenset[str] = frozenset()) -> Column:
     """True when the message is valid and the fast route's values are the exact route's (a
     null, from a missing value, counts as false)."""
+    conds = [c for name, group in _fast_checks(payload, j, ts).items() if name not in without
+             for c in group]
+    return F.coalesce(reduce(Column.__and__, conds), F.lit(False)) if conds else F.lit(True)
+
+
+def _fast_checks(payload: Column, j: Column, ts: Column) -> dict[str, list[Column]]:
+    """The fast route's conditions, grouped by what they guard (`FAST_CHECKS`; the timestamp's
+    shape is checked in `ts` itself). The first is the JSON reader's verdict, evaluated on
+    every row (Spark computes `j` once only from an always-evaluated position)."""
     text = payload.cast("string")
-    conds = [
-        j["_corrupt"].isNull(), F.is_valid_utf8(text),
+    checks: dict[str, list[Column]] = {
+        "json": [j["_corrupt"].isNull()],
+        "utf8": [F.is_valid_utf8(text)],
         # One object and nothing after it (Spark's reader stops after the first value, Python's
         # rejects more): text opens with '{' and its only '}' is its last byte.
-        text.startswith("{"), text.endswith("}"),
-        ~F.substring(payload, 1, F.octet_length(payload) - 1).cast("string").contains("}"),
+        "one_object": [
+            text.startswith("{"), text.endswith("}"),
+            ~F.substring(payload, 1, F.octet_length(payload) - 1).cast("string").contains("}")],
         # No escapes: a string is its bytes, the same to both readers (lone surrogates are not).
-        ~text.contains("\\"),
-        F.unix_micros(ts).between(_MIN_US, _MAX_US),
-    ]
+        "no_escapes": [~text.contains("\\")],
+        "timestamp_range": [F.unix_micros(ts).between(_MIN_US, _MAX_US)],
+        "building_id": [], "ranges": [],
+    }
     zero = F.lit(False)
     for f in FIELDS:
         v = j[f.name]
@@ -121,17 +146,18 @@ def _fast_ok(payload: Column, j: Column, ts: Column) -> Column:
             first = F.substring(v, 1, 1)
             number = (first.between("0", "9") | (first == "-")) & (
                 F.translate(v, "0123456789.eE+-", "") == "")
-            conds += [F.char_length(v) <= BUILDING_ID_MAX_LENGTH, first.between("!", "~"),
-                      ~first.isin('"', "["), ~v.isin("true", "false"), ~number]
+            checks["building_id"] += [F.char_length(v) <= BUILDING_ID_MAX_LENGTH,
+                                      first.between("!", "~"), ~first.isin('"', "["),
+                                      ~v.isin("true", "false"), ~number]
         elif f.kind != "timestamp":
             ok = v.between(f.minimum, f.maximum)
             if f.kind == "int":
                 ok = ok & (F.rint(v) == v)
             else:
                 zero = zero | (v == 0)
-            conds.append(v.isNull() | ok if f.nullable else ok)
-    conds.append(~(zero & text.rlike(_SIGNED_ZERO)))
-    return F.coalesce(reduce(Column.__and__, conds), F.lit(False))
+            checks["ranges"].append(v.isNull() | ok if f.nullable else ok)
+    checks["signed_zero"] = [~(zero & text.rlike(_SIGNED_ZERO))]
+    return checks
 
 
 def _fast_value(f: Field, j: Column, ts: Column) -> Column:
@@ -216,6 +242,13 @@ def _exact(payload: Column, default_tz: str) -> Column:
             for f in FIELDS}},
         typed, values, *_timestamp_stages(default_tz),
     ], result)
+
+
+def _exact_type() -> str:
+    """The type of `_exact`'s struct, for a parse measured without it."""
+    kinds = {"timestamp": "timestamp", "string": "string", "double": "double", "int": "bigint"}
+    fields = ", ".join(f"{f.name}: {kinds[f.kind]}" for f in FIELDS)
+    return f"struct<{fields}, error: struct<reason: string, field: string, message: string>>"
 
 
 def _err(reason: str, name: str | None, message: Column | str) -> Column:
