@@ -24,11 +24,34 @@ pytestmark = pytest.mark.integration
 WAIT = 60
 
 
+@pytest.fixture(scope="module")
+def own_alertmanager(local_cfg, tmp_path_factory):
+    """An Alertmanager and receiver of this module's own (the local stack's configuration):
+    the stack's also takes the local Prometheus's platform alerts, and a WattstreamJobDown
+    left by an earlier test's job inhibits every demand alert. Yields (config, its folder)."""
+    folder = tmp_path_factory.mktemp("notify-alertmanager")
+    cfg = local_cfg.replace(local={"alertmanager_port": free_port(),
+                                   "receiver_port": free_port()})
+    alertmanager.start(cfg, folder)
+    yield cfg, folder
+    for svc in alertmanager.services(folder):
+        svc.stop()
+
+
 @pytest.fixture
-def notify_cfg(unique_topics, alertmanager_service, request):
-    """Fresh topics, its own consumer group, the live Alertmanager; fast retries."""
+def am_dir(own_alertmanager):
+    """The folder of this module's Alertmanager and receiver (not the session's stack)."""
+    return own_alertmanager[1]
+
+
+@pytest.fixture
+def notify_cfg(unique_topics, own_alertmanager, request):
+    """Fresh topics, its own consumer group, this module's live Alertmanager; fast retries."""
+    am_cfg = own_alertmanager[0]
     return unique_topics.replace(
-        notify={"alertmanager_urls": alertmanager.url(alertmanager_service),
+        local={"alertmanager_port": am_cfg.local.alertmanager_port,
+               "receiver_port": am_cfg.local.receiver_port},
+        notify={"alertmanager_urls": alertmanager.url(am_cfg),
                 "consumer_group": f"notify-{unique_topics.kafka.alerts_topic}"[:200],
                 "retry_initial_seconds": 0.2, "retry_max_seconds": 1.0,
                 "timeout_seconds": 2.0},
@@ -60,9 +83,9 @@ def send(cfg, *items: dict) -> None:
     p.close()
 
 
-def notified(stack_dir, building: str) -> list[tuple[str, dict]]:
+def notified(am_dir, building: str) -> list[tuple[str, dict]]:
     """(receiver path, Alertmanager alert) of every notification about `building`."""
-    return [(n["path"], a) for n in alertmanager.received(stack_dir)
+    return [(n["path"], a) for n in alertmanager.received(am_dir)
             for a in n["body"]["alerts"] if a["labels"].get("building") == building]
 
 
@@ -89,13 +112,13 @@ def value(metric, **labels) -> float:
     return (metric.labels(**labels) if labels else metric)._value.get()
 
 
-def test_an_alert_reaches_the_receiver_with_its_labels_and_text(notify_cfg, notifier, stack_dir,
+def test_an_alert_reaches_the_receiver_with_its_labels_and_text(notify_cfg, notifier, am_dir,
                                                                  request):
     b = f"{request.node.name[:20]}-A"
     n = notifier()
     send(notify_cfg, alert(b, job_alerts.PEAK, value=191.5))
-    wait_until(lambda: notified(stack_dir, b), WAIT, f"a notification about {b}")
-    [(path, got)] = notified(stack_dir, b)
+    wait_until(lambda: notified(am_dir, b), WAIT, f"a notification about {b}")
+    [(path, got)] = notified(am_dir, b)
     assert path == "/facilities-critical"  # severity critical has its own route
     assert got["labels"] == {"alertname": "PEAK_DEMAND", "building": b, "site": "north",
                              "severity": "critical", "category": "demand"}
@@ -107,7 +130,7 @@ def test_an_alert_reaches_the_receiver_with_its_labels_and_text(notify_cfg, noti
 
 
 def test_peak_demand_inhibits_high_consumption_of_the_same_building(notify_cfg, notifier,
-                                                                    stack_dir, request):
+                                                                    am_dir, request):
     both, high_only = (f"{request.node.name[:20]}-{s}" for s in "BC")
     notifier()
     send(notify_cfg, alert(both, job_alerts.PEAK), alert(both, job_alerts.HIGH, value=190,
@@ -119,14 +142,14 @@ def test_peak_demand_inhibits_high_consumption_of_the_same_building(notify_cfg, 
                    for a in held(notify_cfg, both))
 
     wait_until(inhibited, WAIT, f"HIGH_CONSUMPTION of {both} inhibited")
-    wait_until(lambda: notified(stack_dir, high_only), WAIT, f"the notification of {high_only}")
-    wait_until(lambda: notified(stack_dir, both), WAIT, f"the notification of {both}")
-    assert [a["labels"]["alertname"] for _, a in notified(stack_dir, both)] == ["PEAK_DEMAND"]
-    assert [(p, a["labels"]["alertname"]) for p, a in notified(stack_dir, high_only)] == [
+    wait_until(lambda: notified(am_dir, high_only), WAIT, f"the notification of {high_only}")
+    wait_until(lambda: notified(am_dir, both), WAIT, f"the notification of {both}")
+    assert [a["labels"]["alertname"] for _, a in notified(am_dir, both)] == ["PEAK_DEMAND"]
+    assert [(p, a["labels"]["alertname"]) for p, a in notified(am_dir, high_only)] == [
         ("/facilities", "HIGH_CONSUMPTION")]
 
 
-def test_a_silence_keeps_a_building_quiet(notify_cfg, notifier, stack_dir, request):
+def test_a_silence_keeps_a_building_quiet(notify_cfg, notifier, am_dir, request):
     quiet, loud = (f"{request.node.name[:20]}-{s}" for s in "DE")
     now = datetime.now(UTC)
     body = {"matchers": [{"name": "building", "value": quiet, "isRegex": False}],
@@ -144,15 +167,15 @@ def test_a_silence_keeps_a_building_quiet(notify_cfg, notifier, stack_dir, reque
         return any(a["status"]["silencedBy"] for a in held(notify_cfg, quiet))
 
     wait_until(silenced, WAIT, f"the alert of {quiet} silenced")
-    wait_until(lambda: notified(stack_dir, loud), WAIT, f"the notification of {loud}")
-    assert notified(stack_dir, quiet) == []
+    wait_until(lambda: notified(am_dir, loud), WAIT, f"the notification of {loud}")
+    assert notified(am_dir, quiet) == []
 
 
 def test_an_alertmanager_outage_delays_notifications_and_loses_none(notify_cfg, notifier,
-                                                                    stack_dir, request):
+                                                                    am_dir, request):
     names = [f"{request.node.name[:20]}-{i}" for i in range(3)]
     n = notifier()
-    am, _ = alertmanager.services(stack_dir)
+    am, _ = alertmanager.services(am_dir)
     assert am.stop()
     try:
         send(notify_cfg, *(alert(b, job_alerts.PEAK) for b in names))
@@ -163,11 +186,11 @@ def test_an_alertmanager_outage_delays_notifications_and_loses_none(notify_cfg, 
                    "all three alerts pending")
         assert value(n.metrics.notify_sent) == 0
     finally:
-        alertmanager.start(notify_cfg, stack_dir)
-    wait_until(lambda: all(notified(stack_dir, b) for b in names), WAIT,
+        alertmanager.start(notify_cfg, am_dir)
+    wait_until(lambda: all(notified(am_dir, b) for b in names), WAIT,
                "every alert notified after Alertmanager came back")
     assert value(n.metrics.notify_sent) == 3
-    assert [len(notified(stack_dir, b)) for b in names] == [1, 1, 1]
+    assert [len(notified(am_dir, b)) for b in names] == [1, 1, 1]
     wait_until(lambda: value(n.metrics.notify_pending) == 0, WAIT, "nothing pending")
 
 
@@ -212,7 +235,7 @@ def test_alerts_an_alertmanager_held_when_it_stopped_for_60_s_are_notified_after
 
 
 def test_a_restarted_notifier_resumes_where_alertmanager_last_accepted(notify_cfg, notifier,
-                                                                       stack_dir, request):
+                                                                       am_dir, request):
     before, first, during = (f"{request.node.name[:20]}-{s}" for s in "FGH")
     send(notify_cfg, alert(before, job_alerts.PEAK))  # history: before the job started
     one = notifier()
@@ -222,18 +245,18 @@ def test_a_restarted_notifier_resumes_where_alertmanager_last_accepted(notify_cf
     send(notify_cfg, alert(during, job_alerts.PEAK))  # raised while the notifier was down
     # A later start time: the committed offsets, not the start time, say where to go on.
     two = notifier(started_ms=int((datetime.now(UTC) + timedelta(hours=1)).timestamp() * 1000))
-    wait_until(lambda: notified(stack_dir, during), WAIT, "the alert raised while it was down")
+    wait_until(lambda: notified(am_dir, during), WAIT, "the alert raised while it was down")
     assert two.delivered == 1
-    assert notified(stack_dir, before) == []
-    assert len(notified(stack_dir, first)) == 1
+    assert notified(am_dir, before) == []
+    assert len(notified(am_dir, first)) == 1
 
 
-def test_a_replay_of_history_is_counted_not_notified(notify_cfg, notifier, stack_dir, request):
+def test_a_replay_of_history_is_counted_not_notified(notify_cfg, notifier, am_dir, request):
     old, new = (f"{request.node.name[:20]}-{s}" for s in "IJ")
     n = notifier()
     send(notify_cfg, alert(old, job_alerts.PEAK, age=timedelta(hours=3)),
          alert(new, job_alerts.PEAK))
-    wait_until(lambda: notified(stack_dir, new), WAIT, "the fresh alert notified")
+    wait_until(lambda: notified(am_dir, new), WAIT, "the fresh alert notified")
     assert value(n.metrics.notify_skipped) == 1
     assert value(n.metrics.notify_sent) == 1
     assert held(notify_cfg, old) == []
