@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from faultkit import PrivateHdfs, PrivateKafka, topic_values  # noqa: E402
 
+from wattstream import layout  # noqa: E402
 from wattstream.config import Config, to_dict  # noqa: E402
 from wattstream.local.procs import free_port, wait_until  # noqa: E402
 
@@ -81,11 +82,10 @@ def _metrics(port: int) -> dict:
 
 def _spark_read(cfg: Config, name: str) -> pd.DataFrame:
     from wattstream import spark as session
-    from wattstream.job import sinks
 
     spark = session.build(cfg, app_name="bench-faults-read", ui=False)
     try:
-        return spark.read.parquet(sinks.storage(cfg, name)).toPandas()
+        return spark.read.parquet(layout.data(cfg, name)).toPandas()
     except Exception:  # noqa: BLE001 - nothing written
         return pd.DataFrame()
 

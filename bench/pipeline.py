@@ -73,6 +73,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import common  # noqa: E402
 from memory import WORKER_MARKS, children, cmdline, descendants, is_jvm, status  # noqa: E402
 
+from wattstream import layout  # noqa: E402
 from wattstream.config import Config, load_config, to_dict  # noqa: E402
 from wattstream.generator.fleet import building_ids  # noqa: E402
 from wattstream.generator.simulate import Simulator  # noqa: E402
@@ -109,10 +110,9 @@ def start_parse(spark, cfg: Config) -> list:
 
 
 def noop(df, cfg: Config, name: str):
-    from wattstream.job import sinks
 
     return (df.writeStream.queryName(name).format("noop")
-            .option("checkpointLocation", sinks.checkpoint(cfg, name))
+            .option("checkpointLocation", layout.checkpoint(cfg, name))
             .trigger(availableNow=True).start())
 
 
@@ -123,7 +123,7 @@ CEILING_SCHEMA = ("timestamp TIMESTAMP, building_id STRING, energy_kwh DOUBLE, t
 def start_ceiling(spark, cfg: Config) -> list:
     from pyspark.sql import functions as F
 
-    from wattstream.job import main, sinks
+    from wattstream.job import main
 
     w = cfg.windows
     readings = (main.kafka_source(spark, cfg)
@@ -141,8 +141,8 @@ def start_ceiling(spark, cfg: Config) -> list:
                        F.col("w.end").alias("window_end"), "readings", "energy_kwh", "avg_kwh",
                        "peak_kwh", "avg_temperature", "avg_humidity", "avg_occupancy"))
     return [windows.writeStream.queryName("ceiling").format("parquet").outputMode("append")
-            .option("path", sinks.storage(cfg, "ceiling"))
-            .option("checkpointLocation", sinks.checkpoint(cfg, "ceiling"))
+            .option("path", layout.data(cfg, "ceiling"))
+            .option("checkpointLocation", layout.checkpoint(cfg, "ceiling"))
             .trigger(availableNow=True).start()]
 
 
@@ -191,7 +191,6 @@ def run_phase(phase: str, config_file: str, result_file: str, extra: dict) -> No
     """One phase in this process: build the session, run its queries until caught up, write the
     progress of every batch and the process's timing to `result_file`."""
     from wattstream import spark as session
-    from wattstream.job import sinks
 
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(config_file)
@@ -219,7 +218,7 @@ def run_phase(phase: str, config_file: str, result_file: str, extra: dict) -> No
                                        "bytes": len(e.engine.encode())}
                 out["engine_steps"] = list(e.timings)
             if phase in OUTPUTS:
-                out["final_windows"] = final_windows(spark, sinks.storage(cfg, OUTPUTS[phase]))
+                out["final_windows"] = final_windows(spark, layout.data(cfg, OUTPUTS[phase]))
     finally:
         Path(result_file).write_text(json.dumps(out))
         spark.stop()

@@ -18,7 +18,6 @@ them against the CRDs, including their CEL rules).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
@@ -34,16 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from wattstream import waiting  # noqa: E402
 from wattstream.local.procs import (  # noqa: E402 - needs the src path above
     LOOPBACK,
     Service,
     StackError,
     free_ports,
+    wait_until,
 )
 
-# The project's wait, failing as the rest of the control plane does.
-wait_until = functools.partial(waiting.wait_until, error=StackError)
 BIN = ROOT / "tools" / "controlplane"
 CRDS = ROOT / "k8s-tests" / "crds"
 RUN_DIR = ROOT / ".run" / "controlplane"

@@ -13,8 +13,9 @@ import pytest
 from jobkit import produce, reading, run_available_now
 from modelkit import flat_table
 
+from wattstream import layout
 from wattstream.files import Files
-from wattstream.job import alerts, baseline, correlation, sinks
+from wattstream.job import alerts, baseline, correlation
 from wattstream.job.metrics import JobMetrics
 from wattstream.job.stream import Batches
 
@@ -115,13 +116,13 @@ def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg, tmp_path):
     assert m.baseline_version._value.get() == 1
     assert m.model_status.labels("b-1", "passes")._value.get() == 1
     assert m.model_status.labels("b-2", "fails_g14")._value.get() == 1
-    got = spark.read.parquet(sinks.storage(cfg, "alerts")).toPandas()
+    got = spark.read.parquet(layout.data(cfg, "alerts")).toPandas()
     abnormal = got[got["type"] == alerts.ABNORMAL]
     # Once, for the steady building, at the second window of the run.
     assert abnormal["building_id"].tolist() == ["b-1"]
     assert abnormal["window_start"].iloc[0] == pd.Timestamp(
         spike[0] + timedelta(minutes=5)).tz_convert(None)
-    windows = spark.read.parquet(sinks.storage(cfg, "windows")).toPandas()
+    windows = spark.read.parquet(layout.data(cfg, "windows")).toPandas()
     scored = windows[(windows["building_id"] == "b-1")
                      & (windows["window_start"] >= pd.Timestamp(day).tz_convert(None))]
     assert scored["expected_kwh"].notna().all()

@@ -11,7 +11,7 @@ import pytest
 from jobkit import JobProcess, produce, reading
 from truth import windows
 
-from wattstream.job import sinks
+from wattstream import layout
 from wattstream.local.procs import free_port
 from wattstream.waiting import wait_until
 
@@ -36,7 +36,7 @@ def _closer(readings: list[dict]) -> dict:
 
 def _stored(spark, cfg) -> pd.DataFrame:
     try:
-        return spark.read.parquet(sinks.storage(cfg, "windows")).toPandas()
+        return spark.read.parquet(layout.data(cfg, "windows")).toPandas()
     except Exception:  # noqa: BLE001 - nothing committed yet
         return pd.DataFrame(columns=["building_id", "window_start"])
 

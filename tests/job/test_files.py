@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.dataset as ds
 
+from wattstream import layout
 from wattstream.config import Config
 from wattstream.files import Files, parquet_bytes, utc
 from wattstream.job import aggregates, detect, sinks
@@ -63,7 +64,7 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
                                                   std_residual=float("nan"),
                                                   energy_cost=0.36, co2_kg=1.05)
     sinks.write_windows(Files(spark), cfg, closed, 5)
-    got = spark.read.parquet(sinks.storage(cfg, "windows"))
+    got = spark.read.parquet(layout.data(cfg, "windows"))
     assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS,
                            "energy_cost", "co2_kg", "date"]
     row = got.first()

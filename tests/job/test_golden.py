@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from jobkit import CROSSING_PATHS, consume, produce, reading, run_available_now
 
-from wattstream.job import sinks
+from wattstream import layout
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +101,8 @@ def _plain(v):
 
 
 def _outputs(spark, cfg) -> dict:
-    windows = spark.read.parquet(sinks.storage(cfg, "windows")).drop("date").toPandas()
-    alerts = spark.read.parquet(sinks.storage(cfg, "alerts")).drop("batch_id").toPandas()
+    windows = spark.read.parquet(layout.data(cfg, "windows")).drop("date").toPandas()
+    alerts = spark.read.parquet(layout.data(cfg, "alerts")).drop("batch_id").toPandas()
     letters = [json.loads(r.value) for r in consume(cfg, cfg.kafka.dead_letter_topic,
                                                       expected=len(MALFORMED))]
     return {"windows": _records(windows, ["building_id", "window_start"]),

@@ -21,8 +21,8 @@ from faultkit import Feeder, PrivateHdfs, PrivateKafka, topic_values
 from jobkit import JobProcess, produce, reading
 from truth import windows
 
+from wattstream import layout
 from wattstream.config import Config
-from wattstream.job import sinks
 from wattstream.local import kafka
 from wattstream.local.procs import free_port
 from wattstream.waiting import wait_until
@@ -85,7 +85,7 @@ def _outage(job: JobProcess, down, up, state: str, what: str) -> None:
 
 def _stored(spark, cfg, name: str) -> pd.DataFrame:
     try:
-        return spark.read.parquet(sinks.storage(cfg, name)).toPandas()
+        return spark.read.parquet(layout.data(cfg, name)).toPandas()
     except Exception:  # noqa: BLE001 - nothing committed yet
         return pd.DataFrame()
 

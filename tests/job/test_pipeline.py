@@ -12,7 +12,7 @@ import pytest
 from jobkit import CROSSING_PATHS, consume, produce, reading, run_available_now
 from truth import crossings, windows
 
-from wattstream.job import sinks
+from wattstream import layout
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def _phase(rng, start: datetime, minutes: int) -> list[dict]:
 
 
 def _read_windows(spark, cfg) -> pd.DataFrame:
-    df = spark.read.parquet(sinks.storage(cfg, "windows")).toPandas()
+    df = spark.read.parquet(layout.data(cfg, "windows")).toPandas()
     return df.sort_values(["building_id", "window_start"]).reset_index(drop=True)
 
 
@@ -83,7 +83,7 @@ def test_windows_and_alerts_match_pandas_with_out_of_order_and_late_readings(spa
     # Alerts: exactly the crossings of pandas' running sums, once each, at the crossing reading.
     truth = crossings([phase1, inside + phase2], 300, cfg.alerts.thresholds)
     truth = truth.sort_values(["building_id", "window_start", "type"]).reset_index(drop=True)
-    alerts = (spark.read.parquet(sinks.storage(cfg, "alerts")).toPandas()
+    alerts = (spark.read.parquet(layout.data(cfg, "alerts")).toPandas()
               .sort_values(["building_id", "window_start", "type"]).reset_index(drop=True))
     assert len(truth) >= 10 and set(truth["type"]) == {"HIGH_CONSUMPTION", "PEAK_DEMAND"}
     key = ["building_id", "window_start", "type", "event_time"]

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from jobkit import consume, produce, reading, run_available_now
 
+from wattstream import layout
 from wattstream.config import Config
-from wattstream.job import saved_state, sinks, weather
+from wattstream.job import saved_state, weather
 from wattstream.schema import Weather
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -61,7 +62,7 @@ def test_meter_readings_take_their_site_weather(spark, job_cfg):
             + [reading("b-3", T0 + timedelta(minutes=1), 1.0, temperature=20.0)])
     produce(cfg, rows + [reading("b-closer", T0 + timedelta(hours=2), 0.1)])
     m = run_available_now(spark, cfg)
-    w = spark.read.parquet(sinks.storage(cfg, "windows")).toPandas().set_index(
+    w = spark.read.parquet(layout.data(cfg, "windows")).toPandas().set_index(
         ["building_id", "window_start"])
     at = {k: pd.Timestamp(T0 + timedelta(minutes=k)).tz_convert(None) for k in (0, 10, 40)}
     assert w.loc[("b-1", at[0]), "avg_temperature"] == pytest.approx(4.0)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config, resolve_uri
+from .. import layout
+from ..config import Config
 from ..errors import WattstreamError
 from ..localtime import naive_utc
 from .warehouse import stored, stored_alerts
@@ -170,6 +171,6 @@ REPORT_PARTITIONS = 4  # measured: 4 beat 16 and 2 on a month of 10 000 building
 
 
 def default_output(cfg: Config, until: pd.Timestamp, building: str | None = None) -> str:
-    folder = cfg.report.output_uri or (resolve_uri(cfg.storage.uri).rstrip("/") + "/reports")
+    folder = cfg.report.output_uri or layout.data(cfg, "reports")
     name = f"report-{until:%Y-%m-%d}" + (f"-{building}" if building else "") + ".html"
     return folder.rstrip("/") + "/" + name

@@ -22,8 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import layout
 from ..billing import bill_table, billing_month, monthly_peaks
-from ..config import Config, resolve_uri
+from ..config import Config
 from ..errors import WattstreamError
 from ..tariff import Tariff
 from .warehouse import stored
@@ -117,7 +118,7 @@ def _span(spark, cfg: Config) -> tuple[pd.Timestamp, pd.Timestamp]:
 
     from ..files import Files
 
-    folder = resolve_uri(cfg.storage.uri).rstrip("/") + "/windows"
+    folder = layout.data(cfg, "windows")
     days = [n.split("=", 1)[1] for n in Files(spark).list(folder) if n.startswith("date=")]
     windows = stored(spark, cfg, "windows")
     if windows is None or not days:
@@ -134,7 +135,6 @@ def read_usage(spark, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
                building: str | None = None) -> Usage:
     """The stored windows of [since, until) (naive UTC, whole hours) as `Usage`."""
     from pyspark.sql import functions as F
-
 
     found = stored(spark, cfg, "windows")
     if found is None:

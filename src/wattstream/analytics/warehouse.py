@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..config import Config, resolve_uri
+from .. import layout
+from ..config import Config
 
 
 def stored(spark, cfg: Config, name: str):
     """The stored `name` folder (windows, alerts) as a DataFrame; None if nothing is there."""
-    folder = resolve_uri(cfg.storage.uri).rstrip("/") + "/" + name
     try:
-        return spark.read.parquet(folder)
+        return spark.read.parquet(layout.data(cfg, name))
     except Exception:  # noqa: BLE001 - AnalysisException: nothing stored there
         return None
 

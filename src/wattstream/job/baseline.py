@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from .. import layout
 from ..config import BaselineConfig, Config, resolve_uri
 from ..errors import WattstreamError
 from ..files import Files
 from ..localtime import naive_utc
 from . import towt
-from .sinks import storage
 
 log = logging.getLogger(__name__)
 VERSION = re.compile(r"^v(\d{6})\.parquet$")
@@ -54,7 +54,7 @@ def status(passes: bool, reason: str) -> str:
 
 
 def location(cfg: Config) -> str:
-    return resolve_uri(cfg.baseline.uri) if cfg.baseline.uri else storage(cfg, "baseline")
+    return resolve_uri(cfg.baseline.uri) if cfg.baseline.uri else layout.data(cfg, "baseline")
 
 
 def versions(files: Files, cfg: Config) -> list[int]:
@@ -144,7 +144,7 @@ def build(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     """Fit every building's model over the stored windows and store them as the next version;
     returns the model table."""
     files = Files(spark)
-    folder = storage(cfg, "windows")
+    folder = layout.data(cfg, "windows")
     try:
         windows = spark.read.parquet(folder)
     except Exception as exc:  # noqa: BLE001 - AnalysisException: the folder holds nothing

@@ -18,11 +18,11 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
-from .. import kafka_client
+from .. import kafka_client, layout
 from .. import spark as session
 from ..config import Config
 from ..files import Files
-from . import idle, notify, probes, sinks, stream
+from . import idle, notify, probes, stream
 from .metrics import JobMetrics, ProgressListener
 from .supervise import Supervisor
 
@@ -134,7 +134,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
         return q
 
     print(f"[job] reading {cfg.kafka.readings_topic} from {cfg.kafka.bootstrap_servers}; "
-          f"windows → {sinks.storage(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}"
+          f"windows → {layout.data(cfg, 'windows')}; metrics on :{cfg.metrics.job_port}"
           + (f"; alerts → Alertmanager {', '.join(notify.urls(cfg))}" if notifier else ""),
           flush=True)
     sup = Supervisor(cfg, metrics, start, probes.all_of(cfg, files),

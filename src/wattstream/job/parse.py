@@ -93,8 +93,9 @@ def _routes(raw: DataFrame, default_tz: str, fast_route: bool = True,
     if "timestamp_shape" not in without:
         ts = F.when(j["timestamp"].rlike(_TS_FAST), ts)
     fast = _fast_ok(payload, j, ts, without) if fast_route else F.lit(False)
-    exact = (_exact(payload, default_tz) if "exact" not in without
-             else F.lit(None).cast(_exact_type()))
+    # Without the exact route: a branch never taken, which the optimizer folds to a null.
+    exact = _exact(payload, default_tz)
+    exact = exact if "exact" not in without else F.when(F.lit(False), exact)
     df = df.select("payload", *kept, fast.alias("_fast"),
                    *[_fast_value(f, j, ts).alias(f"_f_{f.name}") for f in FIELDS],
                    F.when(~fast, exact).alias("_x"))
@@ -242,13 +243,6 @@ def _exact(payload: Column, default_tz: str) -> Column:
             for f in FIELDS}},
         typed, values, *_timestamp_stages(default_tz),
     ], result)
-
-
-def _exact_type() -> str:
-    """The type of `_exact`'s struct, for a parse measured without it."""
-    kinds = {"timestamp": "timestamp", "string": "string", "double": "double", "int": "bigint"}
-    fields = ", ".join(f"{f.name}: {kinds[f.kind]}" for f in FIELDS)
-    return f"struct<{fields}, error: struct<reason: string, field: string, message: string>>"
 
 
 def _err(reason: str, name: str | None, message: Column | str) -> Column:

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from .. import kafka_client
+from .. import kafka_client, layout
 from ..config import Config, resolve_uri
 from ..files import Files
-from . import faults, sinks
+from . import faults
 
 TIMEOUT_MS = 5000
 
@@ -45,7 +45,7 @@ def kafka(cfg: Config) -> Callable[[], None]:
 def storage(cfg: Config, files: Files) -> Callable[[], None]:
     """A small file written, read and deleted under the checkpoint root: the NameNode and a
     DataNode (or the local path) take writes again."""
-    root = sinks.checkpoint(cfg, "_probe")
+    root = layout.checkpoint(cfg, "_probe")
 
     def probe() -> None:
         uri = f"{root}/{uuid.uuid4().hex}"

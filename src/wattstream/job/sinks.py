@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from .. import kafka_client
-from ..config import Config, resolve_uri
+from .. import kafka_client, layout
+from ..config import Config
 from ..files import Files, parquet_bytes, utc
 from ..schema import format_timestamp
 from ..tariff import COST_COLUMNS
@@ -37,14 +37,6 @@ ALERT_SCHEMA = pa.schema(
      ("value", pa.float64()), ("threshold", pa.float64()), ("event_time", _TS),
      ("window_start", _TS), ("window_end", _TS), ("raised_at", _TS),
      ("lead_minutes", pa.float64()), ("extra_charge", pa.float64()), ("date", pa.date32())])
-
-
-def storage(cfg: Config, name: str) -> str:
-    return resolve_uri(cfg.storage.uri).rstrip("/") + "/" + name
-
-
-def checkpoint(cfg: Config, name: str) -> str:
-    return resolve_uri(cfg.storage.checkpoint_uri).rstrip("/") + "/" + name
 
 
 class AlertProducer:
@@ -133,7 +125,7 @@ def write_windows(files: Files, cfg: Config, closed: pd.DataFrame, batch_id: int
         return
     days = closed["window_start"].dt.strftime("%Y-%m-%d")
     for day, rows in closed.groupby(days, sort=True):
-        files.write(f"{storage(cfg, 'windows')}/date={day}/part-{batch_id:012d}.parquet",
+        files.write(f"{layout.data(cfg, 'windows')}/date={day}/part-{batch_id:012d}.parquet",
                     parquet_bytes(utc(rows[WINDOW_SCHEMA.names]), WINDOW_SCHEMA))
 
 
@@ -143,7 +135,7 @@ def write_alerts(files: Files, cfg: Config, alerts: pd.DataFrame, batch_id: int)
         return
     rows = utc(alerts[list(ALERT_COLUMNS)]).assign(
         date=alerts["window_start"].dt.date.to_numpy())
-    files.write(f"{storage(cfg, 'alerts')}/batch_id={batch_id}/part-0.parquet",
+    files.write(f"{layout.data(cfg, 'alerts')}/batch_id={batch_id}/part-0.parquet",
                 parquet_bytes(rows, ALERT_SCHEMA))
 
 

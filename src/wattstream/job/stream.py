@@ -36,6 +36,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from .. import layout
 from ..config import Config
 from ..errors import WattstreamError
 from ..files import Files
@@ -89,7 +90,7 @@ class Batches:
         self._polled = -float("inf")
         self.poll_models()
         # Inside the query's checkpoint: deleting it to start over drops both.
-        self.state_dir = sinks.checkpoint(cfg, QUERY) + "/open-windows"
+        self.state_dir = layout.checkpoint(cfg, QUERY) + "/open-windows"
         self.last_batch: int | None = None  # the batch the engine's state is after
         self.alert_sink = sinks.AlertProducer(cfg)
         self.weather_on = weather.enabled(cfg)
@@ -448,13 +449,13 @@ def _of_windows(readings: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
 def _refuse_file_sink_folder(files: Files, cfg: Config) -> None:
     """Spark reads a folder with a `_spark_metadata` log (left by a Spark file sink) through
     that log only, so windows written here would not show."""
-    folder = sinks.storage(cfg, "windows")
+    folder = layout.data(cfg, "windows")
     if files.exists(f"{folder}/_spark_metadata"):
         raise WattstreamError(
             f"storage.uri: {folder} holds a Spark file-sink log (_spark_metadata) of an older "
             "job; Spark would read only the files listed there. Move that folder away (or "
             "point storage.uri elsewhere) and delete the old checkpoints under "
-            f"{sinks.checkpoint(cfg, '')}")
+            f"{layout.checkpoint(cfg, '')}")
 
 
 class _Clock:
@@ -486,7 +487,7 @@ def start(source: DataFrame, cfg: Config, metrics: JobMetrics, trigger: dict,
     batches = batches or Batches(spark, cfg, metrics)
     batches.restarted()
     query = (rows.writeStream.queryName(QUERY)
-             .option("checkpointLocation", sinks.checkpoint(cfg, QUERY))
+             .option("checkpointLocation", layout.checkpoint(cfg, QUERY))
              .trigger(**trigger)
              .foreachBatch(batches)
              .start())

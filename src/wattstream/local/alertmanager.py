@@ -22,9 +22,8 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from ..waiting import TimedOut, wait_until
 from . import receiver
-from .procs import LOOPBACK, Service, StackError, http_ok, require_free
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
 
 NAME = "alertmanager"
 RECEIVER = "receiver"
@@ -132,7 +131,7 @@ def start(cfg: Config, run_dir: Path, conf: dict | None = None) -> None:
               "--cluster.listen-address=", "--log.level=warn"])
     try:
         wait_until(lambda: healthy(cfg), timeout, "alertmanager", alive=am.running)
-    except (StackError, TimedOut) as exc:
+    except StackError as exc:
         tail = am.log_tail()
         am.stop()
         raise StackError(f"{exc}; end of {am.log_file}:\n{tail}") from None

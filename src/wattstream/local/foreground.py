@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from .. import layout
 from ..config import Config
 from ..errors import WattstreamError
 from ..view import render
@@ -261,9 +262,7 @@ def final_windows(cfg: Config) -> int | None:
     """Rows in the final-windows Parquet folder when it is local; None otherwise."""
     from urllib.parse import urlparse
 
-    from ..config import resolve_uri
-
-    uri = urlparse(resolve_uri(cfg.storage.uri).rstrip("/") + "/windows")
+    uri = urlparse(layout.data(cfg, "windows"))
     if uri.scheme != "file":
         return None
     if not Path(uri.path).is_dir():

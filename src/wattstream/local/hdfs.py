@@ -7,9 +7,8 @@ import urllib.request
 from pathlib import Path
 
 from ..config import Config
-from ..waiting import TimedOut, wait_until
 from . import jvm
-from .procs import LOOPBACK, Service, StackError, require_free, run_checked
+from .procs import LOOPBACK, Service, StackError, require_free, run_checked, wait_until
 
 NAMENODE, DATANODE = "hdfs-namenode", "hdfs-datanode"
 
@@ -127,7 +126,7 @@ def start(cfg: Config, run_dir: Path) -> tuple[Service, Service]:
     try:
         start_namenode(cfg, run_dir, wait_ready=False)
         start_datanode(cfg, run_dir)
-    except (StackError, TimedOut) as exc:
+    except StackError as exc:
         tails = f"{nn.log_file}:\n{nn.log_tail()}\n{dn.log_file}:\n{dn.log_tail()}"
         dn.stop()
         nn.stop()

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from .. import kafka_client
 from ..config import Config
-from ..waiting import TimedOut, wait_until
 from . import jvm
-from .procs import LOOPBACK, Service, StackError, require_free, run_checked
+from .procs import LOOPBACK, Service, StackError, require_free, run_checked, wait_until
 
 NAME = "kafka"
 
@@ -166,7 +165,7 @@ def start(cfg: Config, run_dir: Path, scram_users: dict[str, str] | None = None,
         wait_until(lambda: broker_ready(addr), cfg.local.start_timeout_seconds, "kafka",
                    alive=svc.running)
         create_topics(cfg, addr)
-    except (StackError, TimedOut) as exc:
+    except StackError as exc:
         tail = svc.log_tail()
         svc.stop()
         raise StackError(f"{exc}; end of {svc.log_file}:\n{tail}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import waiting
 from ..errors import WattstreamError
 
 LOOPBACK = "127.0.0.1"
@@ -18,6 +20,10 @@ LOOPBACK = "127.0.0.1"
 
 class StackError(WattstreamError):
     """A local service could not be set up; the message says what to do."""
+
+
+# The project's wait, failing as a local service that does not come up does.
+wait_until = functools.partial(waiting.wait_until, error=StackError)
 
 
 def http_ok(url: str, timeout: float = 3.0) -> bool:

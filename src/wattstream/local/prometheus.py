@@ -15,8 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from ..waiting import TimedOut, wait_until
-from .procs import LOOPBACK, Service, StackError, http_ok, require_free
+from .procs import LOOPBACK, Service, StackError, http_ok, require_free, wait_until
 
 NAME = "prometheus"
 
@@ -131,7 +130,7 @@ def start(cfg: Config, run_dir: Path, rule_files: list[Path] | None = None) -> S
     try:
         wait_until(lambda: ready(cfg), cfg.local.start_timeout_seconds, "prometheus",
                    alive=svc.running)
-    except (StackError, TimedOut) as exc:
+    except StackError as exc:
         tail = svc.log_tail()
         svc.stop()
         raise StackError(f"{exc}; end of {svc.log_file}:\n{tail}") from None

@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.live import Live
 
-from ..config import Config, resolve_uri
+from .. import layout
+from ..config import Config
 from .collect import Collector
 from .render import render
 from .snapshot import Snapshot
@@ -53,9 +54,9 @@ def shown_path(uri: str) -> str:
 
 
 def data_paths(cfg: Config) -> dict[str, str]:
-    root = resolve_uri(cfg.storage.uri).rstrip("/")
-    return {"windows": shown_path(f"{root}/windows"), "alerts": shown_path(f"{root}/alerts"),
-            "checkpoints": shown_path(resolve_uri(cfg.storage.checkpoint_uri))}
+    return {"windows": shown_path(layout.data(cfg, "windows")),
+            "alerts": shown_path(layout.data(cfg, "alerts")),
+            "checkpoints": shown_path(layout.checkpoint(cfg, "").rstrip("/"))}
 
 
 def links(cfg: Config, prometheus: bool, logs: str | None = None) -> list[tuple[str, str]]:
