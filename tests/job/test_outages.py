@@ -23,6 +23,7 @@ from truth import windows
 
 from wattstream import layout
 from wattstream.config import Config
+from wattstream.job import sinks
 from wattstream.local import kafka
 from wattstream.local.procs import free_port
 from wattstream.waiting import wait_until
@@ -169,8 +170,13 @@ def test_job_rides_out_kafka_outages(spark, broker, tmp_path):
         finally:
             admin.close()
         deleted = frozenset(_stored(spark, cfg, "alerts")["alert_id"])
-        # The next alert cannot be delivered: the job waits for the topic to return.
+        # The next alert cannot be delivered: the job waits for the topic to return. The batch
+        # first hangs on the send (reported as waiting), then fails once the producer gives up
+        # (sinks.FLUSH_SECONDS): the topic comes back only after that, so the restart is sure.
         _wait_state(job, "waiting_kafka", 180, "alerts topic deleted")
+        wait_until(lambda: job.metric("wattstream_job_retry_attempt") >= 1,
+                   sinks.FLUSH_SECONDS + 120, "the batch with an undeliverable alert failed",
+                   interval=0.5, alive=job.alive)
         broker.create_topics(cfg)
         _wait_progress(job, RECOVERY_S, "alerts topic recreated")
         # A batch failed on the missing topic: the query was restarted in the process.
