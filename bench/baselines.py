@@ -5,7 +5,7 @@ the same split, with Guideline 14.
     .venv/bin/python bench/baselines.py            # the slice shipped with wattstream
 
 The Cambridge University Estates 2019 archive (hourly electricity, Bedford weather) is fitted
-by `baseline.fit_building` — the function `wattstream baseline` runs per building — on all but
+by `baseline.fit.fit_building` — the function `wattstream baseline` runs per building — on all but
 the last `--holdout-days` and scored there (hourly CV(RMSE) and NMBE, ASHRAE Guideline 14:
 CV(RMSE) <= 30 %, |NMBE| <= 10 %). Zeros are missing at source and left out, as `generate
 convert` does. The treatments:
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
+from wattstream.baseline import fit as baseline  # noqa: E402
 from wattstream.config import Config  # noqa: E402
-from wattstream.job import baseline  # noqa: E402
 from wattstream.localtime import Calendar  # noqa: E402
 
 SHIPPED = ROOT / "src" / "wattstream" / "generator" / "data" / "cambridge_estates_2019"

@@ -74,8 +74,8 @@ def main() -> int:
 
     from wattstream import spark as session
     from wattstream.analytics import commands
+    from wattstream.baseline import fit as baseline
     from wattstream.generator.commands import CAMBRIDGE_SLICE
-    from wattstream.job import baseline
 
     source = args.source or str(CAMBRIDGE_SLICE)
     work = Path(tempfile.mkdtemp(prefix="wattstream-cambridge-"))

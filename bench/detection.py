@@ -114,7 +114,7 @@ def main() -> int:
 
     from wattstream import spark as session
     from wattstream.analytics import commands, score
-    from wattstream.job import baseline
+    from wattstream.baseline import fit as baseline
 
     work = Path(tempfile.mkdtemp(prefix="wattstream-detect-"))
     base = Config().replace(local={"run_dir": str(work / "stack"), "kafka_port": free_port(),

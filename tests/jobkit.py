@@ -167,13 +167,13 @@ class JobProcess:
 
 def flat_models(expected: dict[str, float], sigma: float = 1.0, passes: bool = True,
                 version: int = 1):
-    """Baseline models (`baseline.Models`) expecting a constant window energy per building,
+    """Baseline models (`baseline.models.Models`) expecting a constant window energy per building,
     with residual spread `sigma`, as `wattstream baseline` would store them."""
     from modelkit import flat_table
 
-    from wattstream.job import baseline
+    from wattstream.baseline import models
 
-    return baseline.Models.from_table(flat_table(expected, sigma, passes, version))
+    return models.Models.from_table(flat_table(expected, sigma, passes, version))
 
 
 def us(ts):

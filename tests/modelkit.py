@@ -8,9 +8,9 @@ import pandas as pd
 
 def flat_table(expected: dict[str, float], sigma: float = 1.0, passes: bool = True,
                version: int = 1) -> pd.DataFrame:
-    """A model table (`baseline.MODEL_COLUMNS`) expecting a constant window energy per
+    """A model table (`models.MODEL_COLUMNS`) expecting a constant window energy per
     building, with residual spread `sigma`."""
-    from wattstream.job import baseline, towt
+    from wattstream.baseline import models, towt
 
     rows = []
     for b, kwh in expected.items():
@@ -24,7 +24,7 @@ def flat_table(expected: dict[str, float], sigma: float = 1.0, passes: bool = Tr
                      "train_windows": 2016, "train_days": 21, "holdout_hours": 168,
                      "cv_rmse": 0.1 if passes else 0.5, "nmbe": 0.0, "passes": passes,
                      "reason": "" if passes else "CV(RMSE) 50.0% > 30%"})
-    return pd.DataFrame(rows, columns=list(baseline.MODEL_COLUMNS))
+    return pd.DataFrame(rows, columns=list(models.MODEL_COLUMNS))
 
 
 def write(uri_folder: str, table: pd.DataFrame) -> str:
@@ -32,10 +32,10 @@ def write(uri_folder: str, table: pd.DataFrame) -> str:
     from pathlib import Path
     from urllib.parse import urlparse
 
-    from wattstream.job import baseline
+    from wattstream.baseline import models
 
     folder = Path(urlparse(uri_folder).path if "://" in uri_folder else uri_folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"v{int(table['version'].iloc[0]):06d}.parquet"
-    path.write_bytes(baseline.parquet(table))
+    path.write_bytes(models.parquet(table))
     return str(path)

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "wattstream.local.commands",
     "wattstream.generator.commands",
     "wattstream.job.commands",
+    "wattstream.baseline.commands",
     "wattstream.view.commands",
     "wattstream.analytics.commands",
 )

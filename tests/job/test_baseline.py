@@ -14,8 +14,9 @@ from jobkit import produce, reading, run_available_now
 from modelkit import flat_table
 
 from wattstream import layout
+from wattstream.baseline import fit, models
 from wattstream.files import Files
-from wattstream.job import alerts, baseline, correlation
+from wattstream.job import alerts, correlation
 from wattstream.job.metrics import JobMetrics
 from wattstream.job.stream import Batches
 
@@ -97,14 +98,14 @@ def test_baseline_fit_scoring_and_abnormal_usage(spark, job_cfg, tmp_path):
     m = run_available_now(spark, cfg)
     assert m.baseline_version._value.get() == 0
 
-    table = baseline.build(spark, cfg)
-    assert baseline.versions(Files(spark), cfg) == [1]
+    table = fit.build(spark, cfg)
+    assert models.versions(Files(spark), cfg) == [1]
     rows = table.set_index("building_id")
     assert rows.loc["b-1", "passes"] and rows.loc["b-1", "uses_temperature"]
     assert rows.loc["b-1", "cv_rmse"] < 0.1 and abs(rows.loc["b-1", "nmbe"]) < 0.05
     assert rows.loc["b-1", "holdout_hours"] == 7 * 24
     assert not rows.loc["b-2", "passes"] and "CV(RMSE)" in rows.loc["b-2", "reason"]
-    assert "1 of 2 pass" in baseline.summary(table, cfg)
+    assert "1 of 2 pass" in fit.summary(table, cfg)
     _cli_prints_every_building(cfg, tmp_path)
 
     # A day later both buildings run at twice their load for 40 minutes from 14:00.
@@ -138,7 +139,7 @@ def test_a_running_job_takes_up_a_new_model_version(spark, job_cfg):
     try:
         assert batches.engine.models is None
         table = flat_table({"b-1": 5.0})
-        Files(spark).write(baseline.model_file(cfg, 1), baseline.parquet(table))
+        Files(spark).write(models.model_file(cfg, 1), models.parquet(table))
         deadline = time.monotonic() + 10
         while batches.engine.models is None and time.monotonic() < deadline:
             batches.poll_models()  # what each micro-batch does first

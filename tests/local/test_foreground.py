@@ -8,7 +8,7 @@ def test_the_demo_line_and_warnings_are_recognised_in_the_log_format():
     demo = ("2026-03-03 10:00:00,123 INFO wattstream.generator.run: demo: r0-b00000 a 36,000 m2 "
             "hospital; alert thresholds unchanged")
     assert _DEMO.search(demo).group(1).startswith("demo: r0-b00000 a 36,000 m2 hospital")
-    warn = "2026-03-03 10:00:00,123 WARNING wattstream.job.baseline: no baseline at x"
+    warn = "2026-03-03 10:00:00,123 WARNING wattstream.baseline.models: no baseline at x"
     assert _NOTICE.match(warn).group(1) == "no baseline at x"
     assert not _NOTICE.match("2026-03-03 10:00:00,123 INFO wattstream.job.metrics: metrics on")
     assert not _NOTICE.match("26/03/03 10:00:00 WARN NativeCodeLoader: Unable to load")

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..baseline.models import Models
 from ..config import Config
 from ..localtime import Calendar
 from ..tariff import COST_COLUMNS, Tariff
 from . import aggregates, detect, peak, saved_state, weather
 from .aggregates import KEY
 from .alerts import THRESHOLD_RULES, empty, frame
-from .baseline import Models
 from .saved_state import FLAGS
 
 READING_COLUMNS = ("building_id", "ws", "timestamp", "partition", "offset", "energy_kwh")

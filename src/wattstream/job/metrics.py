@@ -25,10 +25,10 @@ import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from pyspark.sql.streaming import StreamingQueryListener
 
+from ..baseline.models import STATUSES
+from ..baseline.models import status as model_status
 from ..config import Config
 from ..schema import Reason
-from .baseline import STATUSES
-from .baseline import status as model_status
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from .. import layout
+from ..baseline import models as baseline_models
 from ..config import Config
 from ..errors import WattstreamError
 from ..files import Files
 from ..localtime import naive_utc
 from ..schema import IDLE_CLOSE_KEY
-from . import aggregates, baseline, correlation, parse, sinks, weather
+from . import aggregates, correlation, parse, sinks, weather
 from .engine import READING_COLUMNS, Engine
 from .metrics import JobMetrics
 
@@ -126,7 +127,7 @@ class Batches:
         self._polled = now
         current = self.engine.models.version if self.engine.models else 0
         try:
-            models = baseline.latest(self.files, self.cfg, after=current)
+            models = baseline_models.latest(self.files, self.cfg, after=current)
         except Exception:  # noqa: BLE001 - a bad model file must not stop the job
             log.exception("baseline: could not load the newest model version; keeping v%d",
                           current)
@@ -134,7 +135,7 @@ class Batches:
         if models is None:
             if not current:
                 log.info("no baseline model under %s yet: ABNORMAL_USAGE stays silent until "
-                         "`wattstream baseline` fits one", baseline.location(self.cfg))
+                         "`wattstream baseline` fits one", baseline_models.location(self.cfg))
             return
         self.engine.models = models
         self.metrics.set_models(models.table)

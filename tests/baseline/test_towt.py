@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wattstream.baseline import fit, towt
 from wattstream.config import Config
-from wattstream.job import baseline, towt
 
 WEEK = towt.HOURS_OF_WEEK * 12  # five-minute windows
 
@@ -80,16 +80,16 @@ def test_fit_building_scores_held_back_days_and_says_why_not():
                       "avg_temperature": t, "energy_kwh": y})
     bc = Config().baseline
     holdout = starts[-1].floor("D") - pd.Timedelta(days=6)
-    row = baseline.fit_building(w, holdout, bc)
+    row = fit.fit_building(w, holdout, bc)
     assert row["passes"] and row["reason"] == ""
     assert 0 < row["cv_rmse"] < 0.1 and abs(row["nmbe"]) < 0.02
     assert row["holdout_hours"] == 7 * 24
     assert np.median(row["sigma"]) == pytest.approx(2.0, rel=0.15)
-    short = baseline.fit_building(w[w["window_start"] >= holdout - pd.Timedelta(days=3)],
+    short = fit.fit_building(w[w["window_start"] >= holdout - pd.Timedelta(days=3)],
                                   holdout, bc)
     assert not short["passes"] and short["reason"].startswith("too little history: 3 days")
     noisy = w.assign(energy_kwh=y + np.random.default_rng(1).normal(0, 40, len(y)))
-    bad = baseline.fit_building(noisy, holdout, bc)
+    bad = fit.fit_building(noisy, holdout, bc)
     assert not bad["passes"] and "CV(RMSE)" in bad["reason"]
 
 
