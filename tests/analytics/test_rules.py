@@ -13,7 +13,7 @@ from wattstream.config import Config
 from wattstream.tariff import Tariff
 
 START = pd.Timestamp("2026-06-01")
-DAYS = 28
+DAYS = 30  # June whole: findings rest on a complete billing month
 H = DAYS * 24
 HOURS = pd.date_range(START, periods=H, freq="h")
 OPEN = (HOURS.dayofweek < 5) & (HOURS.hour >= 8) & (HOURS.hour < 18)
@@ -30,8 +30,8 @@ def office(noise: float = 0.0, seed: int = 0) -> np.ndarray:
 
 
 def fleet(loads: dict[str, np.ndarray], temperature: np.ndarray | None = None,
-          occupancy: bool = True, drop: dict[str, np.ndarray] | None = None
-          ) -> usage.Usage:
+          occupancy: bool = True, drop: dict[str, np.ndarray] | None = None,
+          days: int = DAYS) -> usage.Usage:
     """Windows of 5 minutes holding each hour's kW, through `usage.from_windows`."""
     frames = []
     for b, kw in loads.items():
@@ -46,7 +46,7 @@ def fleet(loads: dict[str, np.ndarray], temperature: np.ndarray | None = None,
             f = f[~drop[b]]
         frames.append(f)
     return usage.from_windows(pd.concat(frames, ignore_index=True), 300, TARIFF,
-                              since=START, until=START + pd.Timedelta(days=DAYS))
+                              since=START, until=START + pd.Timedelta(days=days))
 
 
 def run(u: usage.Usage, meta=True, alerts=None, **cfg) -> rules.Findings:
@@ -187,7 +187,7 @@ def test_missing_windows_and_stuck_meters_are_the_share_billed_on_estimates():
     found = run(fleet(loads, drop={"p0": gone}), alerts=alerts)
     q = found.quality.set_index("building_id")
     assert q.loc["p0", "missing"] == 288
-    assert q.loc["p0", "estimated_share"] == pytest.approx(1 / 28)
+    assert q.loc["p0", "estimated_share"] == pytest.approx(1 / DAYS)
     assert q.loc["p1", "estimated_share"] == pytest.approx(24 / (DAYS * 288))  # 120 min
     assert (q.loc["p1", "stuck_alerts"], q.loc["p1", "gap_alerts"]) == (1, 1)
     hit = only(found, "data_quality")
@@ -221,3 +221,38 @@ def test_bills_from_usage_equal_bills_from_the_windows():
     via = usage.from_windows(windows, 300, t).bills(t)
     cols = ["energy_kwh", "energy_cost", "co2_kg", "peak_kw", "demand_charge", "total"]
     assert np.allclose(direct[cols].to_numpy(dtype=float), via[cols].to_numpy(dtype=float))
+
+
+def test_complete_billing_months_are_those_the_period_holds_whole():
+    june = pd.date_range("2026-06-01", "2026-06-30 23:00", freq="h", tz="UTC")
+    s = (june.asi8 // 10**9).astype("int64")
+    june_m = (2026 - 1970) * 12 + 5
+    assert rules.complete_months(s, 1, "UTC") == {june_m}
+    assert rules.complete_months(s[1:], 1, "UTC") == set()      # starts an hour late
+    assert rules.complete_months(s[:-1], 1, "UTC") == set()     # ends an hour early
+    # Billing from the 15th: June's hours hold no whole period.
+    assert rules.complete_months(s, 15, "UTC") == set()
+    # In New York June starts four hours later than in UTC: not whole either.
+    assert rules.complete_months(s, 1, "America/New_York") == set()
+    assert rules.complete_months(s[:0], 1, "UTC") == set()
+
+
+def test_findings_without_a_complete_billing_month_are_provisional_and_not_summed():
+    loads = {b: office() for b in PEERS}
+    loads["x"] = office() + 20.0
+    x = np.where(OPEN, 50.0, 10.0)
+    x[(HOURS.hour == 12) & (HOURS.dayofweek < 5)] = 200.0
+    loads["y"] = x
+    late = np.zeros(H * 12, dtype=bool)
+    late[28 * 288:] = True
+    # A period of June's first 28 days holds no whole billing month.
+    short = run(fleet(loads, drop=dict.fromkeys(loads, late), days=28))
+    hits = short.table[short.table["category"] != "data"]
+    assert "base_load" in set(hits["rule"]) and "demand" in set(hits["category"])
+    assert (hits["provisional"].str.contains("no complete billing month")).all()
+    assert rules.building_savings(short.table).empty
+    # The same buildings over the whole of June: firm, and summed.
+    whole = run(fleet(loads))
+    firm = whole.table[whole.table["category"] != "data"]
+    assert (firm["provisional"] == "").all()
+    assert set(rules.building_savings(whole.table)["building_id"]) == {"x", "y"}

@@ -151,7 +151,7 @@ def plot_alerts(r: Report) -> str | None:
 
 def plot_savings(r: Report) -> str | None:
     t = r.findings.table
-    t = t[t["saving_cost"] > 0]
+    t = t[(t["saving_cost"] > 0) & (t["provisional"] == "")]
     if t.empty:
         return None
     by = t.groupby("rule")["saving_cost"].sum().sort_values()
@@ -286,9 +286,12 @@ def _recommendation_rows(table: pd.DataFrame, cur: str, with_building: bool) -> 
     rows = []
     for k, x in enumerate(table.itertuples(), 1):
         b = html.escape(x.building_id)
+        evidence = x.evidence + (f" (provisional: {x.provisional})" if x.provisional else "")
         rows.append(f'<tr data-building="{b}" data-rule="{x.rule}"><td class="num">{k}</td>'
                     + (f"<td>{b}</td>" if with_building else "")
-                    + f"{_text(x.title)}{_text(x.evidence)}{_num(x.saving_kwh)}"
+                    + f"{_text(x.title)}"
+                    f"{_text(evidence)}"
+                    f"{_num(x.saving_kwh)}"
                     f"{_num(x.saving_cost)}{_num(x.saving_co2_kg)}</tr>")
     return rows
 
@@ -296,19 +299,29 @@ def _recommendation_rows(table: pd.DataFrame, cur: str, with_building: bool) -> 
 def _recommendations(r: Report) -> str:
     cur = r.currency
     t = r.findings.table
-    t = t[t["category"] != "data"].head(r.cfg.report.top)
+    t = t[t["category"] != "data"]
+    firm, provisional = t[t["provisional"] == ""], t[t["provisional"] != ""]
     plot = plot_savings(r)
-    rows = _recommendation_rows(t, cur, with_building=True)
-    body = (_table([("#", True), ("building", False), ("what", False), ("evidence", False),
-                    ("kWh/yr", True), (f"{cur}/yr", True), ("kg CO2e/yr", True)], rows,
-                   ident="recommendations-table")
-            if rows else "<p>No recommendation: every building is in line with its peers.</p>")
+    headers = [("#", True), ("building", False), ("what", False), ("evidence", False),
+               ("kWh/yr", True), (f"{cur}/yr", True), ("kg CO2e/yr", True)]
+    rows = _recommendation_rows(firm.head(r.cfg.report.top), cur, with_building=True)
+    body = (_table(headers, rows, ident="recommendations-table") if rows else
+            "<p>No recommendation resting on complete billing months: every building is in "
+            "line with its peers, or the period holds no whole month yet.</p>")
+    if len(provisional):
+        why = sorted(set(provisional["provisional"]))
+        body += ("<h3>Provisional findings</h3><p>Not ranked and not in the savings totals: "
+                 + html.escape("; ".join(why)) + ".</p>"
+                 + _table(headers, _recommendation_rows(provisional.head(r.cfg.report.top),
+                                                        cur, with_building=True),
+                          ident="provisional-table"))
     return ('<section id="recommendations"><h2>What to fix first</h2>'
             + (f'<div class="plots">{_img(plot, "savings by rule")}</div>' if plot else "")
-            + body + '<p class="note">Savings are estimates a year, annualised from the '
-            "period (a demand saving assumes each month has a peak like the one shown); peak "
-            "shaving and load factor price the same demand charge, so a building shows the "
-            "larger.</p></section>")
+            + body + '<p class="note">Savings are estimates a year: energy savings annualised '
+            "from the period's days, demand savings from the peaks of its complete billing "
+            "months (a partial month's highest interval is not its peak); peak shaving and "
+            "load factor price the same demand charge, so a building shows the larger.</p>"
+            "</section>")
 
 
 def _alerts(r: Report) -> str:

@@ -118,7 +118,11 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     summary = per.reset_index()[list(SUMMARY_COLUMNS)].sort_values(
         ["total_cost", "building_id"], ascending=[False, True], ignore_index=True)
     if pages is None:
-        ranked = summary.sort_values(["saving_cost", "total_cost"], ascending=False)
+        # The pages go to the buildings with the most to look at, provisional findings too.
+        worth = rules.building_savings(findings.table, provisional=True).set_index(
+            "building_id")["saving_cost"] if len(findings.table) else pd.Series(dtype=float)
+        ranked = summary.assign(_worth=summary["building_id"].map(worth).fillna(0.0)
+                                ).sort_values(["_worth", "total_cost"], ascending=False)
         pages = ranked["building_id"].head(cfg.report.building_pages).tolist()
     return Report(since, until, cfg, tariff, summary, bills, findings, alerts, spells, usage,
                   pages, days_off_table(list(usage.buildings), cfg, since, until))

@@ -31,6 +31,13 @@ floor area when the metadata has it, else per kW of the building's average load)
 Savings are annualised from the period (× 365 / its days). Demand savings of `peak_shaving`
 and `load_factor` overlap: a building keeps the larger as its row (`category` "demand"), the
 other's evidence appended.
+
+A finding rests on complete billing months (`tariff.billing_day`, in `tariff.timezone`): the
+demand rules take only the peaks of months the period holds whole, since a partial month's
+highest interval is not the month's peak. Where there is none (a building's data starts or
+ends inside every month of the period, or the period is shorter than a month), the finding is
+still made from what there is, and its `provisional` column says why; the report lists such
+findings apart from the ranked ones and leaves them out of its savings totals.
 """
 
 from __future__ import annotations
@@ -44,13 +51,15 @@ import numpy as np
 import pandas as pd
 
 from ..alert_types import GAP, STUCK
+from ..billing import billing_month
 from ..config import RecommendConfig
 from ..tariff import Tariff, check_hours
 from .usage import HOUR, Usage
 
 RECOMMENDATION_COLUMNS = ("building_id", "rule", "category", "title", "evidence", "saving_kwh",
-                          "saving_cost", "saving_co2_kg", "when")
+                          "saving_cost", "saving_co2_kg", "when", "provisional")
 # when: the evidence's times, ISO 8601 intervals in UTC (left-on runs, peak-setting intervals)
+# provisional: why the finding does not rest on complete billing months ("": it does)
 RULES = ("base_load", "after_hours", "weekend", "peak_shaving", "temperature_sensitivity",
          "load_factor", "data_quality")
 CATEGORY = {"peak_shaving": "demand", "load_factor": "demand", "data_quality": "data"}
@@ -107,6 +116,31 @@ class Fleet:
                                        self.carbon.mean())
         self.mean_kw = np.nanmean(np.where(np.isfinite(self.kw), self.kw, np.nan), axis=1) \
             if self.kw.size else np.zeros(len(u.buildings))
+        self.complete_months = complete_months(u.hours_s, self.tariff.cfg.billing_day,
+                                               self.tariff.cfg.timezone)
+
+    @property
+    def period_provisional(self) -> str:
+        """Why the period's findings are provisional: "" when it holds a whole billing month."""
+        if self.complete_months:
+            return ""
+        return (f"the period's {self.usage.days:.0f} days hold no complete billing month: "
+                "annualised from them alone")
+
+    def demand_months(self, top: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """The rows of `top` (highest intervals by building and month) a demand finding may
+        rest on: per building, those of the complete billing months where it has any, else
+        all of them; and per building why its finding is provisional ("": it is not)."""
+        whole = top["month"].isin(self.complete_months).to_numpy()
+        has_whole = pd.Series(whole, index=top.index).groupby(top["building_id"]).transform("any")
+        keep = whole | ~has_whole.to_numpy()
+        kept = top[keep]
+        days = self.usage.days
+        why = kept.groupby("building_id")["month"].agg(lambda m: "" if m.isin(
+            self.complete_months).any() else (
+            f"no complete billing month in the period ({days:.0f} days): the peak of a partial "
+            "month is not the month's peak"))
+        return kept, why
 
     @property
     def with_area(self) -> np.ndarray:
@@ -172,12 +206,26 @@ class Fleet:
         return (have >= self.day_len * per_hour) & (self.day_len >= 23)
 
 
+def complete_months(hours_s: np.ndarray, billing_day: int, zone: str) -> frozenset[int]:
+    """The billing months (`billing.billing_month`) that hours starting at `hours_s` (whole,
+    consecutive) cover from their first hour to their last."""
+    if not len(hours_s):
+        return frozenset()
+    month = billing_month(hours_s, billing_day, zone)
+    edges = billing_month(np.array([hours_s[0] - HOUR, hours_s[-1] + HOUR]), billing_day, zone)
+    partial = {month[0]} if edges[0] == month[0] else set()
+    if edges[1] == month[-1]:
+        partial.add(month[-1])
+    return frozenset(int(m) for m in np.unique(month)) - partial
+
+
 def _row(f: Fleet, i: int, rule: str, title: str, evidence: str, kwh: float, cost: float,
-         co2: float, when: list[str]) -> dict:
+         co2: float, when: list[str], provisional: str | None = None) -> dict:
     return {"building_id": f.usage.buildings[i], "rule": rule,
             "category": CATEGORY.get(rule, rule), "title": title, "evidence": evidence,
             "saving_kwh": float(kwh), "saving_cost": float(cost), "saving_co2_kg": float(co2),
-            "when": when}
+            "when": when,
+            "provisional": f.period_provisional if provisional is None else provisional}
 
 
 def _peer_text(n: int, kind: str) -> str:
@@ -353,6 +401,7 @@ def peak_shaving(f: Fleet) -> list[dict]:
     top = f.usage.top
     if top.empty:
         return []
+    top, provisional = f.demand_months(top)
     k = int(np.ceil(f.cfg.peak_shave_hours * HOUR / f.tariff.interval_s))
     # `top` is highest first per building and month: rank 0 is the peak, rank k the cap.
     rank = top.groupby(["building_id", "month"], sort=False).cumcount().to_numpy()
@@ -375,15 +424,21 @@ def peak_shaving(f: Fleet) -> list[dict]:
     rows = []
     for w in hit.sort_values("cut", ascending=False).drop_duplicates("building_id").itertuples():
         b = w.building_id
-        per_year = value[b] * 12 / max(months[b], months_in_period)
+        # Complete months: each is a month; partial ones (provisional) no fewer than the
+        # period's length in months.
+        per_year = value[b] * 12 / (months[b] if not provisional[b]
+                                     else max(months[b], months_in_period))
         rows.append(_row(
             f, index[b], "peak_shaving", "Shave the intervals that set the monthly peak",
             f"the peak of {w.kw:.0f} kW at {pd.Timestamp(int(w.iv), unit='s'):%Y-%m-%d %H:%M} "
             f"UTC stands {w.cut:.0f} kW above the {w.cap:.0f} kW that only the month's "
             f"highest {f.cfg.peak_shave_hours:g} h of intervals exceed; a cap there saves "
             f"{w.cut:.0f} kW × {w.rate:.2f}/kW in that month ({count[b]} of {months[b]} "
-            "month(s) qualify)",
-            0.0, per_year, 0.0, [_interval(iv, f.tariff.interval_s) for iv in ivs[b]]))
+            f"{'complete ' if not provisional[b] else ''}month(s) qualify; × 12 / "
+            f"{months[b] if not provisional[b] else max(months[b], months_in_period):.1f} "
+            "months a year)",
+            0.0, per_year, 0.0, [_interval(iv, f.tariff.interval_s) for iv in ivs[b]],
+            provisional[b]))
     return rows
 
 
@@ -475,6 +530,8 @@ def load_factor(f: Fleet, base: np.ndarray) -> list[dict]:
     top = f.usage.top
     if top.empty:
         return []
+    top, provisional = f.demand_months(top)
+    provisional = provisional.reindex(f.usage.buildings).fillna("").to_numpy(dtype=object)
     peaks = top.groupby(["building_id", "month"]).first()["kw"]
     peak = peaks.groupby(level="building_id").max().reindex(f.usage.buildings).to_numpy()
     with np.errstate(all="ignore"):
@@ -493,7 +550,7 @@ def load_factor(f: Fleet, base: np.ndarray) -> list[dict]:
             f"load factor {lf[i]:.2f} (average {f.mean_kw[i]:.0f} kW over a peak of "
             f"{peak[i]:.0f} kW) vs {med[i]:.2f} for {_peer_text(n[i], kind[i])}; peak to base "
             f"{ratio:.1f}×; at the peers' load factor the peak would be {target:.0f} kW",
-            0.0, cut * month_rate * 12, 0.0, []))
+            0.0, cut * month_rate * 12, 0.0, [], provisional[i]))
     return rows
 
 
@@ -537,7 +594,7 @@ def data_quality(f: Fleet, alerts: pd.DataFrame) -> tuple[list[dict], pd.DataFra
             f"stuck-meter alert(s) ({r['stuck_minutes']:.0f} min at least), {r['gap_alerts']} "
             f"gap alert(s): {r['estimated_share']:.1%} of the period's energy "
             f"(about {est:.0f} kWh) would be billed on estimates",
-            0.0, 0.0, 0.0, []))
+            0.0, 0.0, 0.0, [], provisional=""))
     return rows, q
 
 
@@ -588,10 +645,13 @@ def _one_demand_row(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table[table["category"] != "demand"], first], ignore_index=True)
 
 
-def building_savings(table: pd.DataFrame) -> pd.DataFrame:
-    """Per building: kWh, cost and CO2e a year over its recommendations, counting the larger
-    of overlapping demand savings once."""
+def building_savings(table: pd.DataFrame, provisional: bool = False) -> pd.DataFrame:
+    """Per building: kWh, cost and CO2e a year over its firm recommendations (provisional
+    ones are listed apart, never summed, unless `provisional`), counting the larger of
+    overlapping demand savings once."""
     cols = ["saving_kwh", "saving_cost", "saving_co2_kg"]
+    if "provisional" in table and not provisional:
+        table = table[table["provisional"] == ""]
     if table.empty:
         return pd.DataFrame({"building_id": pd.Series(dtype=object),
                              **{c: pd.Series(dtype="float64") for c in cols},
