@@ -121,3 +121,16 @@ def test_cluster_versions_equal_the_local_ones_in_pom_xml():
     assert VALUES["job"]["sparkVersion"] == pom["spark.version"]
     job_image = (ROOT / "images" / "job" / "Dockerfile").read_text()
     assert re.search(rf"apache/spark:{re.escape(pom['spark.version'])}-", job_image)
+
+
+def test_every_config_key_is_in_the_chart_or_listed_as_not_exposed_with_a_reason():
+    """config.py's keys are the chart schema's `config` keys plus those
+    config-not-exposed.yaml names, each with a reason; none in both, none unknown."""
+    listed = yaml.safe_load((CHART / "config-not-exposed.yaml").read_text())
+    keys = {f"{s}.{n}" for s, n, _, _ in _config_fields()}
+    schema = {f"{s}.{n}" for s, node in SCHEMA["properties"]["config"]["properties"].items()
+              for n in node["properties"]}
+    assert all(isinstance(v, str) and len(v) > 10 for v in listed.values())
+    assert set(listed) - keys == set(), "listed but not in config.py"
+    assert set(listed) & schema == set(), "listed as not exposed, yet in the schema"
+    assert keys - schema - set(listed) == set(), "neither in the chart nor listed"
