@@ -64,7 +64,7 @@ def main() -> int:
     ap.add_argument("--buildings", type=int, help="only the first N buildings")
     ap.add_argument("--holdout-days", type=int, default=28)
     ap.add_argument("--end", help="replay only readings before this time (ISO 8601), e.g. "
-                                  "2019-12-01 to keep the Christmas closure out of the "
+                                  "2019-12-01T00:00:00Z to keep the Christmas closure out of the "
                                   "held-back days")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cambridge.json"))
     ap.add_argument("--report-output", help="also keep the report's HTML here")
