@@ -78,7 +78,7 @@ def test_the_recommendations_name_the_faults_of_the_fleet(stored):
     # not ranked, and say why.
     assert "recommendations-table" not in fig.rows
     recs = fig.rows["provisional-table"]
-    assert "hold no complete billing month" in text
+    assert "no complete billing month" in text and "annualised from only 21 days" in text
     assert "b-7" in recs and 'data-building="b-7" data-rule="after_hours"' in text
     assert 'data-building="b-6" data-rule="peak_shaving"' in text
     assert "2026-06-09" in text  # the night b-7 was left on, in its evidence

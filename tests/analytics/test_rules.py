@@ -244,13 +244,20 @@ def test_findings_without_a_complete_billing_month_are_provisional_and_not_summe
     x[(HOURS.hour == 12) & (HOURS.dayofweek < 5)] = 200.0
     loads["y"] = x
     late = np.zeros(H * 12, dtype=bool)
-    late[28 * 288:] = True
-    # A period of June's first 28 days holds no whole billing month.
-    short = run(fleet(loads, drop=dict.fromkeys(loads, late), days=28))
+    late[21 * 288:] = True
+    # Three weeks of June: less than a month of data, and no whole billing month.
+    short = run(fleet(loads, drop=dict.fromkeys(loads, late), days=21))
     hits = short.table[short.table["category"] != "data"]
     assert "base_load" in set(hits["rule"]) and "demand" in set(hits["category"])
-    assert (hits["provisional"].str.contains("no complete billing month")).all()
+    energy, demand = hits[hits["category"] != "demand"], hits[hits["category"] == "demand"]
+    assert energy["provisional"].str.contains("annualised from only 21 days").all()
+    assert demand["provisional"].str.contains("no complete billing month").all()
     assert rules.building_savings(short.table).empty
+    # 28 days: a month of data for the energy rules, still no whole month for the demand ones.
+    month = run(fleet(loads, drop=dict.fromkeys(loads, late), days=28)).table
+    month = month[month["category"] != "data"]
+    assert (month.loc[month["category"] != "demand", "provisional"] == "").all()
+    assert (month.loc[month["category"] == "demand", "provisional"] != "").all()
     # The same buildings over the whole of June: firm, and summed.
     whole = run(fleet(loads))
     firm = whole.table[whole.table["category"] != "data"]

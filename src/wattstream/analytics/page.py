@@ -318,9 +318,10 @@ def _recommendations(r: Report) -> str:
     return ('<section id="recommendations"><h2>What to fix first</h2>'
             + (f'<div class="plots">{_img(plot, "savings by rule")}</div>' if plot else "")
             + body + '<p class="note">Savings are estimates a year: energy savings annualised '
-            "from the period's days, demand savings from the peaks of its complete billing "
-            "months (a partial month's highest interval is not its peak); peak shaving and "
-            "load factor price the same demand charge, so a building shows the larger.</p>"
+            "from the period's days (at least 28 of them, else provisional), demand savings "
+            "from the peaks of its complete billing months (a partial month's highest interval "
+            "is not its peak); peak shaving and load factor price the same demand charge, so a "
+            "building shows the larger.</p>"
             "</section>")
 
 

@@ -32,12 +32,12 @@ Savings are annualised from the period (× 365 / its days). Demand savings of `p
 and `load_factor` overlap: a building keeps the larger as its row (`category` "demand"), the
 other's evidence appended.
 
-A finding rests on complete billing months (`tariff.billing_day`, in `tariff.timezone`): the
-demand rules take only the peaks of months the period holds whole, since a partial month's
-highest interval is not the month's peak. Where there is none (a building's data starts or
-ends inside every month of the period, or the period is shorter than a month), the finding is
-still made from what there is, and its `provisional` column says why; the report lists such
-findings apart from the ranked ones and leaves them out of its savings totals.
+A finding says what it rests on. The demand rules take only the peaks of the billing months
+(`tariff.billing_day`, in `tariff.timezone`) the period holds whole, since a partial month's
+highest interval is not the month's peak; the energy rules annualise at least a month of data
+(`MONTH_DAYS`). Where that is missing, the finding is still made from what there is, and its
+`provisional` column says why; the report lists such findings apart from the ranked ones and
+leaves them out of its savings totals.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ RULES = ("base_load", "after_hours", "weekend", "peak_shaving", "temperature_sen
          "load_factor", "data_quality")
 CATEGORY = {"peak_shaving": "demand", "load_factor": "demand", "data_quality": "data"}
 DAYS_PER_YEAR = 365.0
+MONTH_DAYS = 28  # an energy finding annualised from fewer days is provisional
 NIGHT_PERCENTILE = 10
 MAD_SCALE = 1.4826  # a median absolute deviation → a normal standard deviation
 LEFT_ON_HOURS = 2  # shorter after-hours excursions are equipment spikes, not a schedule
@@ -121,11 +122,11 @@ class Fleet:
 
     @property
     def period_provisional(self) -> str:
-        """Why the period's findings are provisional: "" when it holds a whole billing month."""
-        if self.complete_months:
+        """Why the period's energy findings are provisional: "" when it spans a month."""
+        if self.usage.days >= MONTH_DAYS:
             return ""
-        return (f"the period's {self.usage.days:.0f} days hold no complete billing month: "
-                "annualised from them alone")
+        return (f"annualised from only {self.usage.days:.0f} days, less than a month of "
+                "data")
 
     def demand_months(self, top: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         """The rows of `top` (highest intervals by building and month) a demand finding may
