@@ -19,7 +19,6 @@ COMMAND_MODULES = (
     "wattstream.generator.commands",
     "wattstream.job.commands",
     "wattstream.baseline.commands",
-    "wattstream.view.commands",
     "wattstream.analytics.commands",
 )
 

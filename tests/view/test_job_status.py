@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from wattstream.view import collect, scrape
-from wattstream.view.commands import job_line
+from wattstream.view.plain import job_line
 from wattstream.view.render import job_status_text, summary, to_text
 from wattstream.view.snapshot import Building, JobStatus, Snapshot
 

@@ -1,4 +1,5 @@
-"""`wattstream local up|down|status|run`: the single-machine stack from the command line."""
+"""`wattstream local up|down|status|run` and `wattstream watch`: the single-machine stack from
+the command line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from ..config import Config
 from . import stack
+from .stack import view_links
 
 
 def register(sub) -> None:
@@ -36,6 +38,7 @@ def register(sub) -> None:
     run.add_argument("--no-demo", dest="demo", action="store_false", default=None,
                      help="the generator without its demo mode (local.demo)")
     run.set_defaults(func=_run)
+    _register_watch(sub)
 
 
 def _service_flags(p) -> None:
@@ -57,6 +60,39 @@ def _up(args, cfg: Config) -> int:
 def _down(args, cfg: Config) -> int:
     stopped = stack.down(cfg)
     print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    return 0
+
+
+def _register_watch(subparsers) -> None:
+    p = subparsers.add_parser(
+        "watch", help="live view of a running pipeline: fleet, alerts, throughput (Ctrl-C quits)",
+        description="Reads the job's and the generator's /metrics (metrics.job_port, "
+                    "metrics.generator_port) and kafka.alerts_topic. Without a terminal (or "
+                    "with --plain) it prints alert lines and a status line instead.")
+    p.add_argument("--plain", action="store_true", help="plain lines, no full-screen view")
+    p.add_argument("--since", type=float, default=10.0, metavar="MINUTES",
+                   help="show alerts of the last MINUTES (default 10)")
+    p.set_defaults(func=_watch)
+
+
+def _watch(args, cfg) -> int:
+    import time
+
+    from ..view.collect import Collector
+    from ..view.live import interactive, show
+    from ..view.plain import watch
+
+    collector = Collector(cfg, time.time() - args.since * 60,
+                          services=lambda: stack.running(cfg), links=view_links(cfg))
+    try:
+        if args.plain or not interactive():
+            watch(collector)
+        else:
+            show(collector)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.close()
     return 0
 
 

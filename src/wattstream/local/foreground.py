@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import WattstreamError
 from ..view import render
 from ..view.collect import Collector
-from ..view.live import data_paths, links, shown_path
+from ..view.live import data_paths, shown_path
 from . import alertmanager, history, kafka, receiver, stack
 
 # Log lines of wattstream's own processes (cli.py's format) worth a place on the screen.
@@ -89,8 +89,7 @@ def run_pipeline(cfg: Config, config_file: str | None = None, *, plain: bool = T
     if notified is not None:
         notified()  # what an earlier run's alerts got is not this run's
     collector = Collector(cfg, time.time() - 5, services=services,
-                          links=links(cfg, dict(stack.running(cfg)).get("prometheus", False),
-                                      shown_path(logs.as_uri()) + "/"),
+                          links=stack.view_links(cfg, shown_path(logs.as_uri()) + "/"),
                           notifications=notified)
     collector.demo = "" if demo_on else DEMO_OFF
     if env.get("WATTSTREAM_WEATHER__DEFAULT_SITE") == DEMO_SITE:
@@ -200,8 +199,7 @@ def _beside(more: Callable[[], object], collector: Collector, plain: bool,
     finally:
         starting.clear()
     # The links name what is up now (Prometheus, once it is).
-    up = dict(stack.running(collector.cfg)).get("prometheus", False)
-    collector.links = tuple(links(collector.cfg, up, dict(collector.links).get("logs")))
+    collector.links = tuple(stack.view_links(collector.cfg, dict(collector.links).get("logs")))
 
 
 def _start(name: str, argv: list[str], env: dict, log: Path, on_line) -> Child:

@@ -95,6 +95,16 @@ def running(cfg: Config) -> list[tuple[str, bool]]:
     return out
 
 
+def view_links(cfg: Config, logs: str | None = None) -> list[tuple[str, str]]:
+    """The live view's links (`view.live.links`) to this stack's services that are up."""
+    from ..view.live import links
+
+    prom = prometheus.url(cfg) if dict(running(cfg)).get("prometheus", False) else None
+    am = (alertmanager.url(cfg) if cfg.local.alertmanager and not cfg.notify.alertmanager_urls
+          else None)
+    return links(cfg, prom, am, logs)
+
+
 def status(cfg: Config) -> list[ServiceStatus]:
     out = []
     for svc, endpoint, check in _services(cfg):

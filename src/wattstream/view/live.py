@@ -59,18 +59,18 @@ def data_paths(cfg: Config) -> dict[str, str]:
             "checkpoints": shown_path(layout.checkpoint(cfg, "").rstrip("/"))}
 
 
-def links(cfg: Config, prometheus: bool, logs: str | None = None) -> list[tuple[str, str]]:
-    """What to open next, as (what, where)."""
-    from ..local import alertmanager
-    from ..local.prometheus import url
-
+def links(cfg: Config, prometheus_url: str | None, alertmanager_url: str | None = None,
+          logs: str | None = None) -> list[tuple[str, str]]:
+    """What to open next, as (what, where): Prometheus and Alertmanager where they answer
+    (the caller knows where its stack runs them)."""
     paths = data_paths(cfg)
     out = []
-    if prometheus:
-        out.append(("Prometheus", f"{url(cfg)}/graph?g0.expr=wattstream_window_energy_kwh"))
-    if cfg.local.alertmanager and not cfg.notify.alertmanager_urls:
-        out.append(("Alertmanager", f"{alertmanager.url(cfg)} (silences: amtool --alertmanager"
-                                    f".url={alertmanager.url(cfg)} silence add building=…)"))
+    if prometheus_url:
+        out.append(("Prometheus",
+                    f"{prometheus_url}/graph?g0.expr=wattstream_window_energy_kwh"))
+    if alertmanager_url:
+        out.append(("Alertmanager", f"{alertmanager_url} (silences: amtool --alertmanager"
+                                    f".url={alertmanager_url} silence add building=…)"))
     out += [("job metrics", f"http://127.0.0.1:{cfg.metrics.job_port}/metrics"),
             ("Parquet", f"{paths['windows']} (final windows, by date), {paths['alerts']}"),
             ("baseline", "wattstream baseline (refits the models from the stored windows; "

@@ -1,45 +1,12 @@
-"""`wattstream watch`: the live view of a pipeline that is already running (e.g. `make up` and
-a job started by hand), from its /metrics and the alerts topic."""
+"""The live view as plain lines, for a pipe or `--plain`: new alerts as they arrive, the job's
+state when it changes, a status line every few seconds (`wattstream watch --plain`)."""
 
 from __future__ import annotations
 
 import time
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "watch", help="live view of a running pipeline: fleet, alerts, throughput (Ctrl-C quits)",
-        description="Reads the job's and the generator's /metrics (metrics.job_port, "
-                    "metrics.generator_port) and kafka.alerts_topic. Without a terminal (or "
-                    "with --plain) it prints alert lines and a status line instead.")
-    p.add_argument("--plain", action="store_true", help="plain lines, no full-screen view")
-    p.add_argument("--since", type=float, default=10.0, metavar="MINUTES",
-                   help="show alerts of the last MINUTES (default 10)")
-    p.set_defaults(func=_watch)
-
-
-def _watch(args, cfg) -> int:
-    from ..local import stack
-    from .collect import Collector
-    from .live import interactive, links, show
-
-    running = dict(stack.running(cfg))
-    collector = Collector(cfg, time.time() - args.since * 60,
-                          services=lambda: stack.running(cfg),
-                          links=links(cfg, running.get("prometheus", False)))
-    try:
-        if args.plain or not interactive():
-            _plain(collector)
-        else:
-            show(collector)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        collector.close()
-    return 0
-
-
-def _plain(collector, status_every: float = 10.0) -> None:
+def watch(collector, status_every: float = 10.0) -> None:
     """New alerts as they arrive, the job's state when it changes (a job waiting for Kafka is
     said so, attempt by attempt, and watched on) and a status line every `status_every`
     seconds."""
