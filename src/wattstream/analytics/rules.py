@@ -59,7 +59,8 @@ from .usage import HOUR, Usage
 RECOMMENDATION_COLUMNS = ("building_id", "rule", "category", "title", "evidence", "saving_kwh",
                           "saving_cost", "saving_co2_kg", "when", "provisional")
 # when: the evidence's times, ISO 8601 intervals in UTC (left-on runs, peak-setting intervals)
-# provisional: why the finding does not rest on complete billing months ("": it does)
+# provisional: why the finding lacks its basis (a month of data for an energy rule, a complete
+# billing month for a demand rule); "": it has it
 RULES = ("base_load", "after_hours", "weekend", "peak_shaving", "temperature_sensitivity",
          "load_factor", "data_quality")
 CATEGORY = {"peak_shaving": "demand", "load_factor": "demand", "data_quality": "data"}
