@@ -186,18 +186,14 @@ def plot_heatmap(r: Report, i: int) -> str:
 
 
 def plot_temperature(r: Report, i: int) -> str | None:
-    from .rules import Fleet
-
-    u = r.usage.take([i])
-    f = Fleet(u, r.tariff, r.cfg.recommend, np.array([""], dtype=object), np.array([np.nan]))
-    e = f.daily(u.energy)[0]
-    t = f.daily_temperature[0]
-    full = f.complete_days[0] & np.isfinite(t)
+    days = r.temperature_days[r.usage.buildings[i]]
+    e, t = days["energy_kwh"].to_numpy(), days["temperature"].to_numpy()
+    full = days["complete"].to_numpy()
     if full.sum() < 3:
         return None
     fit = r.findings.fits.set_index("building_id").loc[r.usage.buildings[i]]
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    we = f.day_weekend
+    we = days["weekend"].to_numpy()
     ax.scatter(t[full & ~we], e[full & ~we], s=14, color="#3b7dd8", label="weekday")
     ax.scatter(t[full & we], e[full & we], s=14, color="#e8871e", label="weekend")
     grid = np.linspace(np.nanmin(t[full]), np.nanmax(t[full]), 100)

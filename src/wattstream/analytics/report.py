@@ -44,6 +44,8 @@ class Report:
     pages: list[str]             # buildings that get a page, most to save first
     days_off: pd.DataFrame = field(default_factory=lambda: days_off_table([], None, None, None))
     # ^ DAYS_OFF_COLUMNS: the holidays and closure days in the period, with their buildings
+    temperature_days: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # ^ per page's building, its days against temperature (`rules.temperature_days`)
 
     @property
     def currency(self) -> str:
@@ -124,8 +126,10 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
         ranked = summary.assign(_worth=summary["building_id"].map(worth).fillna(0.0)
                                 ).sort_values(["_worth", "total_cost"], ascending=False)
         pages = ranked["building_id"].head(cfg.report.building_pages).tolist()
+    days = {b: rules.temperature_days(usage, tariff, cfg.recommend, usage.index(b))
+            for b in pages}
     return Report(since, until, cfg, tariff, summary, bills, findings, alerts, spells, usage,
-                  pages, days_off_table(list(usage.buildings), cfg, since, until))
+                  pages, days_off_table(list(usage.buildings), cfg, since, until), days)
 
 
 DAYS_OFF_COLUMNS = ("date", "name", "holidays", "buildings")

@@ -208,6 +208,17 @@ class Fleet:
         return (have >= self.day_len * per_hour) & (self.day_len >= 23)
 
 
+def temperature_days(u: Usage, tariff: Tariff, cfg: RecommendConfig, i: int) -> pd.DataFrame:
+    """Building `i`'s local days as the change-point fit sees them: `temperature` (daily mean
+    outdoor °C), `energy_kwh`, `weekend`, `complete` (every window of the day, a temperature)."""
+    one = u.take([i])
+    f = Fleet(one, tariff, cfg, np.array([""], dtype=object), np.array([np.nan]))
+    t = f.daily_temperature[0]
+    return pd.DataFrame({"temperature": t, "energy_kwh": f.daily(one.energy)[0],
+                         "weekend": f.day_weekend,
+                         "complete": f.complete_days[0] & np.isfinite(t)})
+
+
 def complete_months(hours_s: np.ndarray, billing_day: int, zone: str) -> frozenset[int]:
     """The billing months (`billing.billing_month`) that hours starting at `hours_s` (whole,
     consecutive) cover from their first hour to their last."""
@@ -223,6 +234,8 @@ def complete_months(hours_s: np.ndarray, billing_day: int, zone: str) -> frozens
 
 def _row(f: Fleet, i: int, rule: str, title: str, evidence: str, kwh: float, cost: float,
          co2: float, when: list[str], provisional: str | None = None) -> dict:
+    if rule not in RULES:  # RULES lists every rule the pack can fire, for its readers
+        raise ValueError(f"rule {rule!r} is not in rules.RULES")
     return {"building_id": f.usage.buildings[i], "rule": rule,
             "category": CATEGORY.get(rule, rule), "title": title, "evidence": evidence,
             "saving_kwh": float(kwh), "saving_cost": float(cost), "saving_co2_kg": float(co2),
