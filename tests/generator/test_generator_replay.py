@@ -8,7 +8,8 @@ import pytest
 
 from wattstream.errors import WattstreamError
 from wattstream.generator.commands import CAMBRIDGE_SLICE
-from wattstream.generator.replay import BadRow, convert_cambridge, read_rows, write_canonical
+from wattstream.generator.datasets import convert_cambridge, write_canonical
+from wattstream.generator.replay import BadRow, read_rows
 from wattstream.schema import Reading
 
 HEADER = "timestamp,building_id,energy_kwh,temperature,humidity,occupancy,day_of_week,hour\n"
@@ -121,7 +122,7 @@ def test_unwritable_output_is_a_clear_error(tmp_path):
 
 
 def test_convert_meters_reads_a_meter_export_without_weather(tmp_path):
-    from wattstream.generator.replay import convert_meters
+    from wattstream.generator.datasets import convert_meters
 
     out = tmp_path / "meters.csv"
     s = convert_meters(CAMBRIDGE_SLICE / "electricity_2019", out)
@@ -141,7 +142,7 @@ def test_convert_meters_reads_a_meter_export_without_weather(tmp_path):
 
 
 def test_convert_meters_says_what_a_file_lacks(tmp_path):
-    from wattstream.generator.replay import convert_meters
+    from wattstream.generator.datasets import convert_meters
 
     (tmp_path / "m.csv").write_text("when,power [kW]\n2019-01-01 00:00:00,3\n")
     with pytest.raises(WattstreamError, match="m.csv: not a meter export.*found when, power"):
@@ -152,7 +153,7 @@ def test_convert_meters_says_what_a_file_lacks(tmp_path):
 
 
 def test_convert_cambridge_can_write_the_weather_apart(tmp_path):
-    from wattstream.generator.replay import read_weather
+    from wattstream.generator.weather_files import read_weather
 
     out, wx = tmp_path / "c.csv", tmp_path / "weather.csv"
     s = convert_cambridge(CAMBRIDGE_SLICE, out, weather_output=wx)

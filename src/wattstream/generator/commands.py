@@ -226,7 +226,7 @@ def generate(args: argparse.Namespace, cfg) -> int:
 
 def _convert(args: argparse.Namespace, cfg) -> int:
     from ..localtime import Calendar
-    from .replay import convert_cambridge, convert_meters
+    from .datasets import convert_cambridge, convert_meters
 
     zones = Calendar(cfg)  # each row's day_of_week and hour: its building's local ones
 
@@ -271,7 +271,7 @@ def _buildings(args: argparse.Namespace, opts) -> int:
     import io
 
     if args.dataset == "cambridge":
-        from .replay import cambridge_buildings
+        from .datasets import cambridge_buildings
 
         rows = cambridge_buildings(args.source or str(CAMBRIDGE_SLICE))
     elif args.dataset:

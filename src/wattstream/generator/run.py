@@ -39,8 +39,9 @@ from .anomalies import KINDS
 from .fleet import building_ids
 from .metrics import GeneratorMetrics
 from .producer import ReadingProducer
-from .replay import BadRow, read_rows, read_weather
+from .replay import BadRow, read_rows
 from .simulate import Simulator
+from .weather_files import read_weather
 
 log = logging.getLogger(__name__)
 
