@@ -15,15 +15,23 @@ convert` does. The treatments:
   holidays   local, and the English bank holidays as their own day type (GB-ENG)
   closure    holidays, and the University's Christmas closure as days off
 
-Prints a table and writes bench/results/baselines.json. OpenEEmeter's models are not in this
-bench yet.
+With `--references`, OpenEEmeter's hourly model and CalTRACK 2.0 hourly (opendsm 1.2.7, at
+its defaults) are fitted on the same split and scored with the same Guideline 14 formulas
+(`towt.g14` on the held-back hours), side by side. opendsm runs in an environment of the
+bench's own (`.cache/bench-opendsm`, made on first use with pip; never a dependency of
+wattstream), through `bench/reference_models.py`.
+
+Prints a table and writes bench/results/baselines.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,9 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from wattstream.baseline import fit as baseline  # noqa: E402
+from wattstream.baseline import towt  # noqa: E402
 from wattstream.config import Config  # noqa: E402
 from wattstream.localtime import Calendar  # noqa: E402
 
+REFERENCE_VENV = ROOT / ".cache" / "bench-opendsm"
+REFERENCE_PACKAGE = "opendsm==1.2.7"
+# scikit-fda (an opendsm dependency) does not import with multimethod 2.x.
+REFERENCE_PINS = ("multimethod<2",)
+ZONE = "Europe/London"
 SHIPPED = ROOT / "src" / "wattstream" / "generator" / "data" / "cambridge_estates_2019"
 CLOSURE = "2019-12-23..2019-12-31"  # the University's Christmas closure, around the holidays
 TREATMENTS = {
@@ -78,7 +92,7 @@ def fit_all(buildings: dict[str, pd.DataFrame], treatment: dict, holdout_days: i
         s = df["window_start"].astype("int64").to_numpy() / 1e9
         w = df.assign(building_id=bid,
                       hour_of_week=cal.day_type_hour([bid] * len(df), s).astype("int64"))
-        holdout = w["window_start"].max().normalize() - pd.Timedelta(days=holdout_days - 1)
+        holdout = _holdout_start(w, holdout_days)
         r = baseline.fit_building(w, holdout, cfg.baseline)
         results.append({"building_id": bid, "passes": bool(r["passes"]),
                         "cv_rmse": r["cv_rmse"], "nmbe": r["nmbe"],
@@ -92,6 +106,90 @@ def fit_all(buildings: dict[str, pd.DataFrame], treatment: dict, holdout_days: i
         "seconds": round(time.perf_counter() - started, 1),
         "per_building": results,
     }
+
+
+def _holdout_start(df: pd.DataFrame, holdout_days: int) -> pd.Timestamp:
+    return df["window_start"].max().normalize() - pd.Timedelta(days=holdout_days - 1)
+
+
+def reference_python() -> Path:
+    """The bench's own environment with opendsm, made on first use."""
+    py = REFERENCE_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"making {REFERENCE_VENV} ({REFERENCE_PACKAGE}) …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", REFERENCE_PACKAGE,
+                        *REFERENCE_PINS], check=True)
+    return py
+
+
+def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int) -> dict:
+    """OpenEEmeter's and CalTRACK's hourly models on the split `fit_all` uses, scored alike."""
+    bc = Config().baseline
+    frames = []
+    for bid, df in buildings.items():
+        holdout = _holdout_start(df, holdout_days)
+        hours = pd.date_range(df["window_start"].min(), df["window_start"].max(), freq="h")
+        full = df.set_index("window_start").reindex(hours)
+        frames.append(pd.DataFrame({
+            "building_id": bid,
+            "timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "observed": full["energy_kwh"].to_numpy(),
+            "temperature": full["avg_temperature"].to_numpy(),
+            "part": np.where(hours >= holdout, "holdout", "train"), "zone": ZONE}))
+    py = reference_python()
+    started = time.perf_counter()
+    # One process per core, each a share of the buildings (opendsm fits one at a time).
+    jobs = max(1, min(os.cpu_count() or 1, len(frames)))
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for k in range(jobs):
+            src, dst = Path(tmp) / f"in-{k}.csv", Path(tmp) / f"out-{k}.csv"
+            pd.concat(frames[k::jobs], ignore_index=True).to_csv(src, index=False)
+            log = open(Path(tmp) / f"log-{k}.txt", "w")
+            procs.append((subprocess.Popen(
+                [str(py), str(Path(__file__).with_name("reference_models.py")), str(src),
+                 str(dst)], stdout=log, stderr=subprocess.STDOUT), dst, log))
+        parts = []
+        for proc, dst, log in procs:
+            if proc.wait() != 0:
+                log.close()
+                raise RuntimeError(f"reference_models.py failed:\n"
+                                   f"{Path(log.name).read_text()[-3000:]}")
+            log.close()
+            parts.append(pd.read_csv(dst))
+        pred = pd.concat(parts, ignore_index=True)
+    seconds = round(time.perf_counter() - started, 1)
+    out = {}
+    for model, got in pred.groupby("model", sort=False):
+        results = []
+        for bid, df in buildings.items():
+            mine = got[got["building_id"] == bid]
+            errors = mine["error"].dropna()
+            holdout = _holdout_start(df, holdout_days)
+            y = df[df["window_start"] >= holdout].set_index("window_start")["energy_kwh"]
+            p = pd.Series(mine["predicted"].to_numpy(dtype="float64"),
+                          index=pd.DatetimeIndex(pd.to_datetime(
+                              mine["timestamp"], errors="coerce", utc=True)).tz_convert(None))
+            p = p[p.index.notna()].reindex(y.index)
+            ok = np.isfinite(p.to_numpy())
+            cv, nmbe = (towt.g14(y.to_numpy()[ok], p.to_numpy()[ok]) if ok.sum() > 1
+                        else (float("nan"), float("nan")))
+            fine = bool(np.isfinite(cv) and cv <= bc.max_cv_rmse and abs(nmbe) <= bc.max_abs_nmbe)
+            results.append({"building_id": bid, "passes": fine,
+                            "cv_rmse": float(cv) if np.isfinite(cv) else None,
+                            "nmbe": float(nmbe) if np.isfinite(nmbe) else None,
+                            "holdout_hours": int(ok.sum()),
+                            "error": errors.iloc[0] if len(errors) else None})
+        scored = [r for r in results if r["cv_rmse"] is not None]
+        out[model] = {
+            "buildings": len(results), "scored": len(scored),
+            "pass": sum(r["passes"] for r in results),
+            "median_cv_rmse": float(np.median([r["cv_rmse"] for r in scored])) if scored
+            else None,
+            "median_nmbe": float(np.median([r["nmbe"] for r in scored])) if scored else None,
+            "seconds": seconds, "per_building": results}
+    return out
 
 
 def table(res: dict) -> str:
@@ -110,6 +208,8 @@ def main() -> int:
     ap.add_argument("--source", default=str(SHIPPED), help="the cambridge_estates_2019 folder")
     ap.add_argument("--buildings", type=int, default=None, help="the first N buildings")
     ap.add_argument("--holdout-days", type=int, default=21)
+    ap.add_argument("--references", action="store_true",
+                    help="also fit OpenEEmeter's and CalTRACK's hourly models (opendsm)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "baselines.json"))
     args = ap.parse_args()
     buildings, _ = read(Path(args.source), args.buildings)
@@ -121,6 +221,9 @@ def main() -> int:
         r = res["treatments"][name]
         print(f"{name}: {r['pass']} / {r['buildings']} pass, median CV(RMSE) "
               f"{r['median_cv_rmse']:.1%}", flush=True)
+    if args.references:
+        res["references"] = REFERENCE_PACKAGE
+        res["treatments"].update(fit_references(buildings, args.holdout_days))
     return common.finish(res, args.out, table)
 
 
