@@ -3,6 +3,7 @@ the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 
@@ -84,15 +85,15 @@ def _watch(args, cfg) -> int:
 
     collector = Collector(cfg, time.time() - args.since * 60,
                           services=lambda: stack.running(cfg), links=view_links(cfg))
-    try:
-        if args.plain or not interactive():
-            watch(collector)
-        else:
-            show(collector)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        collector.close()
+    # Ctrl-C is how a watch ends: quietly, with the collector closed.
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            if args.plain or not interactive():
+                watch(collector)
+            else:
+                show(collector)
+        finally:
+            collector.close()
     return 0
 
 
