@@ -97,14 +97,18 @@ def fit_all(buildings: dict[str, pd.DataFrame], treatment: dict, holdout_days: i
         results.append({"building_id": bid, "passes": bool(r["passes"]),
                         "cv_rmse": r["cv_rmse"], "nmbe": r["nmbe"],
                         "holdout_hours": r["holdout_hours"]})
+    return summary(results, round(time.perf_counter() - started, 1))
+
+
+def summary(results: list[dict], seconds: float) -> dict:
+    """Pass count and medians of per-building results (`passes`, `cv_rmse`, `nmbe`)."""
     scored = [r for r in results if r["cv_rmse"] is not None]
     return {
         "buildings": len(results), "scored": len(scored),
         "pass": sum(r["passes"] for r in results),
         "median_cv_rmse": float(np.median([r["cv_rmse"] for r in scored])) if scored else None,
         "median_nmbe": float(np.median([r["nmbe"] for r in scored])) if scored else None,
-        "seconds": round(time.perf_counter() - started, 1),
-        "per_building": results,
+        "seconds": seconds, "per_building": results,
     }
 
 
@@ -181,14 +185,7 @@ def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int) -> dic
                             "nmbe": float(nmbe) if np.isfinite(nmbe) else None,
                             "holdout_hours": int(ok.sum()),
                             "error": errors.iloc[0] if len(errors) else None})
-        scored = [r for r in results if r["cv_rmse"] is not None]
-        out[model] = {
-            "buildings": len(results), "scored": len(scored),
-            "pass": sum(r["passes"] for r in results),
-            "median_cv_rmse": float(np.median([r["cv_rmse"] for r in scored])) if scored
-            else None,
-            "median_nmbe": float(np.median([r["nmbe"] for r in scored])) if scored else None,
-            "seconds": seconds, "per_building": results}
+        out[model] = summary(results, seconds)
     return out
 
 
