@@ -247,7 +247,8 @@ cluster-local-down: ## Stop the loopback control plane (by pid)
 	@if [ -x $(PY) ]; then $(PY) k8s-tests/loopback.py down; fi
 
 .PHONY: chart-docs
-chart-docs: venv ## Regenerate the chart's generated files: README.md's values table, files/alert-types.yaml
+chart-docs: venv ## Regenerate the chart's generated files: config schema and comments, values table, alert types
+	$(PY) charts/wattstream/gen_config.py
 	$(PY) charts/wattstream/gen_values_doc.py
 	$(PY) charts/wattstream/gen_alert_types.py
 

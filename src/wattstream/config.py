@@ -17,11 +17,11 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -34,18 +34,26 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
-       choices: tuple | None = None, pattern: str | None = None) -> Any:
-    meta = {"doc": doc, "min": minimum, "max": maximum, "choices": choices, "pattern": pattern}
+       choices: tuple | None = None, pattern: str | None = None,
+       schema: Mapping[str, Any] | None = None) -> Any:
+    """A config field: `doc` is its one description (the chart's schema and values comments
+    are generated from it); `schema` adds JSON Schema keywords the bounds cannot say."""
+    meta = {"doc": doc, "min": minimum, "max": maximum, "choices": choices, "pattern": pattern,
+            "schema": schema}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
 _TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
+_NONEMPTY = {"minLength": 1}
+_HOLIDAYS = r"^$|^[A-Z]{2,3}(-[A-Za-z0-9]{1,4})?$"
 
 
 @dataclass(frozen=True)
 class KafkaConfig:
+    """Kafka topics and client settings."""
+
     bootstrap_servers: str = _f("127.0.0.1:9092", "comma-separated host:port list")
     readings_topic: str = _f("energy_data", "topic of raw readings", pattern=_TOPIC)
     alerts_topic: str = _f("energy_alerts", "topic of alerts", pattern=_TOPIC)
@@ -67,12 +75,16 @@ class KafkaConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
+    """Where windows, alerts and checkpoints land."""
+
     uri: str = _f(".run/warehouse", "where windows and alerts land as Parquet (file:// or hdfs://)")
     checkpoint_uri: str = _f(".run/checkpoints", "Spark checkpoint root (file:// or hdfs://)")
 
 
 @dataclass(frozen=True)
 class WindowConfig:
+    """Event-time windows."""
+
     length_seconds: int = _f(300, "tumbling event-time window length", minimum=1, maximum=86_400)
     watermark_seconds: int = _f(120, "how late a reading may arrive and still count",
                                 minimum=0, maximum=7 * 86_400)
@@ -84,6 +96,8 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ThresholdOverride:
+    """One building's own alert thresholds."""
+
     high_consumption_kwh: float | None = _f(None, "HIGH_CONSUMPTION threshold for this building",
                                             minimum=0)
     peak_demand_kwh: float | None = _f(None, "PEAK_DEMAND threshold for this building", minimum=0)
@@ -91,8 +105,11 @@ class ThresholdOverride:
 
 @dataclass(frozen=True)
 class AlertConfig:
+    """Alert thresholds and detectors."""
+
     high_consumption_kwh: float = _f(150.0, "window energy that raises HIGH_CONSUMPTION", minimum=0)
-    peak_demand_kwh: float = _f(180.0, "window energy that raises PEAK_DEMAND", minimum=0)
+    peak_demand_kwh: float = _f(180.0, "window energy that raises PEAK_DEMAND; at least "
+                                   "high_consumption_kwh", minimum=0)
     abnormal_sigma: float = _f(3.0, "ABNORMAL_USAGE when a closed window's energy is this many "
                                "residual standard deviations from its baseline's expectation",
                                minimum=0.1, maximum=100)
@@ -133,6 +150,9 @@ class AlertConfig:
 
 @dataclass(frozen=True)
 class NotifyConfig:
+    """Notifications: the job posts every alert it raises to Alertmanager, which routes it
+    to people."""
+
     alertmanager_urls: str = _f("", "comma-separated Alertmanager base URLs the job posts each "
                                 "alert to (every member of an HA set: each gets every alert); "
                                 "empty: no notifications (alerts still go to Kafka and "
@@ -160,13 +180,17 @@ class NotifyConfig:
                        "dashboard URL with ?var-building={building}); empty: none")
     labels: dict[str, str] = _f({}, "labels added to every notification (e.g. namespace: an "
                                 "AlertmanagerConfig of the Prometheus Operator routes only "
-                                "the alerts that carry its namespace)")
+                                "the alerts that carry its namespace)",
+                                schema={"propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}})
 
 
 @dataclass(frozen=True)
 class WeatherConfig:
+    """Weather from the weather topic for readings without their own."""
+
     sites: dict[str, str] = _f({}, "building id → weather site, for readings that carry no "
-                               "temperature (or humidity) of their own")
+                               "temperature (or humidity) of their own",
+                               schema={"additionalProperties": _NONEMPTY})
     default_site: str = _f("", "weather site of the buildings not in sites; empty: none")
     max_staleness_seconds: int = _f(3600, "a weather observation applies to readings up to "
                                     "this long after it (as-of join in event time); older "
@@ -175,21 +199,26 @@ class WeatherConfig:
 
 @dataclass(frozen=True)
 class CalendarConfig:
+    """Each building's local time: hour of the week of the baselines, scoring and the
+    generator's schedules; readings' day_of_week and hour are checked against it."""
+
     timezone: str = _f("UTC", "local time zone (IANA name) of the buildings that timezones "
                        "does not name: their hour of the week (baselines, scoring, the "
                        "generator's schedules) and the check of their readings' "
-                       "day_of_week and hour")
+                       "day_of_week and hour", schema=_NONEMPTY)
     timezones: dict[str, str] = _f({}, "building id, weather site (weather.sites) or "
                                    "building-id pattern (shell glob, e.g. 'east-*') → IANA "
                                    "zone; a building's own entry first, then its site's, "
-                                   "then the first matching pattern in file order")
+                                   "then the first matching pattern in file order",
+                                   schema={"additionalProperties": _NONEMPTY})
     holidays: dict[str, str] = _f({}, "building id, weather site or building-id pattern → "
                                   "public holidays of a country and optional subdivision "
                                   "(ISO 3166: US-NY, GB-ENG, DE-BY; the `holidays` package), "
-                                  "resolved like timezones; '' for none")
+                                  "resolved like timezones; '' for none",
+                                  schema={"additionalProperties": {"pattern": _HOLIDAYS}})
     default_holidays: str = _f("", "public holidays of the buildings holidays does not name "
                                "(e.g. US); empty: none",
-                               pattern=r"^$|^[A-Z]{2,3}(-[A-Za-z0-9]{1,4})?$")
+                               pattern=_HOLIDAYS)
     closures: dict[str, str] = _f({}, "building id, weather site or building-id pattern → "
                                   "closure days on its local calendar: a comma list of dates "
                                   "and inclusive ranges (2026-12-24..2027-01-01, 2026-08-03)")
@@ -197,14 +226,18 @@ class CalendarConfig:
 
 @dataclass(frozen=True)
 class TouPeriod:
+    """One time-of-use period of a tariff."""
+
+    JSON_SCHEMA: ClassVar[dict] = {"required": ["price_per_kwh"]}
+
     price_per_kwh: float | None = _f(None, "energy price in this period (currency per kWh); "
-                                     "required", minimum=0)
+                                     "required", minimum=0, schema={"type": "number"})
     days: str = _f("mon-sun", "days of the week, a comma list of days and ranges (mon-fri, "
-                   "sat,sun)")
+                   "sat,sun)", schema=_NONEMPTY)
     hours: str = _f("0-24", "hours of the day in tariff.timezone, a comma list of half-open "
-                    "ranges (12-18 is 12:00 to 18:00; 22-6 wraps past midnight)")
+                    "ranges (12-18 is 12:00 to 18:00; 22-6 wraps past midnight)", schema=_NONEMPTY)
     months: str = _f("1-12", "months of the season, a comma list of inclusive ranges (6-9; "
-                     "11-2 wraps past December)")
+                     "11-2 wraps past December)", schema=_NONEMPTY)
 
 
 # Keys a tariff change may name; the ones it leaves out keep the previous version's value.
@@ -215,6 +248,10 @@ TARIFF_VERSIONED = ("energy_price_per_kwh", "periods", "demand_charge_per_kw", "
 
 @dataclass(frozen=True)
 class TariffChange:
+    """A later tariff version: only the keys it names change."""
+
+    JSON_SCHEMA: ClassVar[dict] = {"minProperties": 1}
+
     energy_price_per_kwh: float | None = _f(None, "new energy price outside the periods",
                                             minimum=0)
     periods: dict[str, TouPeriod] | None = _f(None, "new time-of-use periods (all of them; {} "
@@ -230,8 +267,11 @@ class TariffChange:
 
 @dataclass(frozen=True)
 class TariffConfig:
+    """What the utility bills and the grid emits: prices by time of use, demand charge with
+    an optional ratchet, fixed charge, carbon intensity, later versions."""
+
     timezone: str = _f("UTC", "zone of the tariff's clock: time-of-use hours, effective dates "
-                       "and the billing day (IANA name)")
+                       "and the billing day (IANA name)", schema=_NONEMPTY)
     energy_price_per_kwh: float = _f(0.12, "energy price outside every time-of-use period "
                                      "(currency per kWh)", minimum=0)
     periods: dict[str, TouPeriod] = _f({}, "time-of-use periods by name (e.g. on_peak), each "
@@ -255,7 +295,9 @@ class TariffConfig:
     changes: dict[str, TariffChange] = _f({}, "later tariff versions by effective date "
                                           "(YYYY-MM-DD, from 00:00 in tariff.timezone); each "
                                           "names only what changes, earlier history keeps "
-                                          "the earlier prices")
+                                          "the earlier prices",
+                                          schema={"propertyNames": {
+                                              "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}})
     demand_interval_minutes: int = _f(15, "billing demand interval: the peak is the highest "
                                       "average kW over one such interval; a multiple of the "
                                       "window length", minimum=1, maximum=1440)
@@ -266,6 +308,8 @@ class TariffConfig:
 
 @dataclass(frozen=True)
 class BaselineConfig:
+    """Baseline models fitted by `wattstream baseline` and used by the job."""
+
     uri: str = _f("", "folder of the versioned baseline models (file:// or hdfs://); empty "
                   "means <storage.uri>/baseline")
     holdout_days: int = _f(7, "the last days of the stored windows held back to score each "
@@ -285,11 +329,13 @@ class BaselineConfig:
 
 @dataclass(frozen=True)
 class RecommendConfig:
+    """Recommendation rules of the report (analytics/rules.py)."""
+
     min_peers: int = _f(3, "peer comparisons need at least this many other buildings of the "
                         "same type (the whole fleet where types are unknown); fewer: no "
                         "comparison", minimum=1, maximum=10_000)
     night_hours: str = _f("0-5", "hours of the night (tariff.timezone, half-open ranges) "
-                          "whose load is the base load")
+                          "whose load is the base load", schema={"minLength": 3})
     base_load_ratio: float = _f(1.5, "base load (night kW per m2, or per kW of average load "
                                 "without floor areas) this many times the peers' median",
                                 minimum=1, maximum=100)
@@ -322,6 +368,8 @@ class RecommendConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """The energy report."""
+
     buildings_file: str = _f("", "CSV of building metadata (building_id, type, "
                              "floor_area_m2) for peer comparisons; empty: none (peers are "
                              "the whole fleet, loads compared per kW of average load)")
@@ -341,6 +389,8 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
+    """Prometheus /metrics endpoints."""
+
     host: str = _f("127.0.0.1", "address the /metrics endpoints bind to (0.0.0.0 in a pod)")
     job_port: int = _f(9108, "port of the streaming job's /metrics", minimum=1, maximum=65535)
     generator_port: int = _f(9109, "port of the generator's /metrics (0 disables it)",
@@ -351,12 +401,16 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class SchemaConfig:
+    """Reading parsing."""
+
     timezone: str = _f("", "zone assumed for timestamps without one (IANA name); empty rejects "
                        "them")
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The reading generator (one replica)."""
+
     buildings: int = _f(20, "buildings simulated by one replica", minimum=1, maximum=1_000_000)
     interval_seconds: float = _f(5.0, "event-time spacing of one building's readings",
                                  minimum=0.001, maximum=3600)
@@ -400,6 +454,8 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class JobConfig:
+    """Streaming job tuning."""
+
     trigger_seconds: float = _f(0.25, "micro-batch trigger interval of the job's query "
                                 "(alerts, the live view, final windows)", minimum=0,
                                 maximum=3600)
@@ -411,7 +467,8 @@ class JobConfig:
         "after a larger one, or first after a start, the batch is cached and the readings of "
         "the windows that may cross are collected in a second job, cheaper for big batches; "
         "0: always the second job", minimum=0, maximum=100_000_000)
-    shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions", minimum=1, maximum=10_000)
+    shuffle_partitions: int = _f(2, "spark.sql.shuffle.partitions (about the total "
+                                "executor cores)", minimum=1, maximum=10_000)
     starting_offsets: str = _f("earliest", "where a new query starts reading",
                                choices=("earliest", "latest"))
     master: str = _f("local[2]", "Spark master when not submitted by spark-submit")
@@ -426,7 +483,8 @@ class JobConfig:
     restart_initial_seconds: float = _f(1.0, "after a transient fault (Kafka, HDFS or the "
                                         "storage path away) the query is restarted from its "
                                         "checkpoint in the same process after this delay, "
-                                        "doubling per failed attempt", minimum=0.01,
+                                        "doubling per failed attempt; /metrics and /healthz "
+                                        "stay up meanwhile", minimum=0.01,
                                         maximum=3600)
     restart_max_seconds: float = _f(60.0, "cap of the restart delay", minimum=0.01,
                                     maximum=86_400)
@@ -444,6 +502,8 @@ class JobConfig:
 
 @dataclass(frozen=True)
 class LocalConfig:
+    """The single-machine stack (`make run`, `wattstream local`)."""
+
     run_dir: str = _f(".run", "pid files, logs and data of the local stack")
     kafka_port: int = _f(9092, "local broker port", minimum=1, maximum=65535)
     kafka_controller_port: int = _f(9093, "local KRaft controller port", minimum=1, maximum=65535)
@@ -734,3 +794,78 @@ def describe() -> list[tuple[str, str, Any, str]]:
 
     walk("", Config)
     return rows
+
+
+# --- JSON Schema -----------------------------------------------------------------------------
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def sentence(doc: str) -> str:
+    """A field's doc as a sentence (the chart's descriptions): capitalised, ending in a stop.
+    A doc that starts with a key name (`kafka.enabled`, `job_port`) keeps its case."""
+    first = doc.split(" ", 1)[0]
+    if doc and not re.search(r"[._`]", first):
+        doc = doc[0].upper() + doc[1:]
+    return doc if doc.endswith((".", "?", "!", "…")) else doc + "."
+
+
+def section_doc(cls: type) -> str:
+    """The docstring of a config dataclass ('' when it has none of its own)."""
+    doc = cls.__dict__.get("__doc__") or ""
+    return "" if doc.startswith(cls.__name__ + "(") else " ".join(doc.split())
+
+
+def _merge(node: dict, extra: Mapping[str, Any]) -> dict:
+    for k, v in extra.items():
+        node[k] = _merge(dict(node.get(k, {})), v) if isinstance(v, Mapping) else v
+    return node
+
+
+def _value_schema(tp: Any, meta: Mapping[str, Any], omit: frozenset[str], key: str) -> dict:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        node = _value_schema(inner, meta, omit, key)
+        node["type"] = [node["type"], "null"]
+        return node
+    if origin is dict:
+        _, vtype = typing.get_args(tp)
+        values = (json_schema(vtype, omit=omit, prefix=f"{key}.*")
+                  if dataclasses.is_dataclass(vtype)
+                  else _value_schema(vtype, {}, omit, f"{key}.*"))
+        return {"type": "object", "additionalProperties": values}
+    node: dict[str, Any] = {"type": _JSON_TYPES[tp]}
+    for ours, theirs in (("min", "minimum"), ("max", "maximum"), ("pattern", "pattern")):
+        if meta.get(ours) is not None:
+            node[theirs] = meta[ours]
+    if meta.get("choices"):
+        node["enum"] = list(meta["choices"])
+    return node
+
+
+def json_schema(cls: type = Config, *, omit: Iterable[str] = (), prefix: str = "") -> dict:
+    """JSON Schema (draft 7) of a config dataclass from its fields' types, bounds, choices,
+    patterns and docs: the chart's values.schema.json `config` part is generated from it.
+    `omit` names dotted keys to leave out (those the chart does not expose)."""
+    omit = frozenset(omit)
+    hints = typing.get_type_hints(cls)
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if key in omit:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            sub = json_schema(tp, omit=omit, prefix=key)
+            if sub["properties"]:  # a section whose every key is omitted is left out
+                props[f.name] = sub
+            continue
+        node = {"description": sentence(f.metadata["doc"]),
+                **_value_schema(tp, f.metadata, omit, key)}
+        props[f.name] = _merge(node, f.metadata.get("schema") or {})
+    out: dict[str, Any] = {}
+    if doc := section_doc(cls):
+        out["description"] = doc
+    out.update({"type": "object", "additionalProperties": False, "properties": props})
+    return _merge(out, getattr(cls, "JSON_SCHEMA", {}))

@@ -16,6 +16,7 @@ from wattstream import config as wconfig
 from .conftest import CHART
 
 sys.path.insert(0, str(CHART))
+import gen_config  # noqa: E402
 import gen_values_doc  # noqa: E402
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -40,6 +41,31 @@ def test_the_readme_values_table_is_up_to_date():
     proc = subprocess.run([sys.executable, str(CHART / "gen_values_doc.py"), "--check"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_chart_config_is_generated_from_config_py():
+    """values.schema.json's `config` part and the `config:` comments of values.yaml are what
+    charts/wattstream/gen_config.py writes from config.py (each key described once)."""
+    proc = subprocess.run([sys.executable, str(CHART / "gen_config.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_drifted_config_comment_is_rewritten_and_the_chart_note_kept():
+    text = (CHART / "values.yaml").read_text()
+    drifted = (text.replace("    # -- Topic of raw readings.\n", "    # -- Raw readings.\n")
+               .replace("    # -- Partitions of the readings topic.\n", "    # -- Partitions.\n"))
+    assert drifted != text
+    assert "# Chart: also the KafkaTopic's partitions." in text
+    assert gen_config.render_values(drifted) == text
+
+
+def test_every_schema_description_of_a_config_key_is_its_config_py_doc():
+    fields = {(s, n): meta for s, n, _, meta in _config_fields()}
+    config_schema = SCHEMA["properties"]["config"]["properties"]
+    for section, node in config_schema.items():
+        for name, leaf in node["properties"].items():
+            assert leaf["description"] == wconfig.sentence(fields[(section, name)]["doc"])
 
 
 def test_the_doc_parser_sees_a_missing_comment(tmp_path):
