@@ -14,7 +14,8 @@ from test_faults import _assert_equals_truth, _closer, _stored
 from truth import windows
 
 from wattstream.job import main
-from wattstream.job.metrics import JobMetrics, kafka_offsets
+from wattstream.job.metrics import JobMetrics
+from wattstream.job.offsets import kafka_offsets
 from wattstream.local import kafka
 from wattstream.local.procs import free_port
 from wattstream.waiting import wait_until

@@ -7,12 +7,8 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from wattstream.config import Config
-from wattstream.job.metrics import (
-    JobMetrics,
-    ProgressListener,
-    data_losses,
-    kafka_offsets,
-)
+from wattstream.job.metrics import JobMetrics, ProgressListener
+from wattstream.job.offsets import data_losses, kafka_offsets
 
 
 def _progress(end: dict, latest: dict) -> dict:
