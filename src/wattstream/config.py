@@ -25,12 +25,11 @@ from typing import Any, ClassVar
 
 import yaml
 
+from .errors import ConfigError
+from .specs import check_days_off, check_hours, check_tariff, check_zone
+
 ENV_PREFIX = "WATTSTREAM_"
 ENV_FILE = "WATTSTREAM_CONFIG"
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is wrong; the message starts with the dotted key."""
 
 
 def _f(default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -685,9 +684,8 @@ def _check_consistency(cfg: Config) -> None:
         _check_demo_start(cfg.generator.demo_start)
     if cfg.alerts.quiet_before:
         _check_instant("alerts.quiet_before", cfg.alerts.quiet_before)
-    # The tariff's own rules (days, hours, overlaps, dates); it imports this module.
-    from .tariff import check_hours, check_tariff
-
+    # The small languages of some values: tariff days, hours, overlaps and dates; zones;
+    # holiday countries and closure days.
     check_tariff(cfg.tariff)
     check_hours("recommend.night_hours", cfg.recommend.night_hours)
     if cfg.schema.timezone:
@@ -695,21 +693,7 @@ def _check_consistency(cfg: Config) -> None:
     check_zone("calendar.timezone", cfg.calendar.timezone)
     for name, zone in cfg.calendar.timezones.items():
         check_zone(f"calendar.timezones.{name}", zone)
-    # Holiday countries and closure days (`localtime` imports this module).
-    from .localtime import check_days_off
-
     check_days_off(cfg.calendar)
-
-
-def check_zone(key: str, name: str) -> None:
-    """Fail with the key's name unless `name` is an IANA zone this machine knows."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{key}: unknown zone {name!r} (an IANA name such as "
-                          "America/New_York)") from None
 
 
 def _check_demo_start(text: str) -> None:

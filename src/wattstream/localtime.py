@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .specs import holiday_days, parse_closures
 
 UTC = "UTC"
 HOURS_OF_WEEK = 168
@@ -179,38 +180,13 @@ def local_dates(zone: str, epoch_s) -> np.ndarray:
     return np.asarray(local.normalize(), dtype="datetime64[D]")
 
 
-@functools.lru_cache(maxsize=256)
-def _holiday_days(spec: str, first_year: int, last_year: int) -> tuple[tuple[date, str], ...]:
-    import holidays
-
-    country, _, subdiv = spec.partition("-")
-    got = holidays.country_holidays(country, subdiv=subdiv or None,
-                                    years=range(first_year, last_year + 1))
-    return tuple(sorted(got.items()))
-
-
-def parse_closures(text: str) -> list[tuple[date, date]]:
-    """'2026-12-24..2027-01-01, 2026-08-03' → inclusive (first, last) date ranges."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        a, _, b = part.partition("..")
-        first = date.fromisoformat(a.strip())
-        last = date.fromisoformat(b.strip()) if b else first
-        if last < first:
-            raise ValueError(f"{part!r} ends before it starts")
-        out.append((first, last))
-    return out
-
-
 def named_days_off(holidays_spec: str, closures: str, first: date, last: date
                    ) -> list[tuple[date, str]]:
     """The days off in [first, last] with what makes each one: a holiday's name, or
     'closure'."""
     out: dict[date, str] = {}
     if holidays_spec:
-        for d, name in _holiday_days(holidays_spec, first.year, last.year):
+        for d, name in holiday_days(holidays_spec, first.year, last.year):
             if first <= d <= last:
                 out[d] = name
     for a, b in parse_closures(closures):
@@ -227,28 +203,6 @@ def days_off(holidays_spec: str, closures: str, first, last) -> np.ndarray:
     b = pd.Timestamp(last).date()
     return np.array([d for d, _ in named_days_off(holidays_spec, closures, a, b)],
                     dtype="datetime64[D]")
-
-
-def check_days_off(cal) -> None:
-    """Fail naming the key on an unknown holiday country or subdivision or a bad closure."""
-    from .config import ConfigError
-
-    specs = [(f"calendar.holidays.{k}", v) for k, v in cal.holidays.items()]
-    specs.append(("calendar.default_holidays", cal.default_holidays))
-    for key, spec in specs:
-        if not spec:
-            continue
-        try:
-            _holiday_days(spec, 2000, 2000)
-        except NotImplementedError as exc:
-            raise ConfigError(f"{key}: unknown holidays {spec!r} ({exc}; a country code with "
-                              "an optional subdivision, e.g. US-NY, GB-ENG, DE-BY)") from None
-    for k, text in cal.closures.items():
-        try:
-            parse_closures(text)
-        except ValueError as exc:
-            raise ConfigError(f"calendar.closures.{k}: {exc} (dates and ranges like "
-                              "2026-12-24..2027-01-01, comma-separated)") from None
 
 
 def is_day_off(key: tuple[str, str, str], epoch_s: float) -> bool:

@@ -13,7 +13,6 @@ Lookups are vectorised over epoch seconds: a (version, month, weekday, hour) tab
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import date
@@ -23,60 +22,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .config import TARIFF_VERSIONED, ConfigError, TariffConfig, TouPeriod, check_zone
+from .config import TARIFF_VERSIONED, ConfigError, TariffConfig
+from .specs import BASE, Period, changed_keys, check_zone, effective_date, periods
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-BASE = "base"  # the name of the hours in no period
 COST_COLUMNS = ("energy_cost", "co2_kg")  # what `Tariff.window_cost` adds to a final window
-
-
-def _spans(key: str, text: str, lo: int, hi: int, *, names: tuple[str, ...] = (),
-           half_open: bool = False) -> np.ndarray:
-    """A comma list of ranges → a mask over lo..hi-1. Inclusive ranges (`mon-fri`, `6-9`), or
-    half-open ones for hours (`12-18` is 12..17, `0-24` all day); a range may wrap (`22-6`)."""
-    mask = np.zeros(hi - lo, dtype=bool)
-
-    def value(tok: str) -> int:
-        tok = tok.strip().lower()
-        if names and tok in names:
-            return names.index(tok) + lo
-        if tok.isdigit() and lo <= int(tok) <= hi - (0 if half_open else 1):
-            return int(tok)
-        raise ConfigError(f"{key}: {tok!r} is not one of "
-                          f"{'/'.join(names) if names else f'{lo}..{hi - (0 if half_open else 1)}'}"
-                          f" (in {text!r})")
-
-    for part in str(text).split(","):
-        if not part.strip():
-            raise ConfigError(f"{key}: empty range in {text!r}")
-        a, _, b = part.partition("-")
-        start = value(a)
-        end = value(b) if b else (start + 1 if half_open else start)
-        if not half_open:
-            end += 1
-        if start == end and half_open:
-            raise ConfigError(f"{key}: empty range {part.strip()!r}")
-        idx = (np.arange(start, end) if end > start
-               else np.r_[np.arange(start, hi), np.arange(lo, end)])
-        mask[idx - lo] = True
-    return mask
-
-
-@dataclass(frozen=True)
-class Period:
-    name: str
-    price_per_kwh: float
-    cells: np.ndarray  # bool (12 months, 7 days, 24 hours)
-
-
-def _period(key: str, name: str, p: TouPeriod) -> Period:
-    if p.price_per_kwh is None:
-        raise ConfigError(f"{key}.price_per_kwh: required")
-    months = _spans(f"{key}.months", p.months, 1, 13)
-    days = _spans(f"{key}.days", p.days, 0, 7, names=DAYS)
-    hours = _spans(f"{key}.hours", p.hours, 0, 24, half_open=True)
-    return Period(name, p.price_per_kwh, months[:, None, None] & days[None, :, None]
-                  & hours[None, None, :])
 
 
 @dataclass(frozen=True)
@@ -108,56 +57,21 @@ class Version:
         return table
 
 
-def _periods(key: str, periods: dict[str, TouPeriod]) -> tuple[Period, ...]:
-    out = tuple(_period(f"{key}.{name}", name, p) for name, p in sorted(periods.items()))
-    for i, a in enumerate(out):
-        if a.name == BASE:
-            raise ConfigError(f"{key}.{BASE}: the name {BASE!r} is reserved for the hours in "
-                              "no period")
-        for b in out[i + 1:]:
-            both = a.cells & b.cells
-            if both.any():
-                m, d, h = (int(x[0]) for x in np.nonzero(both))
-                raise ConfigError(f"{key}.{b.name}: overlaps {key}.{a.name} (e.g. month "
-                                  f"{m + 1}, {DAYS[d]}, hour {h})")
-    return out
-
-
-def _effective(key: str, text: str) -> date:
-    try:
-        return date.fromisoformat(str(text).strip())
-    except ValueError:
-        raise ConfigError(f"{key}: not a date (YYYY-MM-DD)") from None
-
-
 def versions(cfg: TariffConfig) -> list[Version]:
-    """The tariff's versions, oldest first; every check of the `tariff` section is here."""
+    """The tariff's versions, oldest first (`specs.check_tariff` has checked the section)."""
     check_zone("tariff.timezone", cfg.timezone)
     current = {k: getattr(cfg, k) for k in TARIFF_VERSIONED}
-    current["periods"] = _periods("tariff.periods", cfg.periods)
+    current["periods"] = periods("tariff.periods", cfg.periods)
     out = [Version(start=None, **current)]
     for text, change in sorted(cfg.changes.items(), key=lambda kv: str(kv[0])):
         key = f"tariff.changes.{text}"
-        start = _effective(key, text)
-        named = {f.name: getattr(change, f.name) for f in dataclasses.fields(change)
-                 if getattr(change, f.name) is not None}
-        if not named:
-            raise ConfigError(f"{key}: names nothing that changes")
+        start = effective_date(key, text)
+        named = changed_keys(key, change)
         if "periods" in named:
-            named["periods"] = _periods(f"{key}.periods", named["periods"])
+            named["periods"] = periods(f"{key}.periods", named["periods"])
         current = {**current, **named}
         out.append(Version(start=start, **current))
     return out
-
-
-def check_hours(key: str, text: str) -> np.ndarray:
-    """Hours of the day (half-open ranges such as `0-5,22-24`) as a mask of 24."""
-    return _spans(key, text, 0, 24, half_open=True)
-
-
-def check_tariff(cfg: TariffConfig) -> None:
-    """Fail with the key's name on a tariff that cannot be applied (files are read later)."""
-    versions(cfg)
 
 
 class Tariff:

@@ -65,7 +65,7 @@ def test_window_files_carry_the_window_schema(spark, tmp_path):
                                                   energy_cost=0.36, co2_kg=1.05)
     sinks.write_windows(Files(spark), cfg, closed, 5)
     got = spark.read.parquet(layout.data(cfg, "windows"))
-    assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS,
+    assert got.columns == [*aggregates.WINDOW_COLUMNS, *detect.EXPECTATION_COLUMNS,
                            "energy_cost", "co2_kg", "date"]
     row = got.first()
     assert row.readings == 2 and row.avg_humidity is None and row.demand_kw == 36.0

@@ -53,7 +53,8 @@ import pandas as pd
 from ..alert_types import GAP, STUCK
 from ..billing import billing_month
 from ..config import RecommendConfig
-from ..tariff import Tariff, check_hours
+from ..specs import check_hours
+from ..tariff import Tariff
 from .usage import HOUR, Usage
 
 RECOMMENDATION_COLUMNS = ("building_id", "rule", "category", "title", "evidence", "saving_kwh",

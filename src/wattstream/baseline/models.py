@@ -114,8 +114,8 @@ class Models:
             sigma=hourly("sigma"),
             passes=table["passes"].to_numpy(dtype=bool))
 
-    def score(self, buildings: pd.Series, how: np.ndarray, temperature: np.ndarray,
-              energy: np.ndarray) -> pd.DataFrame:
+    def expect(self, buildings: pd.Series, how: np.ndarray, temperature: np.ndarray,
+               energy: np.ndarray) -> pd.DataFrame:
         """expected_kwh, residual_kwh, std_residual and whether the building's model passes
         Guideline 14, per window (NaN where the building has no model or the hour no data)."""
         row = buildings.map(self.index).to_numpy(dtype="float64", na_value=np.nan)

@@ -29,7 +29,7 @@ STATE_COLUMNS = {"building_id": object, "abn_ws": "int64", "abn_streak": "int64"
                  "stuck_ws": "int64", "stuck_streak": "int64", "stuck_value": "float64",
                  "seen_us": "float64",
                  "gap_fired_us": "float64"}
-SCORE_COLUMNS = ("expected_kwh", "residual_kwh", "std_residual")
+EXPECTATION_COLUMNS = ("expected_kwh", "residual_kwh", "std_residual")
 
 
 def empty_state() -> pd.DataFrame:
@@ -52,9 +52,9 @@ def streaks(first: np.ndarray, ws: np.ndarray, hit: np.ndarray, prior_ws: np.nda
 
 
 def close(cfg: Config, state: pd.DataFrame, partials: pd.DataFrame, windows: pd.DataFrame,
-          scores: pd.DataFrame, now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+          expectation: pd.DataFrame, now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Alerts of newly closed windows (`partials` and their `windows`, same rows, sorted by
-    building and window start; `scores` from `baseline.Models.score`, or None) → (alerts,
+    building and window start; `expectation` from `baseline.Models.expect`, or None) → (alerts,
     new state)."""
     if windows.empty:
         return empty(), state
@@ -83,9 +83,9 @@ def close(cfg: Config, state: pd.DataFrame, partials: pd.DataFrame, windows: pd.
                            windows["window_end"][hit], now))
 
     # Runs above and below the expectation are counted apart (the saved streak is signed).
-    z = (scores["std_residual"].to_numpy(dtype="float64") if scores is not None
+    z = (expectation["std_residual"].to_numpy(dtype="float64") if expectation is not None
          else np.full(len(b), np.nan))
-    scored = (scores["model_passes"].to_numpy(dtype=bool) if scores is not None
+    scored = (expectation["model_passes"].to_numpy(dtype=bool) if expectation is not None
               else np.zeros(len(b), dtype=bool)) & ~stuck
     saved_ws = prior["abn_ws"].fillna(-1).to_numpy("int64")
     saved = prior["abn_streak"].fillna(0).to_numpy("int64")
@@ -98,8 +98,8 @@ def close(cfg: Config, state: pd.DataFrame, partials: pd.DataFrame, windows: pd.
     if a.abnormal_direction == "both":
         hit |= below == a.abnormal_consecutive
     if hit.any():
-        expected = scores["expected_kwh"].to_numpy()[hit]
-        sigma = (scores["residual_kwh"] / scores["std_residual"]).to_numpy()[hit]
+        expected = expectation["expected_kwh"].to_numpy()[hit]
+        sigma = (expectation["residual_kwh"] / expectation["std_residual"]).to_numpy()[hit]
         sign = np.where(above[hit] > 0, 1, -1)
         out.append(_alerts(windows[hit], ABNORMAL, windows["energy_kwh"].to_numpy()[hit],
                            expected + sign * a.abnormal_sigma * sigma,

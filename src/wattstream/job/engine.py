@@ -50,7 +50,7 @@ class Step:
 
 
 # A closed window is also priced, with its emissions, under the tariff in effect at its start.
-CLOSED_COLUMNS = (*aggregates.WINDOW_COLUMNS, *detect.SCORE_COLUMNS, *COST_COLUMNS)
+CLOSED_COLUMNS = (*aggregates.WINDOW_COLUMNS, *detect.EXPECTATION_COLUMNS, *COST_COLUMNS)
 
 
 class Engine:
@@ -120,16 +120,17 @@ class Engine:
             self.idle_close(idle_until_us)
         done = self._close()
         closed = aggregates.finish(done, self.length_s, self.calendar)
-        scores = None
+        expectation = None
         if self.models is not None:
-            scores = self.models.score(closed["building_id"], closed["hour_of_week"].to_numpy(),
-                                       closed["avg_temperature"].to_numpy(dtype="float64"),
-                                       closed["energy_kwh"].to_numpy(dtype="float64"))
-        for c in detect.SCORE_COLUMNS:
-            closed[c] = np.nan if scores is None else scores[c].to_numpy()
+            expectation = self.models.expect(
+                closed["building_id"], closed["hour_of_week"].to_numpy(),
+                closed["avg_temperature"].to_numpy(dtype="float64"),
+                closed["energy_kwh"].to_numpy(dtype="float64"))
+        for c in detect.EXPECTATION_COLUMNS:
+            closed[c] = np.nan if expectation is None else expectation[c].to_numpy()
         closed["energy_cost"], closed["co2_kg"] = self.tariff.window_cost(
             done["ws"].to_numpy(dtype="int64"), closed["energy_kwh"].to_numpy())
-        found, self.buildings = detect.close(self.cfg, self.buildings, done, closed, scores,
+        found, self.buildings = detect.close(self.cfg, self.buildings, done, closed, expectation,
                                              now)
         out.append(found)
         found, self.buildings = detect.silences(
@@ -204,7 +205,7 @@ class Engine:
         if len(done):  # closed windows were scored already (`apply`)
             done["expected_kwh"] = np.nan
             if self.models is not None:
-                done["expected_kwh"] = self.models.score(
+                done["expected_kwh"] = self.models.expect(
                     done["building_id"], done["hour_of_week"].to_numpy(),
                     done["avg_temperature"].to_numpy(dtype="float64"),
                     done["energy_kwh"].to_numpy(dtype="float64"))["expected_kwh"].to_numpy()

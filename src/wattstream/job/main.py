@@ -22,7 +22,7 @@ from .. import kafka_client, layout
 from .. import spark as session
 from ..config import Config
 from ..files import Files
-from . import idle, notify, probes, stream
+from . import idle, notify, probes, stream, weather
 from .metrics import JobMetrics, ProgressListener
 from .supervise import Supervisor
 
@@ -36,7 +36,7 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
     k = cfg.kafka
     return (spark.readStream.format("kafka")
             .options(**kafka_client.spark_options(k))
-            .option("subscribe", ",".join(topics(cfg)))
+            .option("subscribe", ",".join(weather.source_topics(cfg)))
             .option("startingOffsets", cfg.job.starting_offsets)
             .option("maxOffsetsPerTrigger", cfg.job.max_offsets_per_trigger)
             # Every query reads through this source, so each one honours the setting.
@@ -46,14 +46,6 @@ def kafka_source(spark: SparkSession, cfg: Config) -> DataFrame:
             # to read and sum, 0.6 s with this (job/README.md, step 2).
             .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
             .load())
-
-
-def topics(cfg: Config) -> list[str]:
-    """The readings topic, and the weather topic when weather is joined."""
-    from . import weather
-
-    k = cfg.kafka
-    return [k.readings_topic] + ([k.weather_topic] if weather.enabled(cfg) else [])
 
 
 def trigger_of(seconds: float, available_now: bool = False) -> dict:

@@ -18,10 +18,10 @@ TIMEOUT_MS = 5000
 
 def kafka(cfg: Config) -> Callable[[], None]:
     """The brokers answer and hold every topic the job reads or writes."""
-    from . import main
+    from .weather import source_topics
 
     k = cfg.kafka
-    wanted = set(main.topics(cfg)) | {k.alerts_topic, k.dead_letter_topic}
+    wanted = set(source_topics(cfg)) | {k.alerts_topic, k.dead_letter_topic}
 
     servers = k.bootstrap_servers.split(",")
 

@@ -20,7 +20,7 @@ from ..schema import format_timestamp
 from ..tariff import COST_COLUMNS
 from . import aggregates, parse
 from .alerts import ALERT_COLUMNS, UNITS
-from .detect import SCORE_COLUMNS
+from .detect import EXPECTATION_COLUMNS
 
 ALERT_LINES = 10  # console lines per batch; every alert still goes to Kafka and Parquet
 FLUSH_SECONDS = 30  # a batch's alerts not acknowledged by then: a transient Kafka fault
@@ -31,7 +31,7 @@ WINDOW_SCHEMA = pa.schema(
     + [(a.column, pa.int64() if a.column == "readings" else pa.float64())
        for a in aggregates.AGGREGATES]
     + [("hour_of_week", pa.int32()), ("local_time_mismatches", pa.int64())]
-    + [(c, pa.float64()) for c in (*SCORE_COLUMNS, *COST_COLUMNS)])
+    + [(c, pa.float64()) for c in (*EXPECTATION_COLUMNS, *COST_COLUMNS)])
 ALERT_SCHEMA = pa.schema(
     [("alert_id", pa.string()), ("building_id", pa.string()), ("type", pa.string()),
      ("value", pa.float64()), ("threshold", pa.float64()), ("event_time", _TS),

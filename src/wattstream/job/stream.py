@@ -360,10 +360,10 @@ class Batches:
         models = self.engine.models
         if models is None or touched.empty:
             return touched
-        scores = models.score(touched["building_id"], touched["hour_of_week"].to_numpy(),
-                              touched["avg_temperature"].to_numpy(dtype="float64"),
-                              touched["energy_kwh"].to_numpy(dtype="float64"))
-        return touched.assign(expected_kwh=scores["expected_kwh"].to_numpy())
+        expectation = models.expect(touched["building_id"], touched["hour_of_week"].to_numpy(),
+                                    touched["avg_temperature"].to_numpy(dtype="float64"),
+                                    touched["energy_kwh"].to_numpy(dtype="float64"))
+        return touched.assign(expected_kwh=expectation["expected_kwh"].to_numpy())
 
     def _correlate(self, ok: pd.DataFrame) -> None:
         """Fold the windows' correlation sums in; refresh the gauges of the buildings shown."""

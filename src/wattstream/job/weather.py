@@ -35,6 +35,12 @@ def enabled(cfg: Config) -> bool:
     return bool(cfg.kafka.weather_topic and (w.sites or w.default_site))
 
 
+def source_topics(cfg: Config) -> list[str]:
+    """The topics the job reads: readings, and weather when weather is joined."""
+    k = cfg.kafka
+    return [k.readings_topic] + ([k.weather_topic] if enabled(cfg) else [])
+
+
 def sited(cfg: Config, buildings: pd.Series) -> np.ndarray:
     """Which buildings have a weather site."""
     if cfg.weather.default_site:
