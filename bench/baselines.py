@@ -15,8 +15,13 @@ convert` does. The treatments:
   holidays   local, and the English bank holidays as their own day type (GB-ENG)
   closure    holidays, and the University's Christmas closure as days off
 
-With `--references`, OpenEEmeter's hourly model and CalTRACK 2.0 hourly (opendsm 1.2.7, at
-its defaults) are fitted on the same split and scored with the same Guideline 14 formulas
+each with the default `baseline.recency_half_life_days`, and local and closure again with all
+windows weighing the same (`*_equal_weights`, the model before recency weights).
+
+`--references-from JSON` copies the reference rows of an earlier result of the same split
+instead of fitting them again (they do not depend on this project's code); the output names
+that file. With `--references`, OpenEEmeter's hourly model and CalTRACK 2.0 hourly (opendsm
+1.2.7, at its defaults) are fitted on the same split and scored with the same Guideline 14 formulas
 (`towt.g14` on the held-back hours), side by side. opendsm runs in an environment of the
 bench's own (`.cache/bench-opendsm`, made on first use with pip; never a dependency of
 wattstream), through `bench/reference_models.py`.
@@ -63,6 +68,12 @@ TREATMENTS = {
     "closure": {"timezone": "Europe/London", "default_holidays": "GB-ENG",
                 "closures": {"*": CLOSURE}},
 }
+EQUAL = {"recency_half_life_days": 0.0}
+REFERENCE_MODELS = ("openeemeter_hourly", "caltrack_hourly")  # bench/reference_models.py
+# (treatment, calendar, baseline overrides)
+RUNS = [*((name, cal, {}) for name, cal in TREATMENTS.items()),
+        ("local_equal_weights", TREATMENTS["local"], EQUAL),
+        ("closure_equal_weights", TREATMENTS["closure"], EQUAL)]
 
 
 def read(source: Path, limit: int | None) -> tuple[dict[str, pd.DataFrame], pd.Series]:
@@ -83,8 +94,10 @@ def read(source: Path, limit: int | None) -> tuple[dict[str, pd.DataFrame], pd.S
     return out, temp
 
 
-def fit_all(buildings: dict[str, pd.DataFrame], treatment: dict, holdout_days: int) -> dict:
-    cfg = Config().replace(calendar=treatment, baseline={"holdout_days": holdout_days})
+def fit_all(buildings: dict[str, pd.DataFrame], treatment: dict, holdout_days: int,
+            baseline_overrides: dict | None = None) -> dict:
+    cfg = Config().replace(calendar=treatment, baseline={"holdout_days": holdout_days,
+                                                         **(baseline_overrides or {})})
     cal = Calendar(cfg)
     results = []
     started = time.perf_counter()
@@ -207,20 +220,33 @@ def main() -> int:
     ap.add_argument("--holdout-days", type=int, default=21)
     ap.add_argument("--references", action="store_true",
                     help="also fit OpenEEmeter's and CalTRACK's hourly models (opendsm)")
+    ap.add_argument("--references-from", metavar="JSON",
+                    help="copy the reference models' rows from an earlier result of this split")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "baselines.json"))
     args = ap.parse_args()
     buildings, _ = read(Path(args.source), args.buildings)
     res = {"machine": common.machine(), "source": args.source,
            "holdout_days": args.holdout_days, "closure": CLOSURE,
            "fleet": {"buildings": len(buildings)}, "treatments": {}}
-    for name, treatment in TREATMENTS.items():
-        res["treatments"][name] = fit_all(buildings, treatment, args.holdout_days)
+    res["recency_half_life_days"] = Config().baseline.recency_half_life_days
+    for name, treatment, overrides in RUNS:
+        res["treatments"][name] = fit_all(buildings, treatment, args.holdout_days, overrides)
         r = res["treatments"][name]
         print(f"{name}: {r['pass']} / {r['buildings']} pass, median CV(RMSE) "
               f"{r['median_cv_rmse']:.1%}", flush=True)
     if args.references:
         res["references"] = REFERENCE_PACKAGE
         res["treatments"].update(fit_references(buildings, args.holdout_days))
+    elif args.references_from:
+        import json
+
+        old = json.loads(Path(args.references_from).read_text())
+        if (old["holdout_days"], old["fleet"]) != (args.holdout_days, res["fleet"]):
+            raise SystemExit(f"{args.references_from}: another split")
+        res["references"] = old["references"]
+        res["references_from"] = {"file": args.references_from, "machine": old["machine"]}
+        res["treatments"].update({k: v for k, v in old["treatments"].items()
+                                  if k in REFERENCE_MODELS})
     return common.finish(res, args.out, table)
 
 

@@ -322,6 +322,10 @@ class BaselineConfig:
     occupied_share: float = _f(0.65, "an hour of the week is occupied when more than this share "
                                "of its loads lie above a straight load-on-temperature fit",
                                minimum=0.5, maximum=0.99)
+    recency_half_life_days: float = _f(60.0, "weight of a window in the fit halves every this "
+                                       "many days of age (the newest weighs 1), so a model "
+                                       "follows the building's recent schedule and season; 0: "
+                                       "all windows weigh the same", minimum=0, maximum=3650)
     poll_seconds: float = _f(30.0, "how often the job looks for a newer model version",
                              minimum=1, maximum=86_400)
 

@@ -120,3 +120,22 @@ def test_a_model_of_an_earlier_release_takes_sunday_for_a_day_off():
     wide = towt.widen(week)
     assert len(wide) == towt.HOURS
     np.testing.assert_array_equal(wide[towt.HOURS_OF_WEEK:], week[towt.SUNDAY:])
+
+
+def test_recency_weights_follow_a_building_whose_load_changed():
+    """A building whose base load drops by 10 kWh after six weeks: the equal-weight fit sits
+    between the two levels, the recency-weighted one near the new level."""
+    how, t, y, _ = _fleet_week(8, noise=0.5)
+    n = len(y)
+    y = y - np.where(np.arange(n) >= 6 * WEEK, 10.0, 0.0)
+    age_days = (n - 1 - np.arange(n)) * 300 / 86_400
+    assert towt.recency_weights(age_days, 0) is None
+    w = towt.recency_weights(age_days, 7.0)
+    assert w[-1] == pytest.approx(1.0) and w[-1 - 7 * 288] == pytest.approx(0.5)
+    recent = slice(n - WEEK, n)
+    flat = towt.fit(how, t, y)
+    weighted = towt.fit(how, t, y, weights=w)
+    err = {name: float(np.mean(np.abs(m.predict(how[recent], t[recent]) - y[recent])))
+           for name, m in (("flat", flat), ("weighted", weighted))}
+    assert err["flat"] > 2.0, err
+    assert err["weighted"] < err["flat"] / 2, err

@@ -33,23 +33,30 @@ def fit_building(windows: pd.DataFrame, holdout_start: pd.Timestamp,
     t = w["avg_temperature"].to_numpy(dtype="float64")
     y = w["energy_kwh"].to_numpy(dtype="float64")
     days = int(starts[train].dt.normalize().nunique())
+    epoch_d = (starts.astype("int64") // 10**9).to_numpy() / 86_400
+
+    def weights(rows: np.ndarray) -> np.ndarray | None:  # of `rows`, aged from their newest
+        return towt.recency_weights(epoch_d[rows].max() - epoch_d[rows],
+                                    bc.recency_half_life_days) if rows.any() else None
+
     out = {"building_id": str(w["building_id"].iloc[0]), "train_windows": int(train.sum()),
            "train_days": days, "holdout_hours": 0, "cv_rmse": None, "nmbe": None,
            "sigma": None}
+    every = np.ones(len(w), dtype=bool)
     if days < bc.min_train_days or train.all():
-        model = towt.fit(how, t, y, bc.occupied_share)
+        model = towt.fit(how, t, y, bc.occupied_share, weights(every))
         reason = (f"{TOO_LITTLE}: {days} days before the held-back ones, needs "
                   f"{bc.min_train_days}" if days < bc.min_train_days
                   else "no held-back days to score the model on")
         return {**out, **_arrays(model), "passes": False, "reason": reason}
-    first = towt.fit(how[train], t[train], y[train], bc.occupied_share)
+    first = towt.fit(how[train], t[train], y[train], bc.occupied_share, weights(train))
     hold = ~train
     predicted = first.predict(how[hold], t[hold])
     scored = ~np.isnan(predicted)
     hourly = pd.DataFrame({"hour": starts[hold].dt.floor("h").to_numpy()[scored],
                            "y": y[hold][scored], "p": predicted[scored]}).groupby("hour").sum()
     cv, nmbe = towt.g14(hourly["y"].to_numpy(), hourly["p"].to_numpy())
-    model = towt.fit(how, t, y, bc.occupied_share)
+    model = towt.fit(how, t, y, bc.occupied_share, weights(every))
     sigma = residual_spread(model, how, t, y, (y[hold] - predicted)[scored])
     fails = []
     if not np.isfinite(cv) or cv > bc.max_cv_rmse:

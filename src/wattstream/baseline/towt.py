@@ -126,16 +126,32 @@ def occupancy(how: np.ndarray, temperature: np.ndarray | None, y: np.ndarray,
     return np.divide(above, seen, out=np.zeros(HOURS), where=seen > 0) > share
 
 
+def _lstsq(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    if w is None:
+        return np.linalg.lstsq(x, y, rcond=None)[0]
+    r = np.sqrt(w)
+    return np.linalg.lstsq(x * r[:, None], y * r, rcond=None)[0]
+
+
+def recency_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray | None:
+    """Weight of each window in the fit: halved every `half_life_days` of age (the newest
+    window weighs 1), so the model follows a building's recent schedule and season; None
+    (all equal) for a half-life of 0."""
+    if not half_life_days:
+        return None
+    return np.power(0.5, np.asarray(age_days, dtype="float64") / half_life_days)
+
+
 def fit(how: np.ndarray, temperature: np.ndarray, y: np.ndarray,
-        occupied_share: float = 0.65) -> Model:
+        occupied_share: float = 0.65, weights: np.ndarray | None = None) -> Model:
     """Least-squares fit of one building's windows (hour of week, mean temperature — NaN when
-    absent — and energy)."""
+    absent — and energy), weighted by `weights` (`recency_weights`) when given."""
     how = np.asarray(how, dtype="int64")
     t = np.asarray(temperature, dtype="float64")
     y = np.asarray(y, dtype="float64")
+    w = None if weights is None else np.asarray(weights, dtype="float64")
     seen = np.bincount(how, minlength=HOURS) > 0
-    tow_only = np.linalg.lstsq(_design(how, None, np.zeros(HOURS, bool), [0]), y,
-                               rcond=None)[0]
+    tow_only = _lstsq(_design(how, None, np.zeros(HOURS, bool), [0]), y, w)
     coef_tow_only = _tow_coefficients(tow_only, seen)
     has_t = ~np.isnan(t)
     if len(y) == 0 or has_t.mean() < TEMPERATURE_SHARE:
@@ -146,7 +162,8 @@ def fit(how: np.ndarray, temperature: np.ndarray, y: np.ndarray,
     how_t, t_t, y_t = how[has_t], t[has_t], y[has_t]
     occ = occupancy(how_t, t_t, y_t, occupied_share)
     groups = segment_groups(t_t)
-    beta = np.linalg.lstsq(_design(how_t, segments(t_t), occ, groups), y_t, rcond=None)[0]
+    beta = _lstsq(_design(how_t, segments(t_t), occ, groups), y_t,
+                  None if w is None else w[has_t])
     k = max(groups) + 1
     slopes = beta[HOURS:].reshape(2, k)
     coef_temp = slopes[:, groups]  # merged segments share their group's slope
