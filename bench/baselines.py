@@ -76,6 +76,54 @@ RUNS = [*((name, cal, {}) for name, cal in TREATMENTS.items()),
         ("closure_equal_weights", TREATMENTS["closure"], EQUAL)]
 
 
+# opendsm's own hourly electricity samples (in its package): meter file, temperature file, zone.
+OPENDSM_SAMPLES = {
+    "il-electricity-cdd-hdd-hourly": ("il-tempF.csv.gz", "America/Chicago"),
+    "il-electricity-cdd-only-hourly": ("il-tempF.csv.gz", "America/Chicago"),
+    "uk-electricity-hdd-only-hourly-sample-0": ("uk-tempC-sample-0.csv.gz", "Europe/London"),
+    "uk-electricity-hdd-only-hourly-sample-1": ("uk-tempC-sample-1_2.csv.gz", "Europe/London"),
+    "uk-electricity-hdd-only-hourly-sample-2": ("uk-tempC-sample-1_2.csv.gz", "Europe/London"),
+}
+# What each fleet is fitted under: (name, calendar, baseline overrides); {zones} is filled in.
+FLEET_RUNS = {
+    "opendsm": [("utc", {"timezone": "UTC"}, {}),
+                ("local", {"timezones": "{zones}"}, {}),
+                ("local_equal_weights", {"timezones": "{zones}"}, EQUAL)],
+}
+
+
+def _naive_utc(values) -> pd.Series:
+    t = pd.to_datetime(pd.Series(values), utc=True)
+    return t.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def read_opendsm(limit: int | None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """opendsm's hourly electricity samples, each up to its own `blackout_start_date` (what
+    follows is its synthetic reporting period, savings built in): hourly kWh and °C."""
+    import json
+
+    reference_python()
+    (samples,) = REFERENCE_VENV.glob("lib/python*/site-packages/opendsm/eemeter/samples")
+    meta = json.loads((samples / "metadata.json").read_text())
+    out, zones = {}, {}
+    for name, (temp_file, zone) in list(OPENDSM_SAMPLES.items())[:limit]:
+        meter = pd.read_csv(samples / f"{name}.csv.gz")
+        temp = pd.read_csv(samples / temp_file)
+        fahrenheit = "tempF" in temp.columns
+        t = pd.Series((temp["tempF"] - 32) * 5 / 9 if fahrenheit else temp["tempC"]).to_numpy()
+        temps = pd.Series(t, index=_naive_utc(temp["dt"])).groupby(level=0).mean()
+        m = pd.DataFrame({"ts": _naive_utc(meter["start"]).dt.floor("h"),
+                          "energy_kwh": pd.to_numeric(meter["value"], errors="coerce")})
+        hourly = m.dropna().groupby("ts", as_index=False)["energy_kwh"].sum()
+        end = pd.Timestamp(meta[name]["blackout_start_date"])
+        hourly = hourly[hourly["ts"] < end].rename(columns={"ts": "window_start"})
+        hourly["avg_temperature"] = temps.reindex(hourly["window_start"]).to_numpy()
+        bid = "opendsm-" + name.removeprefix("il-electricity-").removeprefix("uk-electricity-")
+        out[bid] = hourly.reset_index(drop=True)
+        zones[bid] = zone
+    return out, zones
+
+
 def read(source: Path, limit: int | None) -> tuple[dict[str, pd.DataFrame], pd.Series]:
     weather = pd.read_csv(source / "weather" / "bedford_2019.csv", parse_dates=["datetime"])
     temp = weather.set_index("datetime")["air_temperature [degC]"]
@@ -140,7 +188,8 @@ def reference_python() -> Path:
     return py
 
 
-def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int) -> dict:
+def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int,
+                   zones: dict[str, str] | None = None) -> dict:
     """OpenEEmeter's and CalTRACK's hourly models on the split `fit_all` uses, scored alike."""
     bc = Config().baseline
     frames = []
@@ -153,7 +202,8 @@ def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int) -> dic
             "timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "observed": full["energy_kwh"].to_numpy(),
             "temperature": full["avg_temperature"].to_numpy(),
-            "part": np.where(hours >= holdout, "holdout", "train"), "zone": ZONE}))
+            "part": np.where(hours >= holdout, "holdout", "train"),
+            "zone": (zones or {}).get(bid, ZONE)}))
     py = reference_python()
     started = time.perf_counter()
     # One process per core, each a share of the buildings (opendsm fits one at a time).
@@ -202,19 +252,38 @@ def fit_references(buildings: dict[str, pd.DataFrame], holdout_days: int) -> dic
     return out
 
 
+def common_medians(treatments: dict) -> dict[str, float | None]:
+    """Median CV(RMSE) of each treatment over the buildings every treatment scored (a model
+    that fails to fit some buildings is compared on the same ones)."""
+    scored = [{r["building_id"] for r in t["per_building"] if r["cv_rmse"] is not None}
+              for t in treatments.values()]
+    both = set.intersection(*scored) if scored else set()
+    return {name: (float(np.median([r["cv_rmse"] for r in t["per_building"]
+                                    if r["building_id"] in both])) if both else None)
+            for name, t in treatments.items()}
+
+
 def table(res: dict) -> str:
-    lines = [f"Cambridge Estates 2019 ({res['fleet']['buildings']} buildings), last "
+    lines = [f"{res.get('title', 'Cambridge Estates 2019')} ({res['fleet']['buildings']} "
+             f"buildings), last "
              f"{res['holdout_days']} days held back; {common.describe(res['machine'])}",
-             "| treatment | G14 pass | median CV(RMSE) | median NMBE | fit s |",
-             "|---|---:|---:|---:|---:|"]
+             "| treatment | G14 pass | scored | median CV(RMSE) | on common | median NMBE "
+             "| fit s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    shared = res.get("common_median_cv_rmse") or {}
     for name, r in res["treatments"].items():
-        lines.append(f"| {name} | {r['pass']} / {r['buildings']} | {r['median_cv_rmse']:.1%} | "
+        c = shared.get(name)
+        lines.append(f"| {name} | {r['pass']} / {r['buildings']} | {r['scored']} | "
+                     f"{r['median_cv_rmse']:.1%} | {'-' if c is None else f'{c:.1%}'} | "
                      f"{r['median_nmbe']:+.1%} | {r['seconds']} |")
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fleet", choices=("cambridge", "opendsm"), default="cambridge",
+                    help="cambridge: the archive at --source; opendsm: its own hourly "
+                    "electricity samples (from the bench's opendsm environment)")
     ap.add_argument("--source", default=str(SHIPPED), help="the cambridge_estates_2019 folder")
     ap.add_argument("--buildings", type=int, default=None, help="the first N buildings")
     ap.add_argument("--holdout-days", type=int, default=21)
@@ -222,21 +291,36 @@ def main() -> int:
                     help="also fit OpenEEmeter's and CalTRACK's hourly models (opendsm)")
     ap.add_argument("--references-from", metavar="JSON",
                     help="copy the reference models' rows from an earlier result of this split")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "baselines.json"))
+    ap.add_argument("--out", help="default bench/results/baselines.json, "
+                    "baselines-<fleet>.json for another fleet")
     args = ap.parse_args()
-    buildings, _ = read(Path(args.source), args.buildings)
-    res = {"machine": common.machine(), "source": args.source,
-           "holdout_days": args.holdout_days, "closure": CLOSURE,
-           "fleet": {"buildings": len(buildings)}, "treatments": {}}
+    results = ROOT / "bench" / "results"
+    zones: dict[str, str] = {}
+    if args.fleet == "cambridge":
+        buildings, _ = read(Path(args.source), args.buildings)
+        runs, source, title = RUNS, args.source, "Cambridge Estates 2019"
+        out = args.out or str(results / "baselines.json")
+    else:
+        buildings, zones = read_opendsm(args.buildings)
+        runs = [(n, {k: (zones if v == "{zones}" else v) for k, v in cal.items()}, o)
+                for n, cal, o in FLEET_RUNS[args.fleet]]
+        source, title = f"{REFERENCE_PACKAGE} eemeter/samples", "opendsm hourly samples"
+        out = args.out or str(results / f"baselines-{args.fleet}.json")
+    res = {"machine": common.machine(), "source": source, "holdout_days": args.holdout_days,
+           "fleet": {"buildings": len(buildings)}, "title": title, "treatments": {}}
+    if args.fleet == "cambridge":
+        res["closure"] = CLOSURE
+    else:
+        res["zones"] = zones
     res["recency_half_life_days"] = Config().baseline.recency_half_life_days
-    for name, treatment, overrides in RUNS:
+    for name, treatment, overrides in runs:
         res["treatments"][name] = fit_all(buildings, treatment, args.holdout_days, overrides)
         r = res["treatments"][name]
         print(f"{name}: {r['pass']} / {r['buildings']} pass, median CV(RMSE) "
               f"{r['median_cv_rmse']:.1%}", flush=True)
     if args.references:
         res["references"] = REFERENCE_PACKAGE
-        res["treatments"].update(fit_references(buildings, args.holdout_days))
+        res["treatments"].update(fit_references(buildings, args.holdout_days, zones))
     elif args.references_from:
         import json
 
@@ -247,7 +331,8 @@ def main() -> int:
         res["references_from"] = {"file": args.references_from, "machine": old["machine"]}
         res["treatments"].update({k: v for k, v in old["treatments"].items()
                                   if k in REFERENCE_MODELS})
-    return common.finish(res, args.out, table)
+    res["common_median_cv_rmse"] = common_medians(res["treatments"])
+    return common.finish(res, out, table)
 
 
 if __name__ == "__main__":
