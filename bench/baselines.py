@@ -85,7 +85,16 @@ OPENDSM_SAMPLES = {
     "uk-electricity-hdd-only-hourly-sample-2": ("uk-tempC-sample-1_2.csv.gz", "Europe/London"),
 }
 # What each fleet is fitted under: (name, calendar, baseline overrides); {zones} is filled in.
+# The generator's fleet: half in New York, half in Bavaria, each with its public holidays.
+GENERATOR_CALENDAR = {"timezones": {"*[02468]": "America/New_York", "*[13579]": "Europe/Berlin"},
+                      "holidays": {"*[02468]": "US-NY", "*[13579]": "DE-BY"}}
+GENERATOR_START = "2026-08-03T00:00:00+00:00"  # to 2026-11-30: both DST ends, Thanksgiving
+GENERATOR_DAYS = 119
 FLEET_RUNS = {
+    "generator": [("utc", {"timezone": "UTC"}, {}),
+                  ("local", {"timezones": GENERATOR_CALENDAR["timezones"]}, {}),
+                  ("holidays", GENERATOR_CALENDAR, {}),
+                  ("holidays_equal_weights", GENERATOR_CALENDAR, EQUAL)],
     "opendsm": [("utc", {"timezone": "UTC"}, {}),
                 ("local", {"timezones": "{zones}"}, {}),
                 ("local_equal_weights", {"timezones": "{zones}"}, EQUAL)],
@@ -95,6 +104,27 @@ FLEET_RUNS = {
 def _naive_utc(values) -> pd.Series:
     t = pd.to_datetime(pd.Series(values), utc=True)
     return t.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def read_generator(buildings: int) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The generator's building model (no anomalies), hourly from GENERATOR_START for
+    GENERATOR_DAYS, in the zones and holidays of GENERATOR_CALENDAR: kWh and its °C."""
+    from wattstream.generator.fleet import building_ids
+    from wattstream.generator.model import Buildings, Model
+
+    cal = Calendar(Config().replace(calendar=GENERATOR_CALENDAR))
+    ids = building_ids("bench", buildings)
+    model = Model(Buildings(ids, 42, None, cal), 42, "bench")
+    start = pd.Timestamp(GENERATOR_START).timestamp()
+    hours = GENERATOR_DAYS * 24
+    energy, temp = np.empty((hours, len(ids))), np.empty((hours, len(ids)))
+    for k in range(hours):
+        v = model.step(start + k * 3600, 3600.0)
+        energy[k], temp[k] = v.energy_kwh, v.temperature
+    ts = pd.to_datetime(start + np.arange(hours) * 3600, unit="s")
+    out = {bid: pd.DataFrame({"window_start": ts, "energy_kwh": energy[:, i],
+                              "avg_temperature": temp[:, i]}) for i, bid in enumerate(ids)}
+    return out, {bid: cal.name(bid) for bid in ids}
 
 
 def read_opendsm(limit: int | None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -281,9 +311,11 @@ def table(res: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fleet", choices=("cambridge", "opendsm"), default="cambridge",
+    ap.add_argument("--fleet", choices=("cambridge", "opendsm", "generator"),
+                    default="cambridge",
                     help="cambridge: the archive at --source; opendsm: its own hourly "
-                    "electricity samples (from the bench's opendsm environment)")
+                    "electricity samples (from the bench's opendsm environment); generator: "
+                    "the generator's building model (--buildings, default 20)")
     ap.add_argument("--source", default=str(SHIPPED), help="the cambridge_estates_2019 folder")
     ap.add_argument("--buildings", type=int, default=None, help="the first N buildings")
     ap.add_argument("--holdout-days", type=int, default=21)
@@ -301,10 +333,15 @@ def main() -> int:
         runs, source, title = RUNS, args.source, "Cambridge Estates 2019"
         out = args.out or str(results / "baselines.json")
     else:
-        buildings, zones = read_opendsm(args.buildings)
+        if args.fleet == "opendsm":
+            buildings, zones = read_opendsm(args.buildings)
+            source, title = f"{REFERENCE_PACKAGE} eemeter/samples", "opendsm hourly samples"
+        else:
+            buildings, zones = read_generator(args.buildings or 20)
+            source = f"generator model, seed 42, {GENERATOR_START} + {GENERATOR_DAYS} days"
+            title = "generator fleet (New York and Bavaria)"
         runs = [(n, {k: (zones if v == "{zones}" else v) for k, v in cal.items()}, o)
                 for n, cal, o in FLEET_RUNS[args.fleet]]
-        source, title = f"{REFERENCE_PACKAGE} eemeter/samples", "opendsm hourly samples"
         out = args.out or str(results / f"baselines-{args.fleet}.json")
     res = {"machine": common.machine(), "source": source, "holdout_days": args.holdout_days,
            "fleet": {"buildings": len(buildings)}, "title": title, "treatments": {}}
