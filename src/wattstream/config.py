@@ -337,8 +337,8 @@ class RecommendConfig:
     min_peers: int = _f(3, "peer comparisons need at least this many other buildings of the "
                         "same type (the whole fleet where types are unknown); fewer: no "
                         "comparison", minimum=1, maximum=10_000)
-    night_hours: str = _f("0-5", "hours of the night (tariff.timezone, half-open ranges) "
-                          "whose load is the base load", schema={"minLength": 3})
+    night_hours: str = _f("0-5", "hours of the night (each building's local time, half-open "
+                          "ranges) whose load is the base load", schema={"minLength": 3})
     base_load_ratio: float = _f(1.5, "base load (night kW per m2, or per kW of average load "
                                 "without floor areas) this many times the peers' median",
                                 minimum=1, maximum=100)

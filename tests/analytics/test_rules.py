@@ -263,3 +263,36 @@ def test_findings_without_a_complete_billing_month_are_provisional_and_not_summe
     firm = whole.table[whole.table["category"] != "data"]
     assert (firm["provisional"] == "").all()
     assert set(rules.building_savings(whole.table)["building_id"]) == {"x", "y"}
+
+
+def test_each_building_is_read_on_its_own_clock():
+    """Local hours and local days follow each building's zone: the fleet's day axis holds
+    every zone's dates, and each building's days add up to its own hours."""
+    u = fleet({"utc": office(), "tokyo": office()})
+    f = rules.Fleet(u, TARIFF, CFG.recommend, np.array(["", ""], dtype=object),
+                    np.array([np.nan, np.nan]), np.array(["UTC", "Asia/Tokyo"], dtype=object))
+    assert ((f.hod[0] + 9) % 24 == f.hod[1]).all()
+    assert (f.day_len.sum(axis=1) == H).all()
+    assert len(f.day_label) == DAYS + 1  # Tokyo's last local date reaches past UTC's
+    daily = f.daily(u.energy)
+    np.testing.assert_allclose(daily.sum(axis=1), np.nansum(u.energy, axis=1))
+    # Tokyo's first local day starts at 09:00: it is not a complete day, UTC's is.
+    assert f.complete_days[0, 0] and not f.complete_days[1, 0]
+
+
+def test_a_run_left_on_is_told_in_the_buildings_local_time():
+    ny = HOURS.tz_localize("UTC").tz_convert("America/New_York")
+    open_ny = (ny.dayofweek < 5) & (ny.hour >= 8) & (ny.hour < 18)
+    loads = {b: np.where(open_ny, 50.0, 10.0) + np.random.default_rng(i).standard_normal(H)
+             for i, b in enumerate(PEERS)}
+    x = np.where(open_ny, 50.0, 10.0) + np.random.default_rng(9).standard_normal(H)
+    night = ((ny >= pd.Timestamp("2026-06-09 20:00", tz="America/New_York"))
+             & (ny < pd.Timestamp("2026-06-10 04:00", tz="America/New_York")))
+    x[night] += 30.0
+    u = fleet({**loads, "x": x}, temperature=15 + np.sin(np.arange(H) / 24 * 2 * np.pi) * 5)
+    meta = pd.DataFrame({"building_id": u.buildings, "type": "office", "floor_area_m2": 1000.0})
+    zones = np.full(len(u.buildings), "America/New_York", dtype=object)
+    hit = only(rules.recommend(u, TARIFF, CFG.recommend, meta, zones=zones), "after_hours")
+    assert hit["building_id"].tolist() == ["x"]
+    assert "Tue 2026-06-09 20:00 for 8 h" in hit.iloc[0]["evidence"]
+    assert hit.iloc[0]["when"] == ["2026-06-10T00:00:00Z/2026-06-10T08:00:00Z"]

@@ -164,7 +164,7 @@ def plot_savings(r: Report) -> str | None:
 
 def plot_heatmap(r: Report, i: int) -> str:
     u = r.usage
-    local = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(r.tariff.zone)
+    local = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(r.zone(i))
     days = local.normalize()
     frame = pd.DataFrame({"day": days.tz_localize(None), "hour": local.hour,
                           "kw": u.kw()[i]}).pivot_table(index="hour", columns="day",
@@ -176,7 +176,7 @@ def plot_heatmap(r: Report, i: int) -> str:
     ax.set_xticks(ticks, [f"{frame.columns[k]:%a %d %b}" for k in ticks], rotation=45,
                   ha="right", fontsize=7)
     ax.set_yticks([0, 6, 12, 18, 23])
-    ax.set_ylabel(f"hour ({r.cfg.tariff.timezone})")
+    ax.set_ylabel(f"hour ({r.zone(i)})")
     for k, d in enumerate(frame.columns):
         if d.dayofweek >= 5:
             ax.axvspan(k - 0.5, k + 0.5, ymin=0, ymax=0.03, color="#d1495b")

@@ -46,6 +46,12 @@ class Report:
     # ^ DAYS_OFF_COLUMNS: the holidays and closure days in the period, with their buildings
     temperature_days: dict[str, pd.DataFrame] = field(default_factory=dict)
     # ^ per page's building, its days against temperature (`rules.temperature_days`)
+    zones: np.ndarray | None = None
+    # ^ (B,) each building's IANA zone (`calendar`), its local time in the rules and plots
+
+    def zone(self, i: int) -> str:
+        """Building `i`'s zone (the tariff's when the report has none)."""
+        return str(self.zones[i]) if self.zones is not None else self.cfg.tariff.timezone
 
     @property
     def currency(self) -> str:
@@ -82,7 +88,8 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
     page (default: the `report.building_pages` with the most to save)."""
     tariff = Tariff(cfg.tariff)
     alerts = _in_period(alerts, since, until)
-    findings = rules.recommend(usage, tariff, cfg.recommend, meta, alerts)
+    zones = Calendar(cfg).names(usage.buildings)
+    findings = rules.recommend(usage, tariff, cfg.recommend, meta, alerts, zones)
     bills = usage.bills(tariff)
     period_s = (bills["period_end"] - bills["period_start"]).dt.total_seconds()
     inside = (bills["period_end"].clip(upper=until) - bills["period_start"].clip(lower=since)
@@ -126,10 +133,11 @@ def build(usage: Usage, cfg: Config, since: pd.Timestamp, until: pd.Timestamp,
         ranked = summary.assign(_worth=summary["building_id"].map(worth).fillna(0.0)
                                 ).sort_values(["_worth", "total_cost"], ascending=False)
         pages = ranked["building_id"].head(cfg.report.building_pages).tolist()
-    days = {b: rules.temperature_days(usage, tariff, cfg.recommend, usage.index(b))
-            for b in pages}
+    days = {b: rules.temperature_days(usage, tariff, cfg.recommend, usage.index(b),
+                                      zones[usage.index(b)]) for b in pages}
     return Report(since, until, cfg, tariff, summary, bills, findings, alerts, spells, usage,
-                  pages, days_off_table(list(usage.buildings), cfg, since, until), days)
+                  pages, days_off_table(list(usage.buildings), cfg, since, until), days,
+                  zones)
 
 
 DAYS_OFF_COLUMNS = ("date", "name", "holidays", "buildings")

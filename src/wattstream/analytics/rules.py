@@ -28,6 +28,9 @@ floor area when the metadata has it, else per kW of the building's average load)
 - `data_quality`: missing windows, stuck meters and gaps: the share of the period's energy the
   bill would rest on estimates. No saving; ranked apart.
 
+Hours of the day and week, days and weekends are each building's own local time (its zone in
+`calendar`); prices and billing months are on the tariff's clock.
+
 Savings are annualised from the period (× 365 / its days). Demand savings of `peak_shaving`
 and `load_factor` overlap: a building keeps the larger as its row (`category` "demand"), the
 other's evidence appended.
@@ -87,25 +90,54 @@ class Findings:
 
 @dataclass
 class Fleet:
-    """What the rules share: the usage, local time of each hour, prices and peers."""
+    """What the rules share: the usage, each building's local time of each hour, prices and
+    peers.
+
+    Local time is the building's own zone (`zones`, from `calendar`; the tariff's zone when
+    not given): its hour of the day and week (`hod`, `dow`, `how`: (B, H)) and its local
+    days. Days are one axis for the whole fleet, the local dates of every zone in it; a
+    building's `day_len` is 0 on a date its zone's hours do not reach. Prices and billing
+    stay on the tariff's clock."""
 
     usage: Usage
     tariff: Tariff
     cfg: RecommendConfig
     types: np.ndarray   # (B,) building type ("" unknown)
     area: np.ndarray    # (B,) floor area m2 (NaN unknown)
+    zones: np.ndarray | None = None  # (B,) IANA zone of each building
 
     def __post_init__(self):
         u = self.usage
-        t = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(self.tariff.zone)
-        self.hod = t.hour.to_numpy()
-        self.dow = t.dayofweek.to_numpy()
+        B, H = len(u.buildings), len(u.hours_s)
+        if self.zones is None:
+            self.zones = np.full(B, self.tariff.cfg.timezone, dtype=object)
+        self.zones = np.asarray(self.zones, dtype=object)
+        utc = pd.to_datetime(u.hours_s, unit="s", utc=True)
+        self.hod = np.zeros((B, H), dtype=np.int64)
+        self.dow = np.zeros((B, H), dtype=np.int64)
+        local_days = []
+        for zone in pd.unique(self.zones):
+            rows = np.flatnonzero(self.zones == zone)
+            t = utc.tz_convert(zone)
+            self.hod[rows] = t.hour.to_numpy()
+            self.dow[rows] = t.dayofweek.to_numpy()
+            local_days.append((rows, t.tz_localize(None).normalize().to_numpy()))
         self.how = self.dow * 24 + self.hod
-        day = t.normalize()
-        self.day_start = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1]
-        self.day_len = np.diff(np.r_[self.day_start, len(day)])
-        self.day_weekend = self.dow[self.day_start] >= 5
-        self.day_label = day[self.day_start].strftime("%Y-%m-%d").to_numpy()
+        days = (np.unique(np.concatenate([d for _, d in local_days])) if local_days
+                else np.array([], dtype="datetime64[ns]"))
+        # Per zone: its buildings, the first hour of each of its local days, those days'
+        # columns on the fleet's day axis.
+        self._zone_days = []
+        self.day_len = np.zeros((B, len(days)), dtype=np.int64)
+        for rows, d in local_days:
+            starts = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1] if len(d) else np.array(
+                [], dtype=np.int64)
+            cols = np.searchsorted(days, d[starts])
+            self._zone_days.append((rows, starts, cols))
+            self.day_len[np.ix_(rows, cols)] = np.diff(np.r_[starts, len(d)])[None, :]
+        index = pd.DatetimeIndex(days)
+        self.day_weekend = index.dayofweek.to_numpy() >= 5
+        self.day_label = index.strftime("%Y-%m-%d").to_numpy()
         self.price = self.tariff.price_per_kwh(u.hours_s)
         self.carbon = self.tariff.carbon_kg_per_kwh(u.hours_s)
         self.kw = u.kw()
@@ -180,18 +212,31 @@ class Fleet:
         return med, n, kind
 
     def daily(self, values: np.ndarray) -> np.ndarray:
-        """(B, H) → (B, days) sums over each local day (NaN counted as 0)."""
-        return np.add.reduceat(np.nan_to_num(values), self.day_start, axis=1)
+        """(B, H) → (B, days) sums over each building's local days (NaN counted as 0; 0 on a
+        date its zone's hours do not reach)."""
+        v = np.nan_to_num(values)
+        out = np.zeros((v.shape[0], len(self.day_label)), dtype=v.dtype)
+        for rows, starts, cols in self._zone_days:
+            if len(starts):
+                out[np.ix_(rows, cols)] = np.add.reduceat(v[rows], starts, axis=1)
+        return out
 
     def by_hour_of_week(self, values: np.ndarray) -> np.ndarray:
-        """(B, H) → (B, 168) the median of each hour of the week (NaN: none)."""
+        """(B, H) → (B, 168) the median of each local hour of the week (NaN: none)."""
         out = np.full((values.shape[0], 168), np.nan)
-        for h in range(168):
-            cols = self.how == h
-            if cols.any():
-                with np.errstate(all="ignore"), _quiet():
-                    out[:, h] = np.nanmedian(values[:, cols], axis=1)
+        for rows, _, _ in self._zone_days:
+            how = self.how[rows[0]]
+            part = values[rows]
+            for h in range(168):
+                cols = how == h
+                if cols.any():
+                    with np.errstate(all="ignore"), _quiet():
+                        out[rows, h] = np.nanmedian(part[:, cols], axis=1)
         return out
+
+    def at_hour_of_week(self, table: np.ndarray) -> np.ndarray:
+        """(B, 168) → (B, H): each hour's value of its building's local hour of the week."""
+        return np.take_along_axis(table, self.how, axis=1)
 
     @functools.cached_property
     def daily_temperature(self) -> np.ndarray:
@@ -205,15 +250,18 @@ class Fleet:
     def complete_days(self) -> np.ndarray:
         """(B, days): the day has every window of its hours."""
         per_hour = HOUR / self.usage.length_s
-        have = np.add.reduceat(self.usage.windows, self.day_start, axis=1)
+        have = self.daily(self.usage.windows)
         return (have >= self.day_len * per_hour) & (self.day_len >= 23)
 
 
-def temperature_days(u: Usage, tariff: Tariff, cfg: RecommendConfig, i: int) -> pd.DataFrame:
-    """Building `i`'s local days as the change-point fit sees them: `temperature` (daily mean
-    outdoor °C), `energy_kwh`, `weekend`, `complete` (every window of the day, a temperature)."""
+def temperature_days(u: Usage, tariff: Tariff, cfg: RecommendConfig, i: int,
+                     zone: str | None = None) -> pd.DataFrame:
+    """Building `i`'s local days (in `zone`, default the tariff's) as the change-point fit
+    sees them: `temperature` (daily mean outdoor °C), `energy_kwh`, `weekend`, `complete`
+    (every window of the day, a temperature)."""
     one = u.take([i])
-    f = Fleet(one, tariff, cfg, np.array([""], dtype=object), np.array([np.nan]))
+    f = Fleet(one, tariff, cfg, np.array([""], dtype=object), np.array([np.nan]),
+              None if zone is None else np.array([zone], dtype=object))
     t = f.daily_temperature[0]
     return pd.DataFrame({"temperature": t, "energy_kwh": f.daily(one.energy)[0],
                          "weekend": f.day_weekend,
@@ -255,8 +303,8 @@ def _size_text(f: Fleet, i: int) -> str:
 # --- the rules --------------------------------------------------------------------------------
 
 def base_load(f: Fleet) -> tuple[list[dict], np.ndarray]:
-    night = check_hours("recommend.night_hours", f.cfg.night_hours)[f.hod]
-    kw = f.kw[:, night]
+    night = check_hours("recommend.night_hours", f.cfg.night_hours)[f.hod]   # (B, H)
+    kw = np.where(night, f.kw, np.nan)
     ok = np.isfinite(kw).sum(axis=1) > 0
     base = np.full(len(kw), np.nan)
     if ok.any():
@@ -298,14 +346,14 @@ def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dic
     or equipment left on. The after-hours share, without those runs, against
     the peers': a schedule to tighten."""
     u = f.usage
-    closed = ~occupied[:, f.how]                                    # (B, H)
+    closed = ~f.at_hour_of_week(occupied)                            # (B, H)
     e = np.nan_to_num(u.energy)
     # Typical: the hour of the week's median load, moved by the building's own response of
     # closed hours to the temperature's departure from that hour's median (a hot weekend
     # afternoon runs the setback HVAC harder), fitted once more without the high outliers.
-    expect = typical[:, f.how]
+    expect = f.at_hour_of_week(typical)
     over = f.kw - expect
-    d_temp = u.temperature - f.by_hour_of_week(u.temperature)[:, f.how]
+    d_temp = u.temperature - f.at_hour_of_week(f.by_hour_of_week(u.temperature))
     fit = _line(over, d_temp, closed)
     with np.errstate(all="ignore"), _quiet():
         sigma = MAD_SCALE * np.nanmedian(np.abs(np.where(closed, over - fit, np.nan)), axis=1,
@@ -331,7 +379,7 @@ def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dic
     run_b, run_h = np.divmod(starts, excess.shape[1])
     run_kwh = np.array([excess[bi, h:h + k].sum()
                         for bi, h, k in zip(run_b, run_h, lengths, strict=True)])
-    local = pd.to_datetime(u.hours_s, unit="s", utc=True).tz_convert(f.tariff.zone)
+    utc = pd.to_datetime(u.hours_s, unit="s", utc=True)
     rows = []
     for i in range(len(u.buildings)):
         mine = np.flatnonzero(run_b == i)
@@ -343,14 +391,15 @@ def after_hours(f: Fleet, occupied: np.ndarray, typical: np.ndarray) -> list[dic
         parts, when = [], []
         if kwh_runs > 0:
             worst = mine[np.argsort(-run_kwh[mine])][:3]
+            local = utc[run_h[worst]].tz_convert(f.zones[i])
             when = [_interval(u.hours_s[h], lengths[r] * HOUR)
                     for r, h in zip(mine, run_h[mine], strict=True)]
             parts.append(f"left on after hours {len(mine)} time(s), +{run_kwh[mine].sum():.0f} "
                          "kWh over its typical load of those hours; worst "
-                         + ", ".join(f"{local[run_h[r]]:%a %Y-%m-%d %H:%M} for "
+                         + ", ".join(f"{at:%a %Y-%m-%d %H:%M} for "
                                      f"{lengths[r]} h (+{run_kwh[r]:.0f} kWh, "
-                                     f"{_edge(occupied[i], f.how, run_h[r], lengths[r])})"
-                                     for r in worst))
+                                     f"{_edge(occupied[i], f.how[i], run_h[r], lengths[r])})"
+                                     for r, at in zip(worst, local, strict=True)))
         if kwh_share > 0:
             parts.append(f"{share[i]:.0%} of its energy is used outside the schedule vs "
                          f"{med[i]:.0%} for {_peer_text(n[i], kind[i])}")
@@ -408,8 +457,8 @@ def weekend(f: Fleet) -> list[dict]:
             f, i, "weekend", "Weekends use nearly what weekdays use",
             f"a weekend day uses {we_mean[i]:.0f} kWh, {ratio[i]:.0%} of a weekday's "
             f"{wd_mean[i]:.0f} kWh, vs {med[i]:.0%} for {_peer_text(n[i], kind[i])}",
-            kwh, kwh * _masked_mean(f.price, weekend_hours, e[i]),
-            kwh * _masked_mean(f.carbon, weekend_hours, e[i]), []))
+            kwh, kwh * _masked_mean(f.price, weekend_hours[i], e[i]),
+            kwh * _masked_mean(f.carbon, weekend_hours[i], e[i]), []))
     return rows
 
 
@@ -615,9 +664,10 @@ def data_quality(f: Fleet, alerts: pd.DataFrame) -> tuple[list[dict], pd.DataFra
 
 
 def recommend(usage: Usage, tariff: Tariff, cfg: RecommendConfig,
-              meta: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None
-              ) -> Findings:
-    """Every rule over the usage; `meta`: building_id, type, floor_area_m2 (optional)."""
+              meta: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None,
+              zones: np.ndarray | None = None) -> Findings:
+    """Every rule over the usage; `meta`: building_id, type, floor_area_m2 (optional);
+    `zones`: each building's IANA zone (default the tariff's)."""
     types = np.full(len(usage.buildings), "", dtype=object)
     area = np.full(len(usage.buildings), np.nan)
     if meta is not None and len(meta):
@@ -625,7 +675,7 @@ def recommend(usage: Usage, tariff: Tariff, cfg: RecommendConfig,
             usage.buildings)
         types = m["type"].fillna("").astype(str).to_numpy(dtype=object)
         area = pd.to_numeric(m["floor_area_m2"], errors="coerce").to_numpy(dtype="float64")
-    f = Fleet(usage, tariff, cfg, types, area)
+    f = Fleet(usage, tariff, cfg, types, area, zones)
     rows, base = base_load(f)
     rows += after_hours(f, *schedule(f))
     rows += weekend(f)
