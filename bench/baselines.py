@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -52,7 +53,7 @@ import common  # noqa: E402
 from wattstream.baseline import fit as baseline  # noqa: E402
 from wattstream.baseline import towt  # noqa: E402
 from wattstream.config import Config  # noqa: E402
-from wattstream.localtime import Calendar  # noqa: E402
+from wattstream.localtime import Calendar, naive_utc  # noqa: E402
 
 REFERENCE_VENV = ROOT / ".cache" / "bench-opendsm"
 REFERENCE_PACKAGE = "opendsm==1.2.7"
@@ -102,8 +103,7 @@ FLEET_RUNS = {
 
 
 def _naive_utc(values) -> pd.Series:
-    t = pd.to_datetime(pd.Series(values), utc=True)
-    return t.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive_utc(pd.to_datetime(pd.Series(values), utc=True))
 
 
 def read_generator(buildings: int) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -130,8 +130,6 @@ def read_generator(buildings: int) -> tuple[dict[str, pd.DataFrame], dict[str, s
 def read_opendsm(limit: int | None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """opendsm's hourly electricity samples, each up to its own `blackout_start_date` (what
     follows is its synthetic reporting period, savings built in): hourly kWh and °C."""
-    import json
-
     reference_python()
     (samples,) = REFERENCE_VENV.glob("lib/python*/site-packages/opendsm/eemeter/samples")
     meta = json.loads((samples / "metadata.json").read_text())
@@ -359,8 +357,6 @@ def main() -> int:
         res["references"] = REFERENCE_PACKAGE
         res["treatments"].update(fit_references(buildings, args.holdout_days, zones))
     elif args.references_from:
-        import json
-
         old = json.loads(Path(args.references_from).read_text())
         if (old["holdout_days"], old["fleet"]) != (args.holdout_days, res["fleet"]):
             raise SystemExit(f"{args.references_from}: another split")

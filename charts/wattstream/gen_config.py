@@ -24,6 +24,7 @@ import typing
 from pathlib import Path
 
 import yaml
+from gen_values_doc import DOC_COMMENT, key_path  # beside this file
 
 from wattstream import config as wconfig
 
@@ -32,9 +33,7 @@ SCHEMA = HERE / "values.schema.json"
 VALUES = HERE / "values.yaml"
 NOT_EXPOSED = HERE / "config-not-exposed.yaml"
 WIDTH = 100
-_KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.\-]+):(?:\s|$)")
 _COMMENT = re.compile(r"^ *#")
-_DOC = re.compile(r"^ *# --(?: |$)")
 _CHART = re.compile(r"^ *# Chart:")
 
 
@@ -72,22 +71,18 @@ def render_values(text: str) -> str:
     out: list[str] = []
     stack: list[tuple[int, str]] = []
     for line in lines:
-        m = _KEY.match(line)
-        if not m or _COMMENT.match(line):
+        path = key_path(stack, line)
+        if path is None:
             out.append(line)
             continue
-        indent = len(m.group("indent"))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        stack.append((indent, m.group("key")))
-        path = ".".join(k for _, k in stack)
+        indent = stack[-1][0]
         doc = doc_of(path.removeprefix("config.")) if path.startswith("config.") else None
         if doc:
             # The key's comment block: from the last `# --` line of the comments right above.
             start = len(out)
             while start > 0 and _COMMENT.match(out[start - 1]):
                 start -= 1
-            docs = [i for i in range(start, len(out)) if _DOC.match(out[i])]
+            docs = [i for i in range(start, len(out)) if DOC_COMMENT.match(out[i])]
             block = out[docs[-1]:] if docs else []
             note = next((i for i, b in enumerate(block) if _CHART.match(b)), len(block))
             kept = block[note:]

@@ -121,17 +121,26 @@ def changed_keys(key: str, change: Any) -> dict[str, Any]:
     return named
 
 
-def check_tariff(cfg: Any) -> None:
-    """Fail with the key's name on a `tariff` section that cannot be applied: its zone, its
-    periods and those of each change, the changes' dates (files are read later)."""
+def tariff_changes(cfg: Any) -> tuple[tuple[Period, ...], list[tuple[date, dict[str, Any]]]]:
+    """A `tariff` section parsed, failing with the key's name where it cannot be applied:
+    its periods, and each change by effective date (oldest first) with the keys it names,
+    its periods parsed. Checks the zone too; files are read later."""
     check_zone("tariff.timezone", cfg.timezone)
-    periods("tariff.periods", cfg.periods)
+    base = periods("tariff.periods", cfg.periods)
+    changes = []
     for text, change in sorted(cfg.changes.items(), key=lambda kv: str(kv[0])):
         key = f"tariff.changes.{text}"
-        effective_date(key, text)
+        start = effective_date(key, text)
         named = changed_keys(key, change)
         if "periods" in named:
-            periods(f"{key}.periods", named["periods"])
+            named["periods"] = periods(f"{key}.periods", named["periods"])
+        changes.append((start, named))
+    return base, changes
+
+
+def check_tariff(cfg: Any) -> None:
+    """Fail with the key's name on a `tariff` section that cannot be applied."""
+    tariff_changes(cfg)
 
 
 @functools.lru_cache(maxsize=256)

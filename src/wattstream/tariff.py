@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TARIFF_VERSIONED, ConfigError, TariffConfig
-from .specs import BASE, Period, changed_keys, check_zone, effective_date, periods
+from .specs import BASE, Period, tariff_changes
 
 COST_COLUMNS = ("energy_cost", "co2_kg")  # what `Tariff.window_cost` adds to a final window
 
@@ -58,17 +58,12 @@ class Version:
 
 
 def versions(cfg: TariffConfig) -> list[Version]:
-    """The tariff's versions, oldest first (`specs.check_tariff` has checked the section)."""
-    check_zone("tariff.timezone", cfg.timezone)
+    """The tariff's versions, oldest first (`specs.tariff_changes` parses and checks them)."""
+    base, changes = tariff_changes(cfg)
     current = {k: getattr(cfg, k) for k in TARIFF_VERSIONED}
-    current["periods"] = periods("tariff.periods", cfg.periods)
+    current["periods"] = base
     out = [Version(start=None, **current)]
-    for text, change in sorted(cfg.changes.items(), key=lambda kv: str(kv[0])):
-        key = f"tariff.changes.{text}"
-        start = effective_date(key, text)
-        named = changed_keys(key, change)
-        if "periods" in named:
-            named["periods"] = periods(f"{key}.periods", named["periods"])
+    for start, named in changes:
         current = {**current, **named}
         out.append(Version(start=start, **current))
     return out
